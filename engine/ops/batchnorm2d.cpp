@@ -1,0 +1,57 @@
+// Front-end and backward formula of batchnorm2d, including "ghost" statistics over G equal groups
+// of the batch (MoCo's per-GPU shuffle-BN emulated on one device).
+#include "engine/autograd/record.h"
+#include "engine/ops/op_utils.h"
+#include "engine/ops/ops.h"
+
+namespace hpt {
+
+Tensor batchnorm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                   const Tensor& running_var, const BatchNormAttrs& p) {
+    check_defined("batchnorm2d", {x});
+    check_floating("batchnorm2d", x);
+    check_rank("batchnorm2d", x, 4, "input (N, C, H, W)");
+    check_same_dtype("batchnorm2d", {x, gamma, beta, running_mean, running_var});
+    const int64_t C = x.size(1);
+    for (const Tensor* t : {&gamma, &beta, &running_mean, &running_var}) {
+        HPT_CHECK(!t->defined() || (t->dim() == 1 && t->size(0) == C && t->is_contiguous()), "op 'batchnorm2d': ",
+                  desc(*t), " does not match the ", C, " channels of input ", desc(x), " (or is not contiguous)");
+    }
+    HPT_CHECK(running_mean.defined() == running_var.defined(),
+              "op 'batchnorm2d': give both running_mean and running_var or neither");
+    HPT_CHECK(p.training || running_mean.defined(), "op 'batchnorm2d': eval mode needs running statistics");
+    HPT_CHECK(p.eps > 0, "op 'batchnorm2d': eps must be positive, got ", p.eps);
+    const int64_t G = p.training ? p.groups : 1;
+    HPT_CHECK(G >= 1 && x.size(0) % G == 0, "op 'batchnorm2d': batch of ", x.size(0), " cannot be split into ", p.groups,
+              " equal groups");
+    HPT_CHECK(!p.training || x.size(0) / G * x.size(2) * x.size(3) > 1, "op 'batchnorm2d': training needs more than one value per channel and group, got ",
+              desc(x), " with ", G, " groups");
+    const Device d = common_device("batchnorm2d", {x, gamma, beta, running_mean, running_var});
+    Tensor y = empty(x.shape(), x.dtype(), d);
+    Tensor mean = empty({G, C}, x.dtype(), d), invstd = empty({G, C}, x.dtype(), d);
+    const Tensor xc = x.contiguous();
+    BatchNormAttrs a = p;
+    a.groups = G;
+    run_kernel(OpId::batchnorm2d, {xc, gamma, beta, running_mean, running_var}, {y, mean, invstd}, &a);
+    if (p.training && running_mean.defined()) {
+        running_mean.storage()->bump_version();
+        running_var.storage()->bump_version();
+    }
+    if (should_record({x, gamma, beta})) {
+        record(OpId::batchnorm2d, {x, gamma, beta, running_mean, running_var}, {y, mean, invstd}, keep(a),
+               {xc, gamma, mean, invstd});
+    }
+    return y;
+}
+
+std::vector<Tensor> backward_batchnorm2d(const BackwardCtx& c) {
+    const Tensor &x = c.saved[0], &gamma = c.saved[1], &mean = c.saved[2], &invstd = c.saved[3];
+    const Tensor g = c.grad_out[0].contiguous();
+    Tensor gx = c.needs_grad(0) ? empty(x.shape(), x.dtype(), x.device()) : Tensor();
+    Tensor gg = c.needs_grad(1) ? empty({x.size(1)}, x.dtype(), x.device()) : Tensor();
+    Tensor gbeta = c.needs_grad(2) ? empty({x.size(1)}, x.dtype(), x.device()) : Tensor();
+    run_kernel(OpId::batchnorm2d_backward, {g, x, gamma, mean, invstd}, {gx, gg, gbeta}, c.attrs);
+    return {gx, gg, gbeta, Tensor(), Tensor()};
+}
+
+}  // namespace hpt

@@ -1,0 +1,143 @@
+// CPU batchnorm2d forward and backward over G groups of the batch.
+//
+// Layout: x is contiguous NCHW; group g holds samples [g*N/G, (g+1)*N/G). Statistics are two-pass
+// (mean, then centred sum of squares) in double. Work is split over channels, and each channel's
+// sums run in a fixed order, so results do not depend on the thread count.
+#include <cmath>
+#include <vector>
+
+#include "engine/ops/attrs.h"
+#include "engine/ops/registry.h"
+#include "kernels/cpu/parallel.h"
+
+namespace hpt {
+namespace {
+
+template <class T>
+void bn_forward(const KernelArgs& args) {
+    const Tensor &x = args.in[0], &gamma = args.in[1], &beta = args.in[2], &rm = args.in[3], &rv = args.in[4];
+    const BatchNormAttrs& a = args.attr<BatchNormAttrs>();
+    const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3), G = a.groups, Ng = N / G;
+    const T* px = x.data<T>();
+    T* py = args.out[0].data<T>();
+    T* pmean = args.out[1].data<T>();
+    T* pinv = args.out[2].data<T>();
+    const T* pg = gamma.defined() ? gamma.data<T>() : nullptr;
+    const T* pb = beta.defined() ? beta.data<T>() : nullptr;
+    T* prm = rm.defined() ? rm.data<T>() : nullptr;
+    T* prv = rv.defined() ? rv.data<T>() : nullptr;
+    const double count = double(Ng * HW);
+    parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+            double mean_sum = 0.0, var_sum = 0.0;
+            for (int64_t g = 0; g < G; ++g) {
+                double mean, invstd;
+                if (a.training) {
+                    double s = 0.0;
+                    for (int64_t n = g * Ng; n < (g + 1) * Ng; ++n) {
+                        const T* p = px + (n * C + c) * HW;
+                        for (int64_t i = 0; i < HW; ++i) s += double(p[i]);
+                    }
+                    mean = s / count;
+                    double q = 0.0;
+                    for (int64_t n = g * Ng; n < (g + 1) * Ng; ++n) {
+                        const T* p = px + (n * C + c) * HW;
+                        for (int64_t i = 0; i < HW; ++i) {
+                            const double d = double(p[i]) - mean;
+                            q += d * d;
+                        }
+                    }
+                    const double var = q / count;
+                    invstd = 1.0 / std::sqrt(var + a.eps);
+                    mean_sum += mean;
+                    var_sum += q / (count - 1.0);  // unbiased, for the running estimate
+                } else {
+                    mean = double(prm[c]);
+                    invstd = 1.0 / std::sqrt(double(prv[c]) + a.eps);
+                }
+                pmean[g * C + c] = T(mean);
+                pinv[g * C + c] = T(invstd);
+                const double scale = (pg ? double(pg[c]) : 1.0) * invstd;
+                const double shift = (pb ? double(pb[c]) : 0.0) - mean * scale;
+                const T ts = T(scale), tsh = T(shift);
+                for (int64_t n = g * Ng; n < (g + 1) * Ng; ++n) {
+                    const T* p = px + (n * C + c) * HW;
+                    T* q = py + (n * C + c) * HW;
+                    for (int64_t i = 0; i < HW; ++i) q[i] = p[i] * ts + tsh;
+                }
+            }
+            if (a.training && prm) {
+                prm[c] = T((1.0 - a.momentum) * double(prm[c]) + a.momentum * mean_sum / double(G));
+                prv[c] = T((1.0 - a.momentum) * double(prv[c]) + a.momentum * var_sum / double(G));
+            }
+        }
+    });
+}
+
+void batchnorm2d_kernel(const KernelArgs& args) {
+    HPT_DISPATCH_FLOAT(args.in[0].dtype(), "batchnorm2d", [&] { bn_forward<scalar_t>(args); });
+}
+HPT_REGISTER_KERNEL(batchnorm2d, cpu, batchnorm2d_kernel);
+
+template <class T>
+void bn_backward(const KernelArgs& args) {
+    const Tensor &gy = args.in[0], &x = args.in[1], &gamma = args.in[2], &mean = args.in[3], &invstd = args.in[4];
+    const Tensor &gx = args.out[0], &gg = args.out[1], &gb = args.out[2];
+    const BatchNormAttrs& a = args.attr<BatchNormAttrs>();
+    const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3), G = a.groups, Ng = N / G;
+    const T* pgy = gy.data<T>();
+    const T* px = x.data<T>();
+    const T* pgam = gamma.defined() ? gamma.data<T>() : nullptr;
+    const T* pm = mean.data<T>();
+    const T* pi = invstd.data<T>();
+    T* pgx = gx.defined() ? gx.data<T>() : nullptr;
+    const double count = double(Ng * HW);
+    parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+            const double gam = pgam ? double(pgam[c]) : 1.0;
+            double dgamma = 0.0, dbeta = 0.0;
+            for (int64_t g = 0; g < G; ++g) {
+                const double m = double(pm[g * C + c]), inv = double(pi[g * C + c]);
+                double sg = 0.0, sgx = 0.0;  // sum of grad, sum of grad * xhat
+                for (int64_t n = g * Ng; n < (g + 1) * Ng; ++n) {
+                    const T* p = px + (n * C + c) * HW;
+                    const T* q = pgy + (n * C + c) * HW;
+                    for (int64_t i = 0; i < HW; ++i) {
+                        sg += double(q[i]);
+                        sgx += double(q[i]) * (double(p[i]) - m);
+                    }
+                }
+                sgx *= inv;
+                dbeta += sg;
+                dgamma += sgx;
+                if (!pgx) continue;
+                for (int64_t n = g * Ng; n < (g + 1) * Ng; ++n) {
+                    const T* p = px + (n * C + c) * HW;
+                    const T* q = pgy + (n * C + c) * HW;
+                    T* r = pgx + (n * C + c) * HW;
+                    if (a.training) {
+                        // dx = gamma*inv/M * (M*dy - sum(dy) - xhat*sum(dy*xhat))
+                        const double k = gam * inv / count;
+                        for (int64_t i = 0; i < HW; ++i) {
+                            const double xhat = (double(p[i]) - m) * inv;
+                            r[i] = T(k * (count * double(q[i]) - sg - xhat * sgx));
+                        }
+                    } else {
+                        const T k = T(gam * inv);
+                        for (int64_t i = 0; i < HW; ++i) r[i] = q[i] * k;
+                    }
+                }
+            }
+            if (gg.defined()) gg.data<T>()[c] = T(dgamma);
+            if (gb.defined()) gb.data<T>()[c] = T(dbeta);
+        }
+    });
+}
+
+void batchnorm2d_backward_kernel(const KernelArgs& args) {
+    HPT_DISPATCH_FLOAT(args.in[1].dtype(), "batchnorm2d_backward", [&] { bn_backward<scalar_t>(args); });
+}
+HPT_REGISTER_KERNEL(batchnorm2d_backward, cpu, batchnorm2d_backward_kernel);
+
+}  // namespace
+}  // namespace hpt
