@@ -64,6 +64,13 @@ struct OpNode final : Node {
     }
 };
 
+// True when `g` is the only handle to a contiguous tensor that spans its whole storage, i.e. a
+// fresh kernel output that the engine's buffer alone holds.
+bool owns_whole_storage(const Tensor& g) {
+    return g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous() && g.offset() == 0 &&
+           size_t(g.numel()) * g.element_size() == g.storage()->nbytes() && !g.requires_grad();
+}
+
 struct AccumulateGrad final : Node {
     std::weak_ptr<TensorImpl> leaf;
 
@@ -78,6 +85,8 @@ struct AccumulateGrad final : Node {
                   " for a leaf of shape ", shape_str(impl->shape));
         if (impl->grad.defined()) {
             impl->grad.add_(g);
+        } else if (owns_whole_storage(g)) {
+            impl->grad = g;  // nobody else can see it: take it instead of copying
         } else {
             impl->grad = g.clone();
         }

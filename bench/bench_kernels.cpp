@@ -1,0 +1,193 @@
+// bench_kernels: conv2d forward+backward and GEMMs at the layer shapes of our networks, timed next
+// to PyTorch running the same shapes in the same run (tools/peer_kernels.py). One JSON line per
+// (bench, shape) with our time, PyTorch's, and ratio = peer_ms / ms (above 1: we are faster).
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "bench/common.h"
+#include "bench/shapes.h"
+#include "engine/autograd/grad_mode.h"
+#include "engine/core/random.h"
+#include "engine/ops/ops.h"
+#include "kernels/cpu/parallel.h"
+
+using namespace hpt;
+using namespace hpt::bench;
+
+namespace {
+
+struct Options {
+    std::string device = "cpu";
+    std::string filter = ".*";
+    std::string out;
+    int64_t batch = 64;
+    int threads = 0;
+    double min_seconds = 1.0;
+    bool peer = true;
+};
+
+void usage() {
+    std::cout << "usage: bench_kernels [options]\n"
+                 "  --device cpu          device to time (the CUDA part comes with the CUDA backend)\n"
+                 "  --batch N             batch of the ResNet-18 shapes (default 64, 32x32 images)\n"
+                 "  --threads N           CPU threads for us and for PyTorch (default: all cores)\n"
+                 "  --filter REGEX        only benches whose 'bench shape' matches\n"
+                 "  --min-time S          seconds of timing per shape and side (default 1.0)\n"
+                 "  --out FILE            also append the JSON lines to FILE\n"
+                 "  --no-peer             do not run PyTorch\n";
+}
+
+Options parse(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto next = [&]() -> std::string {
+            if (i + 1 >= argc) throw Error("bench_kernels: " + a + " needs a value");
+            return argv[++i];
+        };
+        if (a == "--help" || a == "-h") {
+            usage();
+            std::exit(0);
+        } else if (a == "--device") {
+            o.device = next();
+        } else if (a == "--batch") {
+            o.batch = std::stoll(next());
+        } else if (a == "--threads") {
+            o.threads = std::stoi(next());
+        } else if (a == "--filter") {
+            o.filter = next();
+        } else if (a == "--min-time") {
+            o.min_seconds = std::stod(next());
+        } else if (a == "--out") {
+            o.out = next();
+        } else if (a == "--no-peer") {
+            o.peer = false;
+        } else {
+            throw Error("bench_kernels: unknown option '" + a + "' (see --help)");
+        }
+    }
+    return o;
+}
+
+struct Result {
+    std::string bench, shape, layer;
+    Timing t;
+    double flops;
+    std::map<std::string, std::string> extra;
+};
+
+Result time_conv(const ConvShape& s, double min_seconds) {
+    Generator g(7, 1);
+    Tensor x = g.randn({s.n, s.c, s.h, s.w}).requires_grad_();
+    Tensor w = (g.randn({s.o, s.c, s.k, s.k}) * 0.05).detach().requires_grad_();
+    Tensor gy = g.randn({s.n, s.o, s.out_h(), s.out_w()});
+    Conv2dAttrs a;
+    a.stride[0] = a.stride[1] = s.stride;
+    a.padding[0] = a.padding[1] = s.pad;
+    auto step = [&] {
+        x.set_grad(Tensor());
+        w.set_grad(Tensor());
+        conv2d(x, w, Tensor(), a).backward(gy);
+    };
+    Result r{"conv2d_fwd_bwd", s.key(), s.layer, time_it(step, 2, 5, min_seconds), 3.0 * s.flops_fwd(), {}};
+    return r;
+}
+
+Result time_gemm(const GemmShape& s, double min_seconds) {
+    Generator g(7, 2);
+    NoGradGuard ng;
+    Tensor a = g.randn({s.m, s.k}), b = g.randn({s.k, s.n});
+    Result r{"gemm", s.key(), s.name, time_it([&] { matmul(a, b); }, 2, 5, min_seconds), s.flops(), {}};
+    return r;
+}
+
+std::string conv_json(const ConvShape& s) {
+    std::ostringstream os;
+    os << "{\"bench\": \"conv2d_fwd_bwd\", \"shape\": \"" << s.key() << "\", \"n\": " << s.n << ", \"c\": " << s.c
+       << ", \"h\": " << s.h << ", \"w\": " << s.w << ", \"o\": " << s.o << ", \"k\": " << s.k
+       << ", \"stride\": " << s.stride << ", \"pad\": " << s.pad << "}";
+    return os.str();
+}
+
+std::string gemm_json(const GemmShape& s) {
+    std::ostringstream os;
+    os << "{\"bench\": \"gemm\", \"shape\": \"" << s.key() << "\", \"m\": " << s.m << ", \"n\": " << s.n
+       << ", \"k\": " << s.k << "}";
+    return os.str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        const Options o = parse(argc, argv);
+        HPT_CHECK(o.device == "cpu", "bench_kernels: --device ", o.device,
+                  " is not available yet (the CUDA part comes with the CUDA backend)");
+        if (o.threads > 0) set_num_threads(o.threads);
+        const int threads = num_threads();
+        const std::regex re(o.filter);
+        const auto convs = resnet18_small_convs(o.batch);
+        const auto gemms = gemms_for(convs, o.batch, 512);
+
+        std::vector<Result> results;
+        std::string peer_in = "[";
+        auto want = [&](const std::string& bench, const std::string& key) {
+            return std::regex_search(bench + " " + key, re);
+        };
+        for (const ConvShape& s : convs) {
+            if (!want("conv2d_fwd_bwd", s.key())) continue;
+            std::cerr << "timing conv2d_fwd_bwd " << s.key() << " (" << s.layer << ")\n";
+            results.push_back(time_conv(s, o.min_seconds));
+            peer_in += (peer_in.size() > 1 ? ", " : "") + conv_json(s);
+        }
+        for (const GemmShape& s : gemms) {
+            if (!want("gemm", s.key())) continue;
+            std::cerr << "timing gemm " << s.key() << " (" << s.name << ")\n";
+            results.push_back(time_gemm(s, o.min_seconds));
+            peer_in += (peer_in.size() > 1 ? ", " : "") + gemm_json(s);
+        }
+        peer_in += "]";
+
+        std::map<std::string, std::map<std::string, std::string>> peer;
+        std::string peer_name = "none", peer_error;
+        if (o.peer && !results.empty()) {
+            std::cerr << "running the PyTorch peer (tools/peer_kernels.py) on the same shapes\n";
+            const auto lines = run_peer(source_dir() + "/tools/peer_kernels.py",
+                                        {"--device", "cpu", "--threads", std::to_string(threads), "--min-time",
+                                         std::to_string(o.min_seconds)},
+                                        peer_in, peer_error);
+            for (const std::string& l : lines) {
+                auto m = parse_flat_json(l);
+                if (m.count("peer")) peer_name = m["peer"];
+                peer[m["bench"] + " " + m["shape"]] = m;
+            }
+            if (!peer_error.empty()) std::cerr << "warning: " << peer_error << "\n";
+        }
+
+        Output out(o.out);
+        for (const Result& r : results) {
+            JsonLine j;
+            j.str("bench", r.bench).str("shape", r.shape).str("layer", r.layer).str("device", "cpu");
+            j.str("cpu", cpu_model()).integer("threads", threads);
+            j.num("ms", r.t.median_ms).num("min_ms", r.t.min_ms).integer("reps", r.t.reps);
+            j.num("gflops", r.flops / (r.t.median_ms * 1e6));
+            auto it = peer.find(r.bench + " " + r.shape);
+            if (it != peer.end() && it->second.count("ms")) {
+                const double pms = std::stod(it->second.at("ms"));
+                j.str("peer", peer_name).num("peer_ms", pms).num("ratio", pms / r.t.median_ms);
+            } else {
+                j.str("peer", o.peer ? "unavailable" : "disabled").raw("peer_ms", "null").raw("ratio", "null");
+            }
+            j.str("git", git_sha()).str("time", timestamp_utc());
+            out.emit(j.line());
+        }
+        if (!peer_error.empty()) return 2;
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "bench_kernels: " << e.what() << "\n";
+        return 1;
+    }
+}

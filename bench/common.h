@@ -1,0 +1,61 @@
+// What every benchmark shares: timing (warm-up, repetitions, median), machine/run metadata, JSON
+// lines, and running the PyTorch peer script of the same benchmark in the same process tree.
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace hpt::bench {
+
+struct Timing {
+    double median_ms = 0, min_ms = 0, max_ms = 0;
+    int reps = 0;
+};
+
+// Runs fn `warmup` times, then repeatedly until `min_reps` runs and `min_seconds` have passed
+// (at most max_reps); returns the median. `sync` (e.g. a device synchronise) ends each rep.
+Timing time_it(const std::function<void()>& fn, int warmup = 2, int min_reps = 5, double min_seconds = 0.5,
+               int max_reps = 1000, const std::function<void()>& sync = {});
+
+// A JSON object built field by field, printed on one line.
+class JsonLine {
+public:
+    JsonLine& str(const std::string& k, const std::string& v);
+    JsonLine& num(const std::string& k, double v);  // NaN/inf print as null
+    JsonLine& integer(const std::string& k, long long v);
+    JsonLine& raw(const std::string& k, const std::string& json);
+    std::string line() const { return "{" + body_ + "}"; }
+
+private:
+    void key(const std::string& k);
+    std::string body_;
+};
+
+std::string json_escape(const std::string& s);
+std::string git_sha();      // at configure time, "-dirty" when the tree had changes
+std::string cpu_model();    // from /proc/cpuinfo
+std::string timestamp_utc();
+
+// Parses the flat JSON objects the peer scripts print (string and number values only).
+std::map<std::string, std::string> parse_flat_json(const std::string& line);
+
+// Runs `python3 <script> <args>` with `stdin_text` on its stdin and returns its stdout lines that
+// start with '{'. Returns an empty vector, with `error` set, when Python or the script fails.
+std::vector<std::string> run_peer(const std::string& script, const std::vector<std::string>& args,
+                                  const std::string& stdin_text, std::string& error);
+
+// Where tools/ lives (the source tree), for peer scripts.
+std::string source_dir();
+
+// Appends lines to a file (creating folders), and echoes them to stdout.
+class Output {
+public:
+    explicit Output(const std::string& path);
+    void emit(const std::string& line);
+
+private:
+    std::string path_;
+};
+
+}  // namespace hpt::bench
