@@ -181,6 +181,10 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
     }
     HPT_CHECK(grad.shape() == root.shape(), "backward(): gradient shape ", shape_str(grad.shape()),
               " does not match the tensor's shape ", shape_str(root.shape()));
+    HPT_CHECK(grad.dtype() == root.dtype() && grad.device() == root.device(), "backward(): gradient ",
+              dtype_name(grad.dtype()), shape_str(grad.shape()), " on ", grad.device().str(),
+              " does not match the tensor's dtype and device (", dtype_name(root.dtype()), shape_str(root.shape()),
+              " on ", root.device().str(), ")");
     NoGradGuard no_grad;
 
     Edge root_edge = edge_of(root);

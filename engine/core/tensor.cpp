@@ -40,8 +40,15 @@ void check_inplace(const Tensor& t, const char* op) {
 const Shape& Tensor::shape() const { return impl_ ? impl_->shape : kEmptyShape; }
 const Shape& Tensor::strides() const { return impl_ ? impl_->strides : kEmptyShape; }
 int64_t Tensor::dim() const { return int64_t(shape().size()); }
-int64_t Tensor::size(int64_t d) const { return shape()[size_t(wrap_dim(d, dim(), "size"))]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[size_t(wrap_dim(d, dim(), "stride"))]; }
+// wrap_dim accepts dims 0 and -1 for a 0-dim tensor (as reductions do); size/stride have none.
+int64_t Tensor::size(int64_t d) const {
+    HPT_CHECK(dim() > 0, "size(", d, ") of a 0-dim tensor (shape [])");
+    return shape()[size_t(wrap_dim(d, dim(), "size"))];
+}
+int64_t Tensor::stride(int64_t d) const {
+    HPT_CHECK(dim() > 0, "stride(", d, ") of a 0-dim tensor (shape [])");
+    return strides()[size_t(wrap_dim(d, dim(), "stride"))];
+}
 int64_t Tensor::numel() const { return impl_ ? shape_numel(impl_->shape) : 0; }
 int64_t Tensor::offset() const { return impl_ ? impl_->offset : 0; }
 DType Tensor::dtype() const { return need(*this, "dtype()").dtype; }

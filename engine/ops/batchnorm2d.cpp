@@ -22,8 +22,8 @@ Tensor batchnorm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, con
     HPT_CHECK(p.training || running_mean.defined(), "op 'batchnorm2d': eval mode needs running statistics");
     HPT_CHECK(p.eps > 0, "op 'batchnorm2d': eps must be positive, got ", p.eps);
     const int64_t G = p.training ? p.groups : 1;
-    HPT_CHECK(G >= 1 && x.size(0) % G == 0, "op 'batchnorm2d': batch of ", x.size(0), " cannot be split into ", p.groups,
-              " equal groups");
+    HPT_CHECK(G >= 1 && x.size(0) % G == 0, "op 'batchnorm2d': the batch of ", x.size(0), " in input ", desc(x),
+              " cannot be split into ", p.groups, " equal groups");
     HPT_CHECK(!p.training || x.size(0) / G * x.size(2) * x.size(3) > 1, "op 'batchnorm2d': training needs more than one value per channel and group, got ",
               desc(x), " with ", G, " groups");
     const Device d = common_device("batchnorm2d", {x, gamma, beta, running_mean, running_var});

@@ -6,7 +6,12 @@
 namespace hpt {
 
 namespace {
-int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) { return (in + 2 * p - d * (k - 1) - 1) / s + 1; }
+// 0 when the dilated kernel does not fit the padded input. (The numerator is checked first: C++
+// division truncates toward zero, so a negative one divided by a stride > 1 would give 1.)
+int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+    const int64_t room = in + 2 * p - d * (k - 1) - 1;
+    return room < 0 ? 0 : room / s + 1;
+}
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dAttrs& p) {

@@ -19,6 +19,7 @@ Tensor gemm_ready(const Tensor& t) {
 Tensor matmul(const Tensor& a, const Tensor& b) {
     check_defined("matmul", {a, b});
     check_same_dtype("matmul", {a, b});
+    check_floating("matmul", a);
     HPT_CHECK((a.dim() == 2 && b.dim() == 2) || (a.dim() == 3 && b.dim() == 3), "op 'matmul': needs two 2-D or two 3-D tensors, got ",
               desc(a), " and ", desc(b));
     HPT_CHECK(a.size(-1) == b.size(-2), "op 'matmul': inner dimensions differ: ", desc(a), " x ", desc(b));
@@ -42,6 +43,7 @@ std::vector<Tensor> backward_matmul(const BackwardCtx& c) {
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
     check_defined("linear", {x, w});
     check_same_dtype("linear", {x, w, bias});
+    check_floating("linear", x);
     HPT_CHECK(x.dim() >= 1 && w.dim() == 2 && x.size(-1) == w.size(1), "op 'linear': input ", desc(x),
               " does not fit weight ", desc(w), " (expects [..., in] and [out, in])");
     HPT_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == w.size(0)), "op 'linear': bias ", desc(bias),

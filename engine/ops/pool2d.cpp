@@ -16,9 +16,12 @@ Shape pool_shape(const char* op, const Tensor& x, const Pool2dAttrs& p) {
         HPT_CHECK(p.kernel[i] >= 1 && p.stride[i] >= 1 && p.padding[i] >= 0 && 2 * p.padding[i] <= p.kernel[i],
                   "op '", op, "': bad kernel ", p.kernel[i], ", stride ", p.stride[i], " or padding ", p.padding[i],
                   " (padding may be at most half the kernel)");
-        const int64_t out = (x.size(2 + i) + 2 * p.padding[i] - p.kernel[i]) / p.stride[i] + 1;
-        HPT_CHECK(out >= 1, "op '", op, "': input ", desc(x), " is smaller than the kernel ", p.kernel[0], "x",
-                  p.kernel[1]);
+        // Checked before dividing: C++ division truncates toward zero, so a negative room divided
+        // by a stride > 1 would wrongly give one output.
+        const int64_t room = x.size(2 + i) + 2 * p.padding[i] - p.kernel[i];
+        HPT_CHECK(room >= 0, "op '", op, "': input ", desc(x), " is smaller than the kernel ", p.kernel[0], "x",
+                  p.kernel[1], " with padding ", p.padding[0], "x", p.padding[1]);
+        const int64_t out = room / p.stride[i] + 1;
         s[size_t(2 + i)] = out;
     }
     return s;
@@ -63,6 +66,8 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
     check_rank("adaptive_avg_pool2d", x, 4, "input (N, C, H, W)");
     HPT_CHECK(out_h >= 1 && out_w >= 1, "op 'adaptive_avg_pool2d': output size ", out_h, "x", out_w,
               " must be positive");
+    HPT_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "op 'adaptive_avg_pool2d': input ", desc(x),
+              " has an empty plane (every output bin needs at least one input)");
     Tensor y = empty({x.size(0), x.size(1), out_h, out_w}, x.dtype(), x.device());
     run_kernel(OpId::adaptive_avg_pool2d, {x.contiguous()}, {y});
     if (should_record({x})) record(OpId::adaptive_avg_pool2d, {x}, {y});

@@ -113,7 +113,7 @@ Tensor Tensor::flatten(int64_t start, int64_t end) const {
 Tensor Tensor::squeeze(int64_t d) const {
     check_defined("squeeze", {*this});
     d = wrap_dim(d, dim(), "squeeze");
-    if (shape()[size_t(d)] != 1) return *this;
+    if (dim() == 0 || shape()[size_t(d)] != 1) return *this;
     Shape s = shape();
     s.erase(s.begin() + d);
     return view(s);
@@ -150,6 +150,11 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
 
 Tensor Tensor::transpose(int64_t a, int64_t b) const {
     check_defined("transpose", {*this});
+    if (dim() == 0) {  // dims 0 and -1 of a 0-dim tensor: nothing to swap
+        wrap_dim(a, 0, "transpose");
+        wrap_dim(b, 0, "transpose");
+        return *this;
+    }
     std::vector<int64_t> p(static_cast<size_t>(this->dim()));
     std::iota(p.begin(), p.end(), 0);
     std::swap(p[size_t(wrap_dim(a, dim(), "transpose"))], p[size_t(wrap_dim(b, dim(), "transpose"))]);
@@ -165,6 +170,7 @@ std::vector<Tensor> backward_permute(const BackwardCtx& c) {
 
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
     check_defined("slice", {*this});
+    HPT_CHECK(dim() >= 1, "op 'slice' on a 0-dim tensor ", desc(*this));
     d = wrap_dim(d, dim(), "slice");
     HPT_CHECK(step >= 1, "op 'slice': step ", step, " must be positive");
     const int64_t n = shape()[size_t(d)];
@@ -181,6 +187,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
     check_defined("select", {*this});
+    HPT_CHECK(dim() >= 1, "op 'select' on a 0-dim tensor ", desc(*this));
     d = wrap_dim(d, dim(), "select");
     const int64_t n = shape()[size_t(d)];
     HPT_CHECK(index >= -n && index < n, "op 'select': index ", index, " out of range for dim ", d, " of ",
@@ -212,7 +219,8 @@ Tensor Tensor::expand(const Shape& target) const {
         }
         const int64_t have = shape()[i - lead];
         const int64_t want = target[i] == -1 ? have : target[i];
-        HPT_CHECK(have == want || have == 1, "op 'expand': ", desc(*this), " cannot expand to ", shape_str(target));
+        HPT_CHECK(want >= 0 && (have == want || have == 1), "op 'expand': ", desc(*this), " cannot expand to ",
+                  shape_str(target));
         s[i] = want;
         st[i] = have == want ? strides()[i - lead] : 0;
     }
@@ -225,6 +233,7 @@ std::vector<Tensor> backward_expand(const BackwardCtx& c) { return {sum_to(c.gra
 
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
     check_defined("split", {x});
+    HPT_CHECK(x.dim() >= 1, "op 'split' on a 0-dim tensor ", desc(x));
     dim = wrap_dim(dim, x.dim(), "split");
     int64_t total = 0;
     for (int64_t s : sizes) {
@@ -244,6 +253,7 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 
 std::vector<Tensor> split(const Tensor& x, int64_t size, int64_t dim) {
     check_defined("split", {x});
+    HPT_CHECK(x.dim() >= 1, "op 'split' on a 0-dim tensor ", desc(x));
     HPT_CHECK(size >= 1, "op 'split': chunk size ", size, " must be positive");
     const int64_t n = x.size(dim);
     std::vector<int64_t> sizes;

@@ -1,8 +1,9 @@
 // Threading for CPU kernels: OpenMP, all cores by default (HPT_NUM_THREADS or set_num_threads).
 //
-// Work is split into chunks whose boundaries depend only on the problem size and the grain, never
-// on the number of threads, so that reductions that combine per-chunk partials in chunk order give
-// the same bits with 1 thread or 16.
+// parallel_for splits [0, n) by the number of threads: use it where every output element is
+// computed whole by one thread, so the split cannot change the result. parallel_chunks uses
+// fixed chunk boundaries that do not depend on the thread count: use it for reductions that
+// combine per-chunk partials (in chunk order), so they give the same bits with 1 thread or 16.
 #pragma once
 #include <algorithm>
 #include <cstdint>
