@@ -40,7 +40,7 @@ void Generator::normal_(const Tensor& t, double mean, double std) {
     } else {
         Tensor tmp = empty(t.shape(), t.dtype(), t.device());
         fill_random(tmp, a);
-        const_cast<Tensor&>(t).copy_(tmp);
+        t.copy_(tmp);
     }
     position_ += uint64_t(t.numel());
 }
@@ -55,7 +55,7 @@ void Generator::uniform_(const Tensor& t, double lo, double hi) {
     } else {
         Tensor tmp = empty(t.shape(), t.dtype(), t.device());
         fill_random(tmp, a);
-        const_cast<Tensor&>(t).copy_(tmp);
+        t.copy_(tmp);
     }
     position_ += uint64_t(t.numel());
 }

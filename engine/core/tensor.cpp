@@ -79,7 +79,7 @@ void* Tensor::data_ptr() const {
 
 bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
 
-Tensor& Tensor::requires_grad_(bool on) {
+const Tensor& Tensor::requires_grad_(bool on) const {
     TensorImpl& i = need(*this, "requires_grad_()");
     HPT_CHECK(!on || is_floating(i.dtype), "requires_grad on a ", dtype_name(i.dtype),
               " tensor: only floating-point tensors can have gradients");
@@ -156,7 +156,7 @@ HPT_INSTANTIATE_HOST(int64_t)
 
 // ---------------------------------------------------------------- in place
 
-Tensor& Tensor::fill_(double value) {
+const Tensor& Tensor::fill_(double value) const {
     check_inplace(*this, "fill_");
     FillAttrs a{value};
     run_kernel(OpId::fill, {}, {*this}, &a);
@@ -164,7 +164,7 @@ Tensor& Tensor::fill_(double value) {
     return *this;
 }
 
-Tensor& Tensor::add_(const Tensor& other, double alpha) {
+const Tensor& Tensor::add_(const Tensor& other, double alpha) const {
     check_inplace(*this, "add_");
     HPT_CHECK(other.defined(), "add_: undefined operand");
     broadcast_shapes(shape(), other.shape(), "add_");  // validates
@@ -177,7 +177,7 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
     return *this;
 }
 
-Tensor& Tensor::mul_(double factor) {
+const Tensor& Tensor::mul_(double factor) const {
     check_inplace(*this, "mul_");
     run_kernel(OpId::mul, {*this, scalar_tensor(factor, dtype())}, {*this});
     storage()->bump_version();

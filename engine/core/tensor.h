@@ -82,7 +82,7 @@ public:
 
     // ---- autograd
     bool requires_grad() const;
-    Tensor& requires_grad_(bool on = true);
+    const Tensor& requires_grad_(bool on = true) const;
     const Tensor& grad() const;
     void set_grad(const Tensor& g) const;
     bool is_leaf() const;
@@ -94,12 +94,13 @@ public:
     template <class T> T item() const;                // numel() == 1, converted to T
     template <class T> std::vector<T> to_vector() const;  // row-major order, converted to T
 
-    // ---- in place, not recorded by autograd
-    Tensor& fill_(double value);
-    Tensor& zero_() { return fill_(0.0); }
-    Tensor& copy_(const Tensor& src);  // broadcasts src; converts dtype; may cross devices
-    Tensor& add_(const Tensor& other, double alpha = 1.0);
-    Tensor& mul_(double factor);
+    // ---- in place, not recorded by autograd. Const because a Tensor is a handle: they change the
+    // data it points to, not the handle.
+    const Tensor& fill_(double value) const;
+    const Tensor& zero_() const { return fill_(0.0); }
+    const Tensor& copy_(const Tensor& src) const;  // broadcasts src; converts dtype; may cross devices
+    const Tensor& add_(const Tensor& other, double alpha = 1.0) const;
+    const Tensor& mul_(double factor) const;
 
     std::string str(int64_t max_elements = 16) const;  // "f32[2, 3] cpu {1, 2, ...}"
 

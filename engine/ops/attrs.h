@@ -77,4 +77,12 @@ struct SgdAttrs {
     double weight_decay = 0.0;  // added to the gradient before momentum (PyTorch's coupled decay)
 };
 
+struct InfoNceAttrs {
+    double temperature = 0.2;
+};
+
+struct MomentumAttrs {
+    double momentum = 0.999;  // target = momentum * target + (1 - momentum) * source
+};
+
 }  // namespace hpt

@@ -52,7 +52,7 @@ std::vector<Tensor> backward_copy(const BackwardCtx& c) {
     return {c.grad_out[0].to(in.dtype).to(in.device)};
 }
 
-Tensor& Tensor::copy_(const Tensor& src) {
+const Tensor& Tensor::copy_(const Tensor& src) const {
     check_defined("copy_", {*this, src});
     HPT_CHECK(!(grad_enabled() && requires_grad()), "in-place 'copy_' on a tensor that requires grad (",
               desc(*this), "); do it under NoGradGuard");

@@ -13,6 +13,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/random.h"
 #include "engine/ops/ops.h"
+#include "ssl/ops.h"
 #include "tests/support/gradcheck.h"
 
 using namespace hpt;
@@ -496,6 +497,19 @@ HPT_GRADCHECK_CASE(cross_entropy) {
         const Tensor target = indices({1, 0, 2}, {3});
         HPT_REQUIRE_GRADCHECK([target](const Ts& t) { return cross_entropy(t[0].t(), target) * 3.0; },
                               (Ts{uniform({3, 3}, 262, -2.0, 2.0)}));
+    }
+}
+
+HPT_GRADCHECK_CASE(info_nce) {
+    SECTION("all three inputs: queries, keys and the queue") {
+        HPT_REQUIRE_GRADCHECK([](const Ts& t) { return info_nce(t[0], t[1], t[2], 0.2); },
+                              (Ts{uniform({3, 4}, 281), uniform({3, 4}, 282), uniform({5, 4}, 283)}));
+    }
+    SECTION("queries only, as MoCo uses it, with normalised inputs") {
+        const Tensor k = no_grad(l2_normalize(uniform({4, 3}, 284), 1).detach());
+        const Tensor queue = no_grad(l2_normalize(uniform({7, 3}, 285), 1).detach());
+        const auto f = [k, queue](const Ts& t) { return info_nce(l2_normalize(t[0], 1), k, queue, 0.07); };
+        HPT_REQUIRE_GRADCHECK(f, (Ts{uniform({4, 3}, 286)}));
     }
 }
 

@@ -1,0 +1,79 @@
+#include "ssl/moco.h"
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/ops/ops.h"
+#include "ssl/ops.h"
+
+namespace hpt::ssl {
+
+Moco::Moco(const models::ResNetConfig& encoder, const MocoConfig& cfg, Generator& init, Device device) : cfg_(cfg) {
+    HPT_CHECK(encoder.head == models::Head::mlp, "MoCo needs an encoder with the MLP head, got ", encoder.str());
+    HPT_CHECK(cfg.queue_size > 0 && cfg.temperature > 0 && cfg.momentum >= 0 && cfg.momentum <= 1,
+              "MoCo: bad queue size ", cfg.queue_size, ", temperature ", cfg.temperature, " or momentum ", cfg.momentum);
+    q_ = std::make_shared<models::ResNet>(encoder, init);
+    Generator unused(0);
+    k_ = std::make_shared<models::ResNet>(encoder, unused);
+    k_->copy_state_from(*q_);
+    for (const Tensor& p : k_->parameters()) p.requires_grad_(false);
+    q_->flatten(device);
+    k_->flatten(device);
+    NoGradGuard ng;
+    queue_ = l2_normalize(init.randn({cfg.queue_size, encoder.proj_dim}, DType::f32, device), 1);
+}
+
+void Moco::set_queue_ptr(int64_t p) {
+    HPT_CHECK(p >= 0 && p < cfg_.queue_size, "MoCo queue pointer ", p, " outside [0, ", cfg_.queue_size, ")");
+    ptr_ = p;
+}
+
+int64_t Moco::bn_groups_for(int64_t batch) const {
+    const int64_t g = cfg_.bn_groups > 0 ? cfg_.bn_groups : std::max<int64_t>(1, batch / 64);
+    HPT_CHECK(batch % g == 0, "MoCo: batch ", batch, " is not divisible into ", g, " BN groups");
+    return g;
+}
+
+std::vector<int64_t> Moco::shuffle_permutation(int64_t batch, uint64_t seed, int64_t step) {
+    Generator g(seed, 0x5348554646ull /* "SHUFF" */);
+    g.set_position(uint64_t(step) * uint64_t(batch));
+    return g.permutation(batch);
+}
+
+Tensor Moco::loss(const Tensor& view1, const Tensor& view2, const std::vector<int64_t>& key_perm) {
+    const int64_t n = view1.size(0);
+    HPT_CHECK(view2.shape() == view1.shape(), "MoCo: the two views differ in shape: ", shape_str(view1.shape()), " and ",
+              shape_str(view2.shape()));
+    HPT_CHECK(int64_t(key_perm.size()) == n, "MoCo: key permutation of ", key_perm.size(), " for a batch of ", n);
+    HPT_CHECK(cfg_.queue_size % n == 0, "MoCo: queue size ", cfg_.queue_size, " is not divisible by the batch size ",
+              n, " (the enqueue would wrap mid-batch)");
+    const int64_t groups = bn_groups_for(n);
+    q_->set_bn_groups(groups);
+    k_->set_bn_groups(groups);
+
+    // 1. queries
+    const Tensor q = l2_normalize(q_->forward(view1), 1);
+    {
+        NoGradGuard ng;
+        // 2. key encoder update (parameters only; the BN buffers are the key encoder's own)
+        momentum_update(k_->flat_params(), q_->flat_params(), cfg_.momentum);
+        // 3. shuffled key forward, unshuffled
+        std::vector<int64_t> inverse(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) inverse[size_t(key_perm[size_t(i)])] = i;
+        const Device d = view2.device();
+        const Tensor shuffled = index_select(view2, 0, from_vector<int64_t>(key_perm, {n}, d));
+        const Tensor k_shuffled = l2_normalize(k_->forward(shuffled), 1);
+        last_keys_ = index_select(k_shuffled, 0, from_vector<int64_t>(inverse, {n}, d));
+    }
+    // 4. InfoNCE against [k; queue]
+    return info_nce(q, last_keys_, queue_, cfg_.temperature);
+}
+
+void Moco::enqueue() {
+    HPT_CHECK(last_keys_.defined(), "MoCo::enqueue before loss()");
+    NoGradGuard ng;
+    const int64_t n = last_keys_.size(0);
+    queue_.slice(0, ptr_, ptr_ + n).copy_(last_keys_);
+    ptr_ = (ptr_ + n) % cfg_.queue_size;
+    last_keys_ = Tensor();
+}
+
+}  // namespace hpt::ssl
