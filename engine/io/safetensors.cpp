@@ -138,11 +138,7 @@ Safetensors parse_safetensors(const std::string& bytes, const std::string& what)
 
 Safetensors load_safetensors(const std::string& path) { return parse_safetensors(read_file(path), path); }
 
-std::vector<std::pair<std::string, Tensor>> state_dict(const nn::Module& m) {
-    auto s = m.named_parameters();
-    for (auto& b : m.named_buffers()) s.push_back(b);
-    return s;
-}
+std::vector<std::pair<std::string, Tensor>> state_dict(const nn::Module& m) { return m.named_state(); }
 
 LoadReport load_state_dict(nn::Module& m, const Safetensors& st, bool strict, const std::string& prefix,
                            const std::vector<std::string>& ignore_prefixes) {

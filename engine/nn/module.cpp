@@ -47,6 +47,18 @@ std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
     return out;
 }
 
+void Module::collect_state(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const {
+    for (const auto& [n, t] : params_) out.emplace_back(prefix + n, t);
+    for (const auto& [n, t] : buffers_) out.emplace_back(prefix + n, t);
+    for (const auto& [n, m] : children_) m->collect_state(prefix + n + ".", out);
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_state() const {
+    std::vector<std::pair<std::string, Tensor>> out;
+    collect_state("", out);
+    return out;
+}
+
 std::vector<Tensor> Module::parameters() const {
     std::vector<Tensor> out;
     for (auto& [n, t] : named_parameters()) out.push_back(t);

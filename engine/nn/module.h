@@ -24,6 +24,9 @@ public:
     std::vector<std::pair<std::string, Tensor>> named_parameters() const;
     std::vector<std::pair<std::string, Tensor>> named_buffers() const;
     std::vector<Tensor> parameters() const;
+    // Parameters and buffers in PyTorch's state_dict order: each module's own parameters, then its
+    // own buffers, then its children's, recursively.
+    std::vector<std::pair<std::string, Tensor>> named_state() const;
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
 
     void train(bool on = true);
@@ -56,6 +59,7 @@ protected:
 
 private:
     void collect(const std::string& prefix, bool params, std::vector<std::pair<std::string, Tensor>>& out) const;
+    void collect_state(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const;
 
     std::vector<std::pair<std::string, Tensor>> params_, buffers_;
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;

@@ -57,13 +57,13 @@ void bn_forward(const KernelArgs& args) {
                 }
                 pmean[g * C + c] = T(mean);
                 pinv[g * C + c] = T(invstd);
-                const double scale = (pg ? double(pg[c]) : 1.0) * invstd;
-                const double shift = (pb ? double(pb[c]) : 0.0) - mean * scale;
-                const T ts = T(scale), tsh = T(shift);
+                // (x - mean) first: x * scale + (beta - mean * scale) cancels badly when |mean|
+                // is large against the spread, which BN after residual sums often sees.
+                const T tm = T(mean), ts = T((pg ? double(pg[c]) : 1.0) * invstd), tb = T(pb ? double(pb[c]) : 0.0);
                 for (int64_t n = g * Ng; n < (g + 1) * Ng; ++n) {
                     const T* p = px + (n * C + c) * HW;
                     T* q = py + (n * C + c) * HW;
-                    for (int64_t i = 0; i < HW; ++i) q[i] = p[i] * ts + tsh;
+                    for (int64_t i = 0; i < HW; ++i) q[i] = (p[i] - tm) * ts + tb;
                 }
             }
             if (a.training && prm) {
