@@ -1,0 +1,102 @@
+// One MoCo v2 step against PyTorch (tools/golden_moco_step.py, computed in float64): the loss, every
+// gradient of the query encoder, the key encoder after the momentum update and its BN buffers after
+// the shuffled key forward, and the queue and pointer after the enqueue.
+#include <catch2/catch.hpp>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/io/json.h"
+#include "engine/ops/ops.h"
+#include "ssl/moco.h"
+#include "tests/support/compare.h"
+#include "tests/support/golden.h"
+
+using namespace hpt;
+
+namespace {
+
+// Fills a module's state from a golden's table of seeded-uniform tensors (bit-checked by CRC).
+void fill_from_table(nn::Module& m, const std::string& table_json, uint64_t seed) {
+    NoGradGuard ng;
+    std::map<std::string, Tensor> mine;
+    for (auto& [n, t] : m.named_state()) mine[n] = t;
+    const io::Json table = io::Json::parse(table_json, "golden table");
+    REQUIRE(table.as_array().size() == mine.size());
+    for (const io::Json& e : table.as_array()) {
+        const std::string name = e.at("name").as_string();
+        INFO(name);
+        REQUIRE(mine.count(name) == 1);
+        Tensor& dst = mine[name];
+        if (e.at("dtype").as_string() == "int64") {
+            dst.zero_();
+            continue;
+        }
+        const Tensor v = test::seeded_uniform(dst.shape(), seed, uint64_t(e.at("stream").as_int()), e.at("lo").as_double(),
+                                              e.at("hi").as_double());
+        REQUIRE(test::crc32_of(v) == uint32_t(e.at("crc32").as_int()));
+        dst.copy_(v);
+    }
+}
+
+// atol k*eps relative to the tensor's largest magnitude: gradients of different layers differ in
+// scale by orders of magnitude, and each is judged against its own.
+test::Tolerance scaled(const Tensor& ref, double k) {
+    const Tensor flat = ref.to(DType::f64).reshape({-1});
+    const double m = std::max(1e-30, max(clamp(flat, 0.0, std::nullopt) - clamp(flat, std::nullopt, 0.0), 0).first.item<double>());
+    return {k * 1.1920929e-07 * m, k * 1.1920929e-07};
+}
+
+}  // namespace
+
+TEST_CASE("one MoCo v2 step matches PyTorch: loss, query gradients, key update, queue", "[ssl][golden]") {
+    const io::Safetensors g = test::load_golden("moco_step.safetensors");
+    const io::Json cfg = io::Json::parse(g.metadata.at("config"), "golden config");
+    const uint64_t seed = uint64_t(std::stoll(g.metadata.at("seed")));
+
+    models::ResNetConfig enc;
+    enc.depth = int(cfg.at("depth").as_int());
+    enc.small_stem = cfg.at("small_stem").as_bool();
+    enc.width = cfg.at("width").as_double();
+    enc.head = models::Head::mlp;
+    enc.proj_dim = cfg.at("proj_dim").as_int();
+    ssl::MocoConfig mc;
+    mc.queue_size = cfg.at("queue").as_int();
+    mc.momentum = cfg.at("momentum").as_double();
+    mc.temperature = cfg.at("temperature").as_double();
+    mc.bn_groups = cfg.at("bn_groups").as_int();
+    Generator init(1);
+    ssl::Moco moco(enc, mc, init, Device::cpu());
+    fill_from_table(moco.query(), g.metadata.at("query_tensors"), seed);
+    fill_from_table(moco.key(), g.metadata.at("key_tensors"), seed);
+    {
+        NoGradGuard ng;
+        moco.queue().copy_(test::golden_tensor(g, "queue"));
+    }
+    moco.set_queue_ptr(cfg.at("ptr").as_int());
+    const std::vector<int64_t> perm = test::golden_tensor(g, "perm").to_vector<int64_t>();
+
+    moco.query().zero_grad();
+    const Tensor loss = moco.loss(test::golden_tensor(g, "view1"), test::golden_tensor(g, "view2"), perm);
+    loss.backward();
+    HPT_CHECK_CLOSE(loss.reshape({1}), test::golden_tensor(g, "loss"), test::tol(DType::f32, 16, 16));
+
+    int checked = 0;
+    for (auto& [name, p] : moco.query().named_parameters()) {
+        INFO("gradient of " << name);
+        const Tensor& ref = test::golden_tensor(g, "grad." + name);
+        HPT_CHECK_CLOSE(p.grad(), ref, scaled(ref, 128));
+        ++checked;
+    }
+    CHECK(checked == int(moco.query().named_parameters().size()));
+    for (auto& [name, t] : moco.key().named_state()) {
+        INFO("key encoder " << name);
+        const Tensor& ref = test::golden_tensor(g, "key_after." + name);
+        if (t.dtype() == DType::i64) {
+            CHECK(t.to_vector<int64_t>() == ref.to_vector<int64_t>());
+        } else {
+            HPT_CHECK_CLOSE(t, ref, scaled(ref, 64));
+        }
+    }
+    moco.enqueue();
+    HPT_CHECK_CLOSE(moco.queue(), test::golden_tensor(g, "queue_after"), test::tol(DType::f32, 64, 64));
+    CHECK(moco.queue_ptr() == cfg.at("ptr_after").as_int());
+}
