@@ -1,0 +1,75 @@
+// Image-classification datasets read into memory as uint8 NHWC images plus int64 labels.
+//
+// Formats (detected from content, or forced with LoadOptions::format):
+//   idx           a directory with train-/t10k-{images,labels} IDX files (raw or .gz), or one images
+//                 file whose labels file sits beside it. A directory with only t10k files (the MNIST
+//                 test set here) becomes a dataset with only a test split: train and val are empty
+//                 (0 images); nothing is carved from test, because test must stay untouched.
+//   npz           a MedMNIST .npz (or a directory holding exactly one): members {train,val,test}_images
+//                 and _labels (Keras-style x_train/y_train/x_test/y_test also work).
+//   digits_csv    scikit-learn's digits.csv(.gz): no splits in the file, so 20% (rounded) is carved
+//                 out as test with a fixed seed that LoadOptions::seed does not change (the test set is
+//                 the same in every run), then val_fraction of the rest as val with LoadOptions::seed.
+//   image_folder  root/<class>/**.png|jpg|jpeg|bmp (labels from the sorted class names), or a flat
+//                 folder (labels -1); either may sit under root/train, root/val, root/test.
+//   list_file     a text file of "path [label]" lines, paths relative to the file's folder; '#'
+//                 starts a comment. Everything goes to train.
+// Any dataset without a val split gets val_fraction of its train split carved out (seeded, not
+// stratified); val_carved says so. Image files are decoded by stb_image to 1 channel, or 3 when any
+// image of the dataset has colour (alpha is dropped), and resized to image_size (triangle filter,
+// i.e. bilinear, widened when shrinking) when it is not 0; otherwise all must share one size.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/core/tensor.h"
+
+namespace hpt::data {
+
+struct ImageSet {
+    Tensor images;            // u8 [N, H, W, C], C = 1 or 3
+    Tensor labels;            // i64 [N]; -1 when unlabeled
+    int64_t num_classes = 0;  // of the whole dataset (0 when unlabeled)
+
+    int64_t size() const { return images.defined() ? images.size(0) : 0; }
+};
+
+struct Dataset {
+    std::string path, format;
+    ImageSet train, val, test;
+    bool val_carved = false;  // val was carved out of train
+    std::vector<std::string> class_names;  // image folders only; empty otherwise
+    int64_t skipped_images = 0;            // unreadable image files skipped (not strict)
+};
+
+enum class Format { automatic, idx, npz, digits_csv, image_folder, list_file };
+
+struct LoadOptions {
+    Format format = Format::automatic;
+    int64_t image_size = 0;     // 0 = keep; else resize image files to this square size
+    double val_fraction = 0.1;  // of train, when the dataset has no val split
+    uint64_t seed = 0;          // for carve-outs
+    bool strict = false;        // unreadable images in a folder or list are errors, not warnings
+};
+
+Dataset load_dataset(const std::string& path, const LoadOptions& opt = {});
+
+// What load_dataset(path) would read it as; throws when the path is missing or unrecognised.
+Format detect_format(const std::string& path);
+const char* format_name(Format f);
+Format parse_format(const std::string& name);  // "auto", "idx", "npz", "digits_csv", ...
+
+// Per-channel mean and (population) std of the images, in [0, 1] units. Meant for the training
+// split: augmentation normalises with the dataset's own statistics.
+std::pair<std::vector<double>, std::vector<double>> channel_mean_std(const ImageSet& set);
+
+// Splits `set` into (rest, carved) with round(fraction * N) images carved, chosen by a seeded
+// permutation; both keep the original order. Deterministic for a given seed on every platform.
+std::pair<ImageSet, ImageSet> carve(const ImageSet& set, double fraction, uint64_t seed);
+
+// Label counts (index = class) over the labeled images of a set.
+std::vector<int64_t> class_counts(const ImageSet& set);
+
+}  // namespace hpt::data

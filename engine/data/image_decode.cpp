@@ -1,0 +1,151 @@
+#include "engine/data/image_decode.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+#include "engine/core/error.h"
+#include "engine/data/io.h"
+
+// Only the formats we accept: less decoder surface for hostile files. Static, so no other copy of
+// stb linked into a program can clash with ours.
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
+#define STBI_MAX_DIMENSIONS (1 << 16)
+#define STB_IMAGE_RESIZE_STATIC
+#define STB_IMAGE_RESIZE_IMPLEMENTATION
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#include <stb/stb_image.h>
+#include <stb/stb_image_resize.h>
+#pragma GCC diagnostic pop
+
+namespace hpt::data {
+
+namespace {
+constexpr int64_t kMaxPixels = int64_t(1) << 26;
+
+// Debian's stb_image (2.27) trusts a JPEG's Huffman table sizes: counts summing past 256 write
+// past its 257-entry tables (nothings/stb #1289, #1291; fixed upstream in 2.28). Our fuzzer found
+// it too. Every DHT segment is checked here before stb sees the file.
+bool jpeg_huffman_tables_ok(const uint8_t* p, size_t n, std::string* why) {
+    size_t i = 2;  // after SOI
+    while (i + 4 <= n) {
+        if (p[i] != 0xff) {  // entropy-coded data between markers
+            ++i;
+            continue;
+        }
+        const uint8_t m = p[i + 1];
+        // Fill bytes, stuffed zeros, RSTn, TEM and SOI have no length field.
+        if (m == 0xff) {
+            ++i;
+            continue;
+        }
+        if (m == 0x00 || m == 0x01 || m == 0xd8 || (m >= 0xd0 && m <= 0xd7)) {
+            i += 2;
+            continue;
+        }
+        if (m == 0xd9) break;  // EOI
+        const size_t len = size_t(p[i + 2]) << 8 | p[i + 3];
+        if (len < 2) {
+            *why = "bad JPEG segment length";
+            return false;
+        }
+        if (m == 0xc4) {
+            const size_t end = std::min(n, i + 2 + len);
+            for (size_t t = i + 4; t < end;) {
+                if (end - t < 17) {
+                    *why = "truncated JPEG Huffman table";
+                    return false;
+                }
+                size_t total = 0;
+                for (int k = 1; k <= 16; ++k) total += p[t + k];
+                if (total > 256) {
+                    *why = "JPEG Huffman table with more than 256 codes";
+                    return false;
+                }
+                t += 17 + total;
+            }
+        }
+        i += 2 + len;
+    }
+    return true;
+}
+
+// stb leaves the reason empty for some truncated files.
+const char* reason() {
+    const char* r = stbi_failure_reason();
+    return r && *r ? r : "corrupt or truncated";
+}
+}  // namespace
+
+bool has_image_extension(const std::string& path) {
+    const size_t dot = path.rfind('.');
+    if (dot == std::string::npos) return false;
+    const std::string ext = lower(path.substr(dot));
+    return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+}
+
+bool looks_like_image(const uint8_t* p, size_t n) {
+    return (n >= 8 && std::memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0) || (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff) ||
+           (n >= 2 && p[0] == 'B' && p[1] == 'M');
+}
+
+Image decode_image(const uint8_t* data, size_t size, const std::string& origin) {
+    if (size == 0) HPT_THROW(origin, ": empty file");
+    if (size > size_t(INT_MAX)) HPT_THROW(origin, ": ", size, " bytes is too large for an image file");
+    std::string why;
+    if (size >= 2 && data[0] == 0xff && data[1] == 0xd8 && !jpeg_huffman_tables_ok(data, size, &why))
+        HPT_THROW(origin, ": corrupt JPEG (", why, ")");
+    int w = 0, h = 0, comp = 0;
+    if (!stbi_info_from_memory(data, int(size), &w, &h, &comp))
+        HPT_THROW(origin, ": not a readable PNG, JPEG or BMP image (", reason(), ")");
+    if (w <= 0 || h <= 0 || int64_t(w) * h > kMaxPixels)
+        HPT_THROW(origin, ": image of ", w, "x", h, " pixels is too large (at most 2^26 pixels)");
+    Image img;
+    img.channels = comp >= 3 ? 3 : 1;
+    int w2, h2, c2;
+    stbi_uc* px = stbi_load_from_memory(data, int(size), &w2, &h2, &c2, img.channels);
+    if (!px) HPT_THROW(origin, ": cannot decode image (", reason(), ")");
+    img.width = w2;
+    img.height = h2;
+    img.pixels.assign(px, px + size_t(w2) * size_t(h2) * size_t(img.channels));
+    stbi_image_free(px);
+    return img;
+}
+
+Image resize_image(const Image& in, int width, int height) {
+    if (in.width == width && in.height == height) return in;
+    Image out;
+    out.width = width;
+    out.height = height;
+    out.channels = in.channels;
+    out.pixels.resize(size_t(width) * size_t(height) * size_t(in.channels));
+    const int ok = stbir_resize_uint8_generic(in.pixels.data(), in.width, in.height, 0, out.pixels.data(), width, height,
+                                              0, in.channels, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP,
+                                              STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, nullptr);
+    HPT_CHECK(ok, "resize_image: stb_image_resize failed for ", in.width, "x", in.height, " -> ", width, "x", height);
+    return out;
+}
+
+Image gray_to_rgb(const Image& in) {
+    if (in.channels == 3) return in;
+    Image out;
+    out.width = in.width;
+    out.height = in.height;
+    out.channels = 3;
+    out.pixels.resize(in.pixels.size() * 3);
+    for (size_t i = 0; i < in.pixels.size(); ++i) out.pixels[3 * i] = out.pixels[3 * i + 1] = out.pixels[3 * i + 2] = in.pixels[i];
+    return out;
+}
+
+}  // namespace hpt::data

@@ -1,0 +1,228 @@
+// Image-file datasets: class folders, flat folders and list files. Every file is decoded (in
+// parallel), then the whole dataset is brought to one size and one channel count.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "engine/core/error.h"
+#include "engine/data/image_decode.h"
+#include "engine/data/io.h"
+#include "engine/data/loaders.h"
+
+namespace fs = std::filesystem;
+
+namespace hpt::data::detail {
+namespace {
+
+struct Entry {
+    std::string path;
+    int64_t label = -1;
+    int split = 0;  // 0 train, 1 val, 2 test
+};
+
+bool hidden(const fs::path& p) {
+    const std::string n = p.filename().string();
+    return !n.empty() && n[0] == '.';
+}
+
+std::vector<fs::path> sorted_children(const fs::path& dir, bool want_dirs) {
+    std::vector<fs::path> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        if (hidden(e.path())) continue;
+        if (want_dirs ? e.is_directory(ec) : (e.is_regular_file(ec) && has_image_extension(e.path().string())))
+            out.push_back(e.path());
+    }
+    if (ec) HPT_THROW("cannot list '", dir.string(), "': ", ec.message());
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+// Image files under dir at any depth, sorted by path, hidden names skipped.
+std::vector<fs::path> images_under(const fs::path& dir) {
+    std::vector<fs::path> out = sorted_children(dir, false);
+    for (const fs::path& sub : sorted_children(dir, true)) {
+        std::vector<fs::path> more = images_under(sub);
+        out.insert(out.end(), more.begin(), more.end());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+int split_of(const std::string& dir_name) {
+    const std::string n = lower(dir_name);
+    if (n == "train") return 0;
+    if (n == "val" || n == "valid" || n == "validation") return 1;
+    if (n == "test") return 2;
+    return -1;
+}
+
+struct Decoded {
+    Image image;
+    std::string error;
+};
+
+// Decodes every entry and assembles the splits. Unreadable files are skipped (and counted in one
+// warning) or, under strict, the first is an error.
+Dataset assemble(const std::vector<Entry>& entries, const std::string& where, const LoadOptions& opt) {
+    const int64_t n = int64_t(entries.size());
+    std::vector<Decoded> dec(static_cast<size_t>(n));
+    const int size = int(opt.image_size);
+#pragma omp parallel for schedule(dynamic, 16)
+    for (int64_t i = 0; i < n; ++i) {
+        Decoded& d = dec[size_t(i)];
+        try {
+            const std::vector<uint8_t> bytes = read_file(entries[size_t(i)].path);
+            d.image = decode_image(bytes.data(), bytes.size(), entries[size_t(i)].path);
+            if (size > 0) d.image = resize_image(d.image, size, size);
+        } catch (const std::exception& e) {
+            d.error = e.what();
+            if (d.error.empty()) d.error = "unreadable";
+        }
+    }
+    int64_t skipped = 0;
+    const Decoded* first_bad = nullptr;
+    const Decoded* first_good = nullptr;
+    int channels = 1;
+    for (int64_t i = 0; i < n; ++i) {
+        const Decoded& d = dec[size_t(i)];
+        if (!d.error.empty()) {
+            if (opt.strict) HPT_THROW(where, ": unreadable image (strict): ", d.error);
+            if (!first_bad) first_bad = &d;
+            ++skipped;
+            continue;
+        }
+        if (!first_good) first_good = &d;
+        if (d.image.channels == 3) channels = 3;
+        if (d.image.width != first_good->image.width || d.image.height != first_good->image.height)
+            HPT_THROW(where, ": images differ in size: ", entries[size_t(first_good - dec.data())].path, " is ",
+                      first_good->image.width, "x", first_good->image.height, ", ", entries[size_t(i)].path, " is ",
+                      d.image.width, "x", d.image.height, "; set LoadOptions::image_size to resize them");
+    }
+    if (skipped > 0) {
+        // The error already names the file: "FILE: reason [source:line]".
+        std::fprintf(stderr, "warning: skipped %lld unreadable image%s in %s (first: %s)\n", (long long)skipped,
+                     skipped == 1 ? "" : "s", where.c_str(), first_bad->error.c_str());
+    }
+    if (!first_good) HPT_THROW(where, ": none of the ", n, " image files could be read (first: ", first_bad->error, ")");
+    const int64_t h = first_good->image.height, w = first_good->image.width;
+
+    Dataset ds;
+    ImageSet* out[3] = {&ds.train, &ds.val, &ds.test};
+    for (int s = 0; s < 3; ++s) {
+        std::vector<uint8_t> px;
+        std::vector<int64_t> labels;
+        bool listed = false;
+        for (int64_t i = 0; i < n; ++i) {
+            if (entries[size_t(i)].split != s) continue;
+            listed = true;
+            Decoded& d = dec[size_t(i)];
+            if (!d.error.empty()) continue;
+            const Image img = channels == 3 ? gray_to_rgb(d.image) : std::move(d.image);
+            px.insert(px.end(), img.pixels.begin(), img.pixels.end());
+            labels.push_back(entries[size_t(i)].label);
+            d.image = Image();
+        }
+        if (listed && labels.empty())
+            HPT_THROW(where, ": no readable images in the ", s == 0 ? "train" : s == 1 ? "val" : "test", " split");
+        if (listed) *out[s] = make_set(px.data(), int64_t(labels.size()), h, w, channels, labels);
+    }
+    ds.skipped_images = skipped;
+    return ds;
+}
+
+// A folder of class subfolders (labeled) or of images (unlabeled). `classes` maps names to labels.
+void collect(const fs::path& dir, int split, const std::map<std::string, int64_t>& classes, std::vector<Entry>& out) {
+    const std::vector<fs::path> subdirs = sorted_children(dir, true), files = sorted_children(dir, false);
+    if (!subdirs.empty() && !files.empty())
+        HPT_THROW("'", dir.string(), "' mixes image files (", files[0].filename().string(), ") and class folders (",
+                  subdirs[0].filename().string(), ")");
+    size_t before = out.size();
+    if (subdirs.empty()) {
+        for (const fs::path& f : files) out.push_back({f.string(), -1, split});
+    } else {
+        for (const fs::path& c : subdirs)
+            for (const fs::path& f : images_under(c)) out.push_back({f.string(), classes.at(c.filename().string()), split});
+    }
+    if (out.size() == before) HPT_THROW("'", dir.string(), "' holds no .png, .jpg, .jpeg or .bmp images");
+}
+
+}  // namespace
+
+Dataset load_image_folder(const std::string& path, const LoadOptions& opt) {
+    const fs::path root(path);
+    std::error_code ec;
+    if (!fs::is_directory(root, ec)) HPT_THROW("'", path, "' is not a directory (expected an image folder)");
+    const std::vector<fs::path> subdirs = sorted_children(root, true);
+    std::vector<std::pair<fs::path, int>> split_dirs;
+    for (const fs::path& d : subdirs)
+        if (split_of(d.filename().string()) >= 0) split_dirs.push_back({d, split_of(d.filename().string())});
+    if (!split_dirs.empty() && split_dirs.size() != subdirs.size())
+        HPT_THROW("'", path, "' mixes split folders (train/val/test) with other folders");
+    if (split_dirs.empty()) split_dirs.push_back({root, 0});
+    std::set<int> seen;
+    for (const auto& [d, s] : split_dirs)
+        if (!seen.insert(s).second) HPT_THROW("'", path, "' has two folders for one split (e.g. val and valid)");
+
+    // One class list over all splits, so a class has the same label everywhere.
+    std::set<std::string> names;
+    for (const auto& [d, s] : split_dirs)
+        for (const fs::path& c : sorted_children(d, true)) names.insert(c.filename().string());
+    std::map<std::string, int64_t> classes;
+    for (const std::string& nm : names) classes.emplace(nm, int64_t(classes.size()));
+
+    std::vector<Entry> entries;
+    for (const auto& [d, s] : split_dirs) collect(d, s, classes, entries);
+    Dataset ds = assemble(entries, path, opt);
+    ds.class_names.assign(names.begin(), names.end());
+    return ds;
+}
+
+Dataset load_list_file(const std::string& path, const LoadOptions& opt) {
+    const std::vector<uint8_t> bytes = read_file(path);
+    const std::string text(bytes.begin(), bytes.end());
+    const fs::path base = fs::path(path).parent_path();
+    std::vector<Entry> entries;
+    int labeled = -1;  // unknown until the first entry
+    size_t line_no = 0;
+    for (size_t b = 0; b < text.size();) {
+        size_t e = text.find('\n', b);
+        if (e == std::string::npos) e = text.size();
+        std::string line = text.substr(b, e - b);
+        b = e + 1;
+        ++line_no;
+        const size_t hash = line.find('#');
+        if (hash == 0 || (hash != std::string::npos && (line[hash - 1] == ' ' || line[hash - 1] == '\t')))
+            line.resize(hash);
+        while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+        size_t lead = 0;
+        while (lead < line.size() && std::isspace(static_cast<unsigned char>(line[lead]))) ++lead;
+        line.erase(0, lead);
+        if (line.empty()) continue;
+        // "path label" when the last token is a whole number; else the line is a path.
+        Entry en;
+        const size_t sp = line.find_last_of(" \t");
+        if (sp != std::string::npos) {
+            const std::string tok = line.substr(sp + 1);
+            const bool digits = !tok.empty() && tok.size() <= 9 &&
+                                std::all_of(tok.begin(), tok.end(), [](char c) { return c >= '0' && c <= '9'; });
+            if (digits) {
+                en.label = std::stoll(tok);
+                line.resize(line.find_last_not_of(" \t", sp) + 1);
+            }
+        }
+        const int has = en.label >= 0;
+        if (labeled >= 0 && has != labeled)
+            HPT_THROW(path, ":", line_no, ": some lines have a label and some do not");
+        labeled = has;
+        const fs::path p(line);
+        en.path = (p.is_absolute() ? p : base / p).string();
+        entries.push_back(std::move(en));
+    }
+    if (entries.empty()) HPT_THROW(path, ": the list file names no images");
+    return assemble(entries, path, opt);
+}
+
+}  // namespace hpt::data::detail

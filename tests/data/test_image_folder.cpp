@@ -1,0 +1,151 @@
+// Image folders and list files: class folders, flat folders, split subfolders, resizing, channel
+// mixing, and unreadable files (skipped and counted, or an error under strict).
+#include <catch2/catch.hpp>
+
+#include "engine/data/dataset.h"
+#include "engine/data/image_decode.h"
+#include "tests/data/fixtures.h"
+
+using namespace hpt;
+using namespace hpt::data;
+using hpt::test::Bytes;
+using hpt::test::TempDir;
+
+TEST_CASE("class folders: sorted class names, labels, mixed gray and RGB become RGB", "[data]") {
+    TempDir tmp;
+    tmp.write("root/cat/a.png", test::png_bytes(4, 3, 1, test::pattern(4, 3, 1, 1)));
+    tmp.write("root/cat/b.PNG", test::png_bytes(4, 3, 3, test::pattern(4, 3, 3, 2)));
+    tmp.write("root/ant/x.bmp", test::bmp_bytes(4, 3, 3, test::pattern(4, 3, 3, 3)));
+    tmp.write("root/ant/deeper/y.png", test::png_bytes(4, 3, 4, test::pattern(4, 3, 4, 4)));  // RGBA: alpha dropped
+    tmp.write("root/dog/z.jpg", test::jpg_bytes(4, 3, 3, test::pattern(4, 3, 3, 5)));
+    tmp.write_text("root/dog/notes.txt", "not an image");
+    tmp.write_text("root/.hidden/q.png", "ignored");
+    LoadOptions o;
+    o.val_fraction = 0;
+    const Dataset ds = load_dataset(tmp.file("root"), o);
+    CHECK(ds.format == "image_folder");
+    CHECK(ds.class_names == std::vector<std::string>{"ant", "cat", "dog"});
+    REQUIRE(ds.train.images.shape() == Shape{5, 3, 4, 3});
+    CHECK(ds.train.labels.to_vector<int64_t>() == std::vector<int64_t>{0, 0, 1, 1, 2});
+    CHECK(ds.train.num_classes == 3);
+    // The gray PNG (third image) is replicated into three equal channels, exactly.
+    const uint8_t* p = ds.train.images.data<uint8_t>() + 2 * 36;
+    const Bytes gray = test::pattern(4, 3, 1, 1);
+    for (int i = 0; i < 12; ++i) {
+        CHECK(p[3 * i] == gray[size_t(i)]);
+        CHECK(p[3 * i + 2] == gray[size_t(i)]);
+    }
+    // Lossless formats keep their bytes; paths sort as a whole, so ant/deeper/y.png comes first.
+    const Bytes bmp = test::pattern(4, 3, 3, 3);
+    CHECK(Bytes(ds.train.images.data<uint8_t>() + 36, ds.train.images.data<uint8_t>() + 72) == bmp);
+}
+
+TEST_CASE("flat folder, split subfolders, resize to image_size", "[data]") {
+    TempDir tmp;
+    for (int i = 0; i < 5; ++i)
+        tmp.write("flat/img" + std::to_string(i) + ".png", test::png_bytes(6, 6, 1, test::pattern(6, 6, 1, i)));
+    LoadOptions o;
+    o.val_fraction = 0.2;
+    const Dataset flat = load_dataset(tmp.file("flat"), o);
+    CHECK(flat.train.size() == 4);
+    CHECK(flat.val.size() == 1);
+    CHECK(flat.val_carved);
+    CHECK(flat.train.labels.to_vector<int64_t>() == std::vector<int64_t>(4, -1));
+    CHECK(flat.train.num_classes == 0);
+
+    tmp.write("split/train/b/1.png", test::png_bytes(8, 4, 3, test::pattern(8, 4, 3, 1)));
+    tmp.write("split/train/a/1.png", test::png_bytes(2, 2, 3, Bytes(12, 200)));
+    tmp.write("split/val/a/1.png", test::png_bytes(5, 5, 3, test::pattern(5, 5, 3, 2)));
+    tmp.write("split/test/c/1.png", test::png_bytes(3, 3, 3, test::pattern(3, 3, 3, 3)));
+    CHECK_THROWS_WITH(load_dataset(tmp.file("split")), Catch::Contains("differ in size") && Catch::Contains("image_size"));
+    o.image_size = 4;
+    const Dataset sp = load_dataset(tmp.file("split"), o);
+    CHECK_FALSE(sp.val_carved);
+    CHECK(sp.class_names == std::vector<std::string>{"a", "b", "c"});
+    CHECK(sp.train.images.shape() == Shape{2, 4, 4, 3});
+    CHECK(sp.val.labels.to_vector<int64_t>() == std::vector<int64_t>{0});
+    CHECK(sp.test.labels.to_vector<int64_t>() == std::vector<int64_t>{2});
+    // A constant image stays constant through the resize.
+    const std::vector<uint8_t> a = sp.train.images.select(0, 0).contiguous().to_vector<uint8_t>();
+    CHECK(a == std::vector<uint8_t>(48, 200));
+
+    Image up;
+    up.width = 2;
+    up.height = 1;
+    up.channels = 1;
+    up.pixels = {0, 200};
+    CHECK(resize_image(up, 4, 1).pixels == Bytes{0, 50, 150, 200});  // bilinear, pixel centres, clamped edges
+}
+
+TEST_CASE("unreadable images are skipped and counted, or an error when strict", "[data]") {
+    TempDir tmp;
+    for (int i = 0; i < 4; ++i)
+        tmp.write("f/c/good" + std::to_string(i) + ".png", test::png_bytes(3, 3, 1, test::pattern(3, 3, 1, i)));
+    Bytes broken = test::png_bytes(3, 3, 1, test::pattern(3, 3, 1, 9));
+    broken.resize(broken.size() / 2);
+    tmp.write("f/c/broken.png", broken);
+    tmp.write_text("f/c/junk.jpg", "definitely not a jpeg");
+    LoadOptions o;
+    o.val_fraction = 0;
+    const Dataset ds = load_dataset(tmp.file("f"), o);
+    CHECK(ds.train.size() == 4);
+    CHECK(ds.skipped_images == 2);
+    o.strict = true;
+    CHECK_THROWS_WITH(load_dataset(tmp.file("f"), o), Catch::Contains("broken.png") && Catch::Contains("strict"));
+
+    tmp.write_text("bad/c/x.png", "nope");
+    o.strict = false;
+    CHECK_THROWS_WITH(load_dataset(tmp.file("bad"), o), Catch::Contains("none of the 1 image files"));
+}
+
+TEST_CASE("a JPEG whose Huffman table claims more than 256 codes is refused before stb sees it", "[data]") {
+    // stb_image 2.27 writes past its tables on this (found by fuzz_image; nothings/stb #1289).
+    Bytes jpg = {0xff, 0xd8, 0xff, 0xc4, 0x00, 19, 0x00};
+    jpg.insert(jpg.end(), 16, 0xff);
+    jpg.insert(jpg.end(), 64, 0x01);
+    CHECK_THROWS_WITH(decode_image(jpg.data(), jpg.size(), "evil.jpg"),
+                      Catch::Contains("evil.jpg") && Catch::Contains("more than 256 codes"));
+    // Bytes between SOI and the segment do not hide it (stb skips them too).
+    jpg.insert(jpg.begin() + 2, {0x00, 0x12});
+    CHECK_THROWS_WITH(decode_image(jpg.data(), jpg.size(), "evil.jpg"), Catch::Contains("more than 256 codes"));
+    const Bytes ok = test::jpg_bytes(8, 8, 3, test::pattern(8, 8, 3, 1));
+    CHECK(decode_image(ok.data(), ok.size(), "ok.jpg").channels == 3);
+}
+
+TEST_CASE("list files: relative paths, labels, comments, missing files", "[data]") {
+    TempDir tmp;
+    tmp.write("imgs/a.png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, 1)));
+    tmp.write("imgs/b c.png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, 2)));
+    tmp.write("imgs/d.png", test::png_bytes(2, 2, 3, test::pattern(2, 2, 3, 3)));
+    const std::string list = tmp.write_text("list.txt", "# path label\nimgs/a.png 3\n\nimgs/b c.png\t1\n" + tmp.file("imgs/d.png") + " 0\r\nimgs/missing.png 2\n");
+    CHECK(detect_format(list) == Format::list_file);
+    LoadOptions o;
+    o.val_fraction = 0;
+    const Dataset ds = load_dataset(list, o);
+    CHECK(ds.format == "list_file");
+    CHECK(ds.skipped_images == 1);
+    REQUIRE(ds.train.images.shape() == Shape{3, 2, 2, 3});
+    CHECK(ds.train.labels.to_vector<int64_t>() == std::vector<int64_t>{3, 1, 0});
+    CHECK(ds.train.num_classes == 4);
+
+    const std::string unl = tmp.write_text("u.txt", "imgs/a.png\nimgs/b c.png\n");
+    CHECK(load_dataset(unl, o).train.labels.to_vector<int64_t>() == std::vector<int64_t>{-1, -1});
+    const std::string mixed = tmp.write_text("m.txt", "imgs/a.png 1\nimgs/d.png\n");
+    CHECK_THROWS_WITH(load_dataset(mixed, o), Catch::Contains("m.txt:2"));
+    const std::string empty = tmp.write_text("e.txt", "# nothing\n");
+    CHECK_THROWS_WITH(load_dataset(empty, o), Catch::Contains("e.txt") && Catch::Contains("names no images"));
+}
+
+TEST_CASE("empty and malformed folders are errors naming the folder", "[data]") {
+    TempDir tmp;
+    tmp.write_text("empty/readme.txt", "no images here");
+    CHECK_THROWS_WITH(load_dataset(tmp.file("empty")), Catch::Contains("empty") && Catch::Contains("holds no"));
+    tmp.write_text("emptycls/a/readme.txt", "x");
+    CHECK_THROWS_WITH(load_dataset(tmp.file("emptycls")), Catch::Contains("holds no"));
+    tmp.write("mix/a/1.png", test::png_bytes(2, 2, 1, Bytes(4, 1)));
+    tmp.write("mix/2.png", test::png_bytes(2, 2, 1, Bytes(4, 1)));
+    CHECK_THROWS_WITH(load_dataset(tmp.file("mix")), Catch::Contains("mixes image files"));
+    tmp.write("splitmix/train/1.png", test::png_bytes(2, 2, 1, Bytes(4, 1)));
+    tmp.write("splitmix/other/2.png", test::png_bytes(2, 2, 1, Bytes(4, 1)));
+    CHECK_THROWS_WITH(load_dataset(tmp.file("splitmix")), Catch::Contains("mixes split folders"));
+}
