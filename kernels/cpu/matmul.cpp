@@ -12,12 +12,14 @@ struct Mat {
 };
 
 // Both the row-major ([.., r, c] with unit column stride) and the column-major (a transposed
-// view) layouts go to GEMM without a copy; the front-end makes anything else contiguous.
+// view) layouts go to GEMM without a copy; the front-end makes anything else contiguous. The
+// stride of a dim of size 1 is never used, so it may be anything (contiguous() keeps such views:
+// a [1, 1] slice with strides [2, 2] is contiguous).
 Mat as_mat(const Tensor& t) {
     const int64_t r = t.size(-2), c = t.size(-1);
     const int64_t sr = t.stride(-2), sc = t.stride(-1);
-    if (sc == 1 && (sr >= std::max<int64_t>(c, 1) || r == 1)) return {false, r == 1 ? std::max<int64_t>(c, 1) : sr};
-    if (sr == 1 && (sc >= std::max<int64_t>(r, 1) || c == 1)) return {true, c == 1 ? std::max<int64_t>(r, 1) : sc};
+    if ((c <= 1 || sc == 1) && (r <= 1 || sr >= std::max<int64_t>(c, 1))) return {false, r <= 1 ? std::max<int64_t>(c, 1) : sr};
+    if ((r <= 1 || sr == 1) && (c <= 1 || sc >= std::max<int64_t>(r, 1))) return {true, c <= 1 ? std::max<int64_t>(r, 1) : sc};
     HPT_THROW("gemm operand with strides ", shape_str(t.strides()), " is neither row- nor column-major");
 }
 

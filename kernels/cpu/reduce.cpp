@@ -59,7 +59,12 @@ void sum_typed(const Tensor& x, Tensor& out, const std::vector<int64_t>& dims, b
     const int64_t n_out = out.numel();
     const int64_t n_red = n_out == 0 ? 0 : x.numel() / n_out;
     const double scale = mean ? 1.0 / double(n_red) : 1.0;
-    auto finish = [&](Acc a) { return T(typename compute_type<T>::type(mean ? double(a) * scale : a)); };
+    // Integer sums stay in integers: a conditional expression mixing Acc with double would
+    // convert every sum to double and lose exactness beyond 2^53.
+    auto finish = [&](Acc a) {
+        using C = typename compute_type<T>::type;
+        return mean ? T(C(double(a) * scale)) : T(C(a));
+    };
     if (n_out == 0) return;
     if (n_red == 0) {
         for (int64_t i = 0; i < n_out; ++i) po[i] = finish(Acc(0));  // mean of nothing: NaN

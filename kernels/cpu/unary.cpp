@@ -38,7 +38,7 @@ void unary_typed(const KernelArgs& args, F f) {
 HPT_UNARY_FLOAT(exp, std::exp(x))
 HPT_UNARY_FLOAT(log, std::log(x))
 HPT_UNARY_FLOAT(sqrt, std::sqrt(x))
-HPT_UNARY_FLOAT(relu, x > C(0) ? x : C(0))
+HPT_UNARY_FLOAT(relu, x < C(0) ? C(0) : x)  // NaN propagates (as in PyTorch); -0 stays -0
 #undef HPT_UNARY_FLOAT
 
 void neg_kernel(const KernelArgs& args) {
