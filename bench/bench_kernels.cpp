@@ -1,6 +1,7 @@
 // bench_kernels: conv2d forward+backward and GEMMs at the layer shapes of our networks, timed next
 // to PyTorch running the same shapes in the same run (tools/peer_kernels.py). One JSON line per
 // (bench, shape) with our time, PyTorch's, and ratio = peer_ms / ms (above 1: we are faster).
+// --device cuda runs the CUDA part instead (bench/kernels_cuda.cpp).
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -8,6 +9,7 @@
 #include <sstream>
 
 #include "bench/common.h"
+#include "bench/kernels_cuda.h"
 #include "bench/shapes.h"
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/random.h"
@@ -24,6 +26,8 @@ struct Options {
     std::string filter = ".*";
     std::string out;
     int64_t batch = 64;
+    bool batch_set = false;
+    std::string nets = "all";
     int threads = 0;
     double min_seconds = 1.0;
     bool peer = true;
@@ -31,8 +35,10 @@ struct Options {
 
 void usage() {
     std::cout << "usage: bench_kernels [options]\n"
-                 "  --device cpu          device to time (the CUDA part comes with the CUDA backend)\n"
-                 "  --batch N             batch of the ResNet-18 shapes (default 64, 32x32 images)\n"
+                 "  --device D            cpu (default), cuda or cuda:N\n"
+                 "  --batch N             batch of the ResNet-18 shapes (default 64, 32x32 images); on CUDA\n"
+                 "                        the batch of every network (default 512 for ResNet-18, 256 for ResNet-50)\n"
+                 "  --nets NAME           CUDA only: resnet18, resnet50 or all (default)\n"
                  "  --threads N           CPU threads for us and for PyTorch (default: all cores)\n"
                  "  --filter REGEX        only benches whose 'bench shape' matches\n"
                  "  --min-time S          seconds of timing per shape and side (default 1.0)\n"
@@ -55,6 +61,9 @@ Options parse(int argc, char** argv) {
             o.device = next();
         } else if (a == "--batch") {
             o.batch = std::stoll(next());
+            o.batch_set = true;
+        } else if (a == "--nets") {
+            o.nets = next();
         } else if (a == "--threads") {
             o.threads = std::stoi(next());
         } else if (a == "--filter") {
@@ -124,8 +133,17 @@ std::string gemm_json(const GemmShape& s) {
 int main(int argc, char** argv) {
     try {
         const Options o = parse(argc, argv);
-        HPT_CHECK(o.device == "cpu", "bench_kernels: --device ", o.device,
-                  " is not available yet (the CUDA part comes with the CUDA backend)");
+        if (o.device != "cpu") {
+            CudaBenchOptions c;
+            c.device = o.device;
+            c.filter = o.filter;
+            c.out = o.out;
+            c.batch = o.batch_set ? o.batch : 0;
+            c.nets = o.nets;
+            c.min_seconds = o.min_seconds;
+            c.peer = o.peer;
+            return run_cuda_kernel_benches(c);
+        }
         if (o.threads > 0) set_num_threads(o.threads);
         const int threads = num_threads();
         const std::regex re(o.filter);

@@ -4,7 +4,15 @@ PyTorch user would run them, and prints one JSON line per shape with the median 
 
 conv2d_fwd_bwd: y = conv2d(x, w, stride, padding); y.backward(gy) with x and w requiring grad
 (grads reset to None each repetition, as an optimizer's zero_grad(set_to_none=True) does).
+conv2d_fwd: conv2d(x, w) without autograd.
+conv2d_bwd: the backward alone: torch.autograd.grad(y, (x, w), gy) on a kept graph.
+bn_fwd / bn_bwd: batch_norm in training mode (momentum 0.1, eps 1e-5, affine), forward without
+autograd, and the backward alone for (x, weight, bias).
 gemm: torch.mm(a, b).
+
+On CUDA: cudnn.benchmark = True (PyTorch's measured algorithm choice, as hpt's cudnnFind), TF32
+for matmul and cuDNN as given by --tf32 (hpt's setting), timing by CUDA events per repetition
+after warm-up; both settings are stated in the "peer" field.
 """
 import argparse
 import json
@@ -13,6 +21,7 @@ import sys
 import time
 
 import torch
+import torch.nn.functional as F
 
 
 def time_it(fn, min_time, warmup=2, min_reps=5, max_reps=1000):
@@ -29,25 +38,97 @@ def time_it(fn, min_time, warmup=2, min_reps=5, max_reps=1000):
     return statistics.median(times), min(times), len(times)
 
 
-def conv_case(s, dev):
-    g = torch.Generator(device="cpu").manual_seed(7)
-    x = torch.randn(s["n"], s["c"], s["h"], s["w"], generator=g).to(dev).requires_grad_()
-    w = (torch.randn(s["o"], s["c"], s["k"], s["k"], generator=g) * 0.05).to(dev).requires_grad_()
-    y = torch.nn.functional.conv2d(x, w, stride=s["stride"], padding=s["pad"])
-    gy = torch.randn(y.shape, generator=g).to(dev)
+def time_cuda(fn, min_time, warmup=3, min_reps=10, max_reps=1000):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    times = []
+    while len(times) < max_reps and (len(times) < min_reps or sum(times) < min_time * 1e3):
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        times.append(start.elapsed_time(stop))
+    return statistics.median(times), min(times), len(times)
+
+
+def randn(shape, dev, g, scale=1.0):
+    if dev.type == "cuda":
+        return torch.randn(*shape, device=dev, generator=g) * scale
+    return (torch.randn(*shape, generator=g) * scale).to(dev)
+
+
+def conv_tensors(s, dev, g):
+    x = randn((s["n"], s["c"], s["h"], s["w"]), dev, g)
+    w = randn((s["o"], s["c"], s["k"], s["k"]), dev, g, 0.05)
+    oh = (s["h"] + 2 * s["pad"] - s["k"]) // s["stride"] + 1
+    ow = (s["w"] + 2 * s["pad"] - s["k"]) // s["stride"] + 1
+    gy = randn((s["n"], s["o"], oh, ow), dev, g)
+    return x, w, gy
+
+
+def conv_case(s, dev, g):
+    x, w, gy = conv_tensors(s, dev, g)
+    x.requires_grad_()
+    w.requires_grad_()
 
     def step():
         x.grad = None
         w.grad = None
-        torch.nn.functional.conv2d(x, w, stride=s["stride"], padding=s["pad"]).backward(gy)
+        F.conv2d(x, w, stride=s["stride"], padding=s["pad"]).backward(gy)
 
     return step
 
 
-def gemm_case(s, dev):
-    g = torch.Generator(device="cpu").manual_seed(7)
-    a = torch.randn(s["m"], s["k"], generator=g).to(dev)
-    b = torch.randn(s["k"], s["n"], generator=g).to(dev)
+def conv_fwd_case(s, dev, g):
+    x, w, _ = conv_tensors(s, dev, g)
+
+    def step():
+        with torch.no_grad():
+            F.conv2d(x, w, stride=s["stride"], padding=s["pad"])
+
+    return step
+
+
+def conv_bwd_case(s, dev, g):
+    x, w, gy = conv_tensors(s, dev, g)
+    x.requires_grad_()
+    w.requires_grad_()
+    y = F.conv2d(x, w, stride=s["stride"], padding=s["pad"])
+    return lambda: torch.autograd.grad(y, (x, w), gy, retain_graph=True)
+
+
+def bn_tensors(s, dev, g):
+    x = randn((s["n"], s["c"], s["h"], s["w"]), dev, g)
+    gy = randn((s["n"], s["c"], s["h"], s["w"]), dev, g)
+    c = s["c"]
+    weight, bias = torch.ones(c, device=dev), torch.zeros(c, device=dev)
+    rm, rv = torch.zeros(c, device=dev), torch.ones(c, device=dev)
+    return x, gy, weight, bias, rm, rv
+
+
+def bn_fwd_case(s, dev, g):
+    x, _, weight, bias, rm, rv = bn_tensors(s, dev, g)
+
+    def step():
+        with torch.no_grad():
+            F.batch_norm(x, rm, rv, weight, bias, training=True, momentum=0.1, eps=1e-5)
+
+    return step
+
+
+def bn_bwd_case(s, dev, g):
+    x, gy, weight, bias, rm, rv = bn_tensors(s, dev, g)
+    for t in (x, weight, bias):
+        t.requires_grad_()
+    y = F.batch_norm(x, rm, rv, weight, bias, training=True, momentum=0.1, eps=1e-5)
+    return lambda: torch.autograd.grad(y, (x, weight, bias), gy, retain_graph=True)
+
+
+def gemm_case(s, dev, g):
+    a = randn((s["m"], s["k"]), dev, g)
+    b = randn((s["k"], s["n"]), dev, g)
 
     def step():
         with torch.no_grad():
@@ -56,27 +137,40 @@ def gemm_case(s, dev):
     return step
 
 
+CASES = {"conv2d_fwd_bwd": conv_case, "conv2d_fwd": conv_fwd_case, "conv2d_bwd": conv_bwd_case,
+         "bn_fwd": bn_fwd_case, "bn_bwd": bn_bwd_case, "gemm": gemm_case}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--min-time", type=float, default=1.0)
+    ap.add_argument("--tf32", type=int, default=0, help="CUDA: allow TF32 in matmul and cuDNN (hpt's setting)")
     args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    peer = "pytorch %s (%d threads%s)" % (
-        torch.__version__, torch.get_num_threads(), ", oneDNN" if torch.backends.mkldnn.is_available() else "")
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = bool(args.tf32)
+        torch.backends.cudnn.allow_tf32 = bool(args.tf32)
+        peer = "pytorch %s cuda %s on %s (cuDNN %s, benchmark on, TF32 %s)" % (
+            torch.__version__, torch.version.cuda, torch.cuda.get_device_name(dev), torch.backends.cudnn.version(),
+            "on" if args.tf32 else "off")
+    else:
+        peer = "pytorch %s (%d threads%s)" % (
+            torch.__version__, torch.get_num_threads(), ", oneDNN" if torch.backends.mkldnn.is_available() else "")
     for s in json.load(sys.stdin):
-        make = {"conv2d_fwd_bwd": conv_case, "gemm": gemm_case}[s["bench"]]
-        fn = make(s, dev)
-
-        def step():
-            fn()
-            sync()
-
-        ms, min_ms, reps = time_it(step, args.min_time)
+        g = torch.Generator(device=dev if dev.type == "cuda" else "cpu").manual_seed(7)
+        fn = CASES[s["bench"]](s, dev, g)
+        if dev.type == "cuda":
+            ms, min_ms, reps = time_cuda(fn, args.min_time)
+        else:
+            ms, min_ms, reps = time_it(fn, args.min_time)
+        del fn
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
         print(json.dumps({"bench": s["bench"], "shape": s["shape"], "ms": ms, "min_ms": min_ms, "reps": reps,
                           "peer": peer}), flush=True)
 

@@ -66,8 +66,7 @@ void fill_random_kernel(const KernelArgs& args) {
         parallel_for(out.numel(), 16384, [&](int64_t b, int64_t e) {
             for (int64_t i = b; i < e; ++i) {
                 const Philox4 r = philox_at(a.seed, a.stream, a.offset + uint64_t(i));
-                const double v = a.dist == RandomAttrs::normal ? a.a + a.b * philox_normal(r.v[0], r.v[1])
-                                                               : a.a + (a.b - a.a) * philox_unit(r.v[0]);
+                const double v = philox_fill_value(a.dist == RandomAttrs::normal, a.a, a.b, r);  // = the GPU's
                 o[i] = scalar_t(typename compute_type<scalar_t>::type(v));
             }
         });
