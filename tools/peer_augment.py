@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""PyTorch side of bench_augment: torchvision's version of the MoCo v2 / HPT policy, applied per
+image to uint8 CHW tensors the way a DataLoader worker applies a dataset's transform, two views
+per image, then collated into two float batches.
+
+    RandomResizedCrop(size, scale=(0.2, 1.0), antialias=False)        (tensor path, bilinear)
+    RandomApply([ColorJitter(0.4, 0.4, 0.4, 0.4)], p=0.8)
+    RandomGrayscale(p=0.2)
+    RandomApply([Blur(sigma in U(0.1, 2.0), kernel 2*ceil(3 sigma)+1)], p=0.5)
+    RandomHorizontalFlip()
+    ConvertImageDtype(float32), Normalize(mean, std)
+
+torchvision's GaussianBlur needs a fixed kernel size; the policy's kernel grows with sigma
+(radius ceil(3 sigma)), so Blur draws sigma and calls F.gaussian_blur with that kernel, doing the
+same work as ours.
+
+stdin: {"cases": [{"name", "file", "n", "h", "w", "c", "out", "threads", "min_time"}]}; "file" holds
+the u8 NHWC batch. threads = 1: in this process with torch.set_num_threads(1) (one worker's
+work). threads > 1: a DataLoader with that many workers (each single-threaded, as DataLoader
+sets), persistent, batch_size n, timed per batch at steady state.
+Prints one JSON line per case with the median ms per batch.
+"""
+import json
+import math
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+import torchvision
+import torchvision.transforms as T
+import torchvision.transforms.functional as F
+
+
+class Blur(torch.nn.Module):
+    def __init__(self, sigma_min=0.1, sigma_max=2.0):
+        super().__init__()
+        self.sigma_min, self.sigma_max = sigma_min, sigma_max
+
+    def forward(self, img):
+        sigma = torch.empty(1).uniform_(self.sigma_min, self.sigma_max).item()
+        k = 2 * math.ceil(3 * sigma) + 1
+        return F.gaussian_blur(img, [k, k], [sigma, sigma])
+
+
+def policy(out, mean, std):
+    return T.Compose([
+        T.RandomResizedCrop(out, scale=(0.2, 1.0), antialias=False),
+        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.4)], p=0.8),
+        T.RandomGrayscale(p=0.2),
+        T.RandomApply([Blur()], p=0.5),
+        T.RandomHorizontalFlip(),
+        T.ConvertImageDtype(torch.float32),
+        T.Normalize(mean, std),
+    ])
+
+
+class TwoViews(torch.utils.data.Dataset):
+    def __init__(self, images, transform):
+        self.images, self.transform = images, transform
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        img = self.images[i]
+        return self.transform(img), self.transform(img)
+
+
+def load(case):
+    raw = np.fromfile(case["file"], dtype=np.uint8).reshape(case["n"], case["h"], case["w"], case["c"])
+    imgs = torch.from_numpy(raw).permute(0, 3, 1, 2).contiguous()  # u8 NCHW, one CHW tensor per image
+    f = imgs.float() / 255
+    mean = f.mean((0, 2, 3)).tolist()
+    std = f.std((0, 2, 3), unbiased=False).tolist()
+    return imgs, mean, std
+
+
+def time_reps(fn, min_time, warmup=1, min_reps=3, max_reps=200):
+    """Median wall ms per call, and this process's CPU ms per call (meaningful in-process only)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    start = time.perf_counter()
+    cpu0 = time.process_time()
+    while len(times) < max_reps:
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+        if len(times) >= min_reps and time.perf_counter() - start >= min_time:
+            break
+    cpu_ms = (time.process_time() - cpu0) * 1e3 / len(times)
+    return statistics.median(times), len(times), cpu_ms
+
+
+def run_case(case):
+    imgs, mean, std = load(case)
+    ds = TwoViews([imgs[i] for i in range(len(imgs))], policy(case["out"], mean, std))
+    if case["threads"] <= 1:
+        torch.set_num_threads(1)
+
+        def batch():
+            pairs = [ds[i] for i in range(len(ds))]
+            torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+        return time_reps(batch, case["min_time"])
+    # A DataLoader hands whole batches to workers, so an "epoch" of 2 batches per worker keeps
+    # every worker busy; time per batch = epoch time / batches.
+    batches = 2 * case["threads"]
+    loader = torch.utils.data.DataLoader(torch.utils.data.ConcatDataset([ds] * batches), batch_size=len(ds),
+                                         num_workers=case["threads"], shuffle=False, persistent_workers=True,
+                                         prefetch_factor=2)
+
+    def epoch():
+        for _ in loader:
+            pass
+
+    ms, reps, _ = time_reps(epoch, case["min_time"], warmup=1, min_reps=2)
+    return ms / batches, reps, None  # the work runs in worker processes: no CPU time here
+
+
+def main():
+    req = json.load(sys.stdin)
+    for case in req["cases"]:
+        ms, reps, cpu_ms = run_case(case)
+        print(json.dumps({"name": case["name"], "ms": ms, "reps": reps, "cpu_ms": cpu_ms, "torch": torch.__version__,
+                          "torchvision": torchvision.__version__}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
