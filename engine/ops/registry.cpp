@@ -1,5 +1,10 @@
 #include "engine/ops/registry.h"
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -49,6 +54,33 @@ Device common_device_impl(const char* op, const Tensor* ts, size_t n) {
     return d;
 }
 
+// HPT_PROFILE=1: time every kernel call (host wall time; on CUDA only meaningful with
+// HPT_CUDA_SYNC=1) and print a table per (op, device) when the process exits.
+struct Profile {
+    bool on = std::getenv("HPT_PROFILE") != nullptr;
+    std::atomic<int64_t> ns[kNumOps][kNumDeviceTypes] = {};
+    std::atomic<int64_t> calls[kNumOps][kNumDeviceTypes] = {};
+    ~Profile() {
+        if (!on) return;
+        std::vector<std::pair<int64_t, std::pair<int, int>>> rows;
+        int64_t total = 0;
+        for (int o = 0; o < kNumOps; ++o)
+            for (int d = 0; d < kNumDeviceTypes; ++d)
+                if (calls[o][d]) rows.push_back({ns[o][d].load(), {o, d}}), total += ns[o][d];
+        std::sort(rows.rbegin(), rows.rend());
+        std::fprintf(stderr, "\nhpt kernel profile (HPT_PROFILE): %.3f s in kernels\n%-28s %-5s %10s %10s %7s\n",
+                     double(total) * 1e-9, "op", "dev", "calls", "ms", "share");
+        for (auto& [t, od] : rows)
+            std::fprintf(stderr, "%-28s %-5s %10lld %10.1f %6.1f%%\n", kOps[od.first].name,
+                         device_type_name(DeviceType(od.second)), static_cast<long long>(calls[od.first][od.second].load()),
+                         double(t) * 1e-6, 100.0 * double(t) / double(std::max<int64_t>(total, 1)));
+    }
+};
+Profile& profile() {
+    static Profile p;
+    return p;
+}
+
 void run_impl(OpId op, const Tensor* in, size_t n_in, const Tensor* out, size_t n_out, const void* attrs) {
     std::vector<Tensor> all(in, in + n_in);
     all.insert(all.end(), out, out + n_out);
@@ -57,7 +89,15 @@ void run_impl(OpId op, const Tensor* in, size_t n_in, const Tensor* out, size_t 
     HPT_CHECK(fn, "op '", op_name(op), "' has no kernel for device ", device_type_name(d.type),
               " in this build");
     KernelArgs args{op, in, int(n_in), const_cast<Tensor*>(out), int(n_out), attrs};
+    Profile& p = profile();
+    if (!p.on) {
+        fn(args);
+        return;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
     fn(args);
+    p.ns[int(op)][int(d.type)] += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+    ++p.calls[int(op)][int(d.type)];
 }
 }  // namespace
 

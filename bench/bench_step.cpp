@@ -1,0 +1,137 @@
+// bench_step: MoCo v2 training steps per second — our engine next to a PyTorch MoCo v2 step
+// (tools/peer_step.py) on the same device, configurations and random inputs, in one run.
+// A step is: query forward, momentum update, shuffled key forward, InfoNCE, backward, SGD, enqueue.
+#include <iostream>
+#include <sstream>
+
+#include "bench/common.h"
+#include "engine/autograd/grad_mode.h"
+#include "engine/optim/sgd.h"
+#include "kernels/cpu/parallel.h"
+#include "ssl/moco.h"
+
+using namespace hpt;
+using namespace hpt::bench;
+
+namespace {
+
+struct Case {
+    int depth;
+    bool small_stem;
+    int64_t image, batch, queue;
+    int warmup, min_reps;
+    std::string shape() const {
+        return "resnet" + std::to_string(depth) + (small_stem ? "-small" : "") + "_img" + std::to_string(image) +
+               "_b" + std::to_string(batch) + "_K" + std::to_string(queue);
+    }
+};
+
+Timing time_ours(const Case& c, double min_seconds) {
+    models::ResNetConfig enc;
+    enc.depth = c.depth;
+    enc.small_stem = c.small_stem;
+    enc.head = models::Head::mlp;
+    ssl::MocoConfig mc;
+    mc.queue_size = c.queue;
+    mc.bn_groups = 1;  // the peer has one BN group too (single-process reference)
+    Generator g(0);
+    ssl::Moco moco(enc, mc, g, Device::cpu());
+    optim::SGD opt(moco.query(), {0.03, 0.9, 1e-4});
+    const Tensor x1 = g.randn({c.batch, 3, c.image, c.image}), x2 = g.randn({c.batch, 3, c.image, c.image});
+    int64_t step = 0;
+    auto run = [&] {
+        const auto perm = ssl::Moco::shuffle_permutation(c.batch, 1, step++);
+        const Tensor loss = moco.loss(x1, x2, perm);
+        moco.query().zero_grad();
+        loss.backward();
+        opt.step(0.03);
+        moco.enqueue();
+    };
+    return time_it(run, c.warmup, c.min_reps, min_seconds, 200);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        std::string out, filter;
+        double min_seconds = 5.0;
+        bool peer_on = true;
+        for (int i = 1; i < argc; ++i) {
+            const std::string a = argv[i];
+            auto next = [&]() -> std::string {
+                if (i + 1 >= argc) throw Error("bench_step: " + a + " needs a value");
+                return argv[++i];
+            };
+            if (a == "--out") {
+                out = next();
+            } else if (a == "--filter") {
+                filter = next();
+            } else if (a == "--min-time") {
+                min_seconds = std::stod(next());
+            } else if (a == "--threads") {
+                set_num_threads(std::stoi(next()));
+            } else if (a == "--no-peer") {
+                peer_on = false;
+            } else if (a == "--help" || a == "-h") {
+                std::cout << "usage: bench_step [--filter SUBSTR] [--min-time S] [--threads N] [--out FILE] [--no-peer]\n"
+                             "  times MoCo v2 steps (ResNet-18 small stem at 32x32, batch 64 and 256; ResNet-50 at\n"
+                             "  224x224, batch 32) on the CPU next to tools/peer_step.py\n";
+                return 0;
+            } else {
+                throw Error("bench_step: unknown option '" + a + "' (see --help)");
+            }
+        }
+        std::vector<Case> cases{{18, true, 32, 64, 65536, 2, 5},
+                                {18, true, 32, 256, 65536, 1, 3},
+                                {50, false, 224, 32, 65536, 1, 3}};
+        std::vector<std::pair<Case, Timing>> ours;
+        std::string peer_in = "[";
+        for (const Case& c : cases) {
+            if (!filter.empty() && c.shape().find(filter) == std::string::npos) continue;
+            std::cerr << "timing our MoCo step " << c.shape() << "\n";
+            ours.emplace_back(c, time_ours(c, min_seconds));
+            std::ostringstream os;
+            os << (peer_in.size() > 1 ? ", " : "") << "{\"shape\": \"" << c.shape() << "\", \"depth\": " << c.depth
+               << ", \"small_stem\": " << (c.small_stem ? "true" : "false") << ", \"image\": " << c.image
+               << ", \"batch\": " << c.batch << ", \"queue\": " << c.queue << ", \"warmup\": " << c.warmup
+               << ", \"min_reps\": " << c.min_reps << "}";
+            peer_in += os.str();
+        }
+        peer_in += "]";
+        std::map<std::string, std::map<std::string, std::string>> peer;
+        std::string err;
+        if (peer_on) {
+            std::cerr << "running the PyTorch peer (tools/peer_step.py)\n";
+            for (const std::string& l : run_peer(source_dir() + "/tools/peer_step.py",
+                                                 {"--threads", std::to_string(num_threads()), "--min-time",
+                                                  std::to_string(min_seconds)},
+                                                 peer_in, err)) {
+                auto m = parse_flat_json(l);
+                peer[m["shape"]] = m;
+            }
+            if (!err.empty()) std::cerr << "warning: " << err << "\n";
+        }
+        Output o(out);
+        for (auto& [c, t] : ours) {
+            JsonLine j;
+            j.str("bench", "moco_step").str("shape", c.shape()).str("device", "cpu").str("cpu", cpu_model());
+            j.integer("threads", num_threads()).num("ms", t.median_ms).integer("reps", t.reps);
+            j.num("images_per_s", double(c.batch) * 1e3 / t.median_ms);
+            auto it = peer.find(c.shape());
+            if (it != peer.end()) {
+                const double pms = std::stod(it->second["ms"]);
+                j.str("peer", it->second["peer"]).num("peer_ms", pms).num("peer_images_per_s", double(c.batch) * 1e3 / pms);
+                j.num("ratio", pms / t.median_ms);
+            } else {
+                j.str("peer", peer_on ? "unavailable" : "disabled").raw("peer_ms", "null").raw("ratio", "null");
+            }
+            j.str("git", git_sha()).str("time", timestamp_utc());
+            o.emit(j.line());
+        }
+        return err.empty() ? 0 : 2;
+    } catch (const std::exception& e) {
+        std::cerr << "bench_step: " << e.what() << "\n";
+        return 1;
+    }
+}

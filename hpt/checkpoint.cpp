@@ -1,0 +1,103 @@
+#include "hpt/checkpoint.h"
+
+#include "engine/autograd/grad_mode.h"
+
+namespace hpt::pipeline {
+
+namespace {
+std::vector<std::pair<std::string, Tensor>> prefixed(const std::string& prefix, const nn::Module& m) {
+    std::vector<std::pair<std::string, Tensor>> out;
+    for (auto& [n, t] : m.named_state()) out.emplace_back(prefix + n, t);
+    return out;
+}
+}  // namespace
+
+io::Json Manifest::to_json() const {
+    io::Json j = io::Json::object();
+    j["format"] = io::Json::string("hpt-checkpoint-1");
+    j["stage"] = io::Json::string(stage);
+    j["step"] = io::Json::integer(step);
+    j["iterations"] = io::Json::integer(iterations);
+    j["final"] = io::Json::boolean(final);
+    j["queue_ptr"] = io::Json::integer(queue_ptr);
+    j["seed"] = io::Json::integer(int64_t(seed));
+    j["dataset"] = io::Json::string(dataset);
+    j["parent"] = io::Json::string(parent);
+    j["parent_sha256"] = io::Json::string(parent_sha256);
+    j["config"] = config;
+    j["results"] = results;
+    j["engine_version"] = io::Json::string(engine_version);
+    return j;
+}
+
+Manifest Manifest::from_json(const io::Json& j, const std::string& what) {
+    Manifest m;
+    try {
+        m.stage = j.at("stage").as_string();
+        m.step = j.at("step").as_int();
+        m.iterations = j.at("iterations").as_int();
+        m.final = j.at("final").as_bool();
+        m.queue_ptr = j.at("queue_ptr").as_int();
+        m.seed = uint64_t(j.at("seed").as_int());
+        m.dataset = j.at("dataset").as_string();
+        m.parent = j.at("parent").as_string();
+        m.parent_sha256 = j.at("parent_sha256").as_string();
+        m.config = j.at("config");
+        m.results = j.has("results") ? j.at("results") : io::Json();
+        m.engine_version = j.at("engine_version").as_string();
+    } catch (const Error& e) {
+        HPT_THROW(what, ": bad checkpoint manifest: ", e.what());
+    }
+    return m;
+}
+
+void save_checkpoint(const std::string& path, ssl::Moco& moco, const optim::SGD& opt, const Manifest& m) {
+    auto tensors = prefixed("encoder_q.", moco.query());
+    for (auto& p : prefixed("encoder_k.", moco.key())) tensors.push_back(p);
+    tensors.emplace_back("moco.queue", moco.queue());
+    tensors.emplace_back("optim.momentum", opt.momentum_buffer());
+    io::save_safetensors(path, tensors, {{"hpt_manifest", m.to_json().dump()}});
+}
+
+void save_backbone(const std::string& path, models::ResNet& model, const Manifest& m) {
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    for (auto& [n, t] : model.named_state())
+        if (n.rfind("fc.", 0) != 0) tensors.emplace_back(n, t);
+    io::save_safetensors(path, tensors, {{"hpt_manifest", m.to_json().dump()}});
+}
+
+Checkpoint read_checkpoint(const std::string& path) {
+    Checkpoint c;
+    c.tensors = io::load_safetensors(path);
+    auto it = c.tensors.metadata.find("hpt_manifest");
+    if (it != c.tensors.metadata.end()) {
+        c.manifest = Manifest::from_json(io::Json::parse(it->second, path + " manifest"), path);
+        c.has_manifest = true;
+    }
+    return c;
+}
+
+void restore(const Checkpoint& c, ssl::Moco& moco, optim::SGD& opt) {
+    io::load_state_dict(moco.query(), c.tensors, true, "encoder_q.", {});
+    io::load_state_dict(moco.key(), c.tensors, true, "encoder_k.", {});
+    NoGradGuard ng;
+    const Tensor* q = c.tensors.find("moco.queue");
+    const Tensor* mom = c.tensors.find("optim.momentum");
+    HPT_CHECK(q && q->shape() == moco.queue().shape(), "checkpoint: moco.queue missing or of the wrong shape (",
+              q ? shape_str(q->shape()) : "absent", " vs ", shape_str(moco.queue().shape()), ")");
+    HPT_CHECK(mom && mom->shape() == opt.momentum_buffer().shape(), "checkpoint: optim.momentum missing or of the wrong shape");
+    moco.queue().copy_(*q);
+    opt.momentum_buffer().copy_(*mom);
+    moco.set_queue_ptr(c.manifest.queue_ptr);
+}
+
+void load_backbone(const Checkpoint& c, models::ResNet& model, const std::string& path) {
+    const bool ours = c.tensors.find("encoder_q.conv1.weight") != nullptr;
+    try {
+        io::load_state_dict(model, c.tensors, true, ours ? "encoder_q." : "", {"fc."});
+    } catch (const Error& e) {
+        HPT_THROW(path, ": ", e.what());
+    }
+}
+
+}  // namespace hpt::pipeline

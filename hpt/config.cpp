@@ -1,0 +1,394 @@
+#include "hpt/config.h"
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "engine/core/error.h"
+
+namespace hpt::pipeline {
+
+namespace {
+
+enum class Kind { i64, u64, f64, boolean, str, str_list };
+
+struct Field {
+    std::string key;  // "run.seed", or for stage fields just the field name ("iterations")
+    Kind kind;
+    bool stage;
+    std::function<void*(RunConfig&, StageConfig*)> ptr;
+};
+
+#define HPT_FIELD(key, kind, expr) Field{key, Kind::kind, false, [](RunConfig& c, StageConfig*) -> void* { return &(expr); }}
+#define HPT_STAGE_FIELD(key, kind, member) Field{key, Kind::kind, true, [](RunConfig&, StageConfig* s) -> void* { return &s->member; }}
+
+const std::vector<Field>& fields() {
+    static const std::vector<Field> f{
+        HPT_FIELD("run.name", str, c.run.name),
+        HPT_FIELD("run.seed", u64, c.run.seed),
+        HPT_FIELD("run.device", str, c.run.device),
+        HPT_FIELD("run.out", str, c.run.out),
+        HPT_FIELD("run.checkpoint_every", i64, c.run.checkpoint_every),
+        HPT_FIELD("run.log_every", i64, c.run.log_every),
+        HPT_FIELD("model.depth", i64, c.model.depth),
+        HPT_FIELD("model.small_stem", boolean, c.model.small_stem),
+        HPT_FIELD("model.width", f64, c.model.width),
+        HPT_FIELD("model.in_channels", i64, c.model.in_channels),
+        HPT_FIELD("model.proj_dim", i64, c.model.proj_dim),
+        HPT_FIELD("moco.queue", i64, c.moco.queue),
+        HPT_FIELD("moco.momentum", f64, c.moco.momentum),
+        HPT_FIELD("moco.temperature", f64, c.moco.temperature),
+        HPT_FIELD("moco.bn_groups", i64, c.moco.bn_groups),
+        HPT_FIELD("augment.crop_min_scale", f64, c.augment.crop_min_scale),
+        HPT_FIELD("augment.brightness", f64, c.augment.brightness),
+        HPT_FIELD("augment.contrast", f64, c.augment.contrast),
+        HPT_FIELD("augment.saturation", f64, c.augment.saturation),
+        HPT_FIELD("augment.hue", f64, c.augment.hue),
+        HPT_FIELD("augment.jitter_p", f64, c.augment.jitter_p),
+        HPT_FIELD("augment.gray_p", f64, c.augment.gray_p),
+        HPT_FIELD("augment.blur_p", f64, c.augment.blur_p),
+        HPT_FIELD("augment.flip_p", f64, c.augment.flip_p),
+        HPT_FIELD("augment.blur_sigma_min", f64, c.augment.blur_sigma_min),
+        HPT_FIELD("augment.blur_sigma_max", f64, c.augment.blur_sigma_max),
+        HPT_FIELD("eval.linear_probe", boolean, c.eval.linear_probe),
+        HPT_FIELD("eval.knn", boolean, c.eval.knn),
+        HPT_FIELD("eval.knn_k", i64, c.eval.knn_k),
+        HPT_FIELD("eval.knn_t", f64, c.eval.knn_t),
+        HPT_FIELD("eval.probe_epochs", i64, c.eval.probe_epochs),
+        HPT_FIELD("eval.probe_lr", f64, c.eval.probe_lr),
+        HPT_FIELD("eval.probe_weight_decay", f64, c.eval.probe_weight_decay),
+        HPT_FIELD("eval.max_train", i64, c.eval.max_train),
+        HPT_FIELD("eval.every", i64, c.eval.every),
+        HPT_STAGE_FIELD("name", str, name),
+        HPT_STAGE_FIELD("data", str, data),
+        HPT_STAGE_FIELD("init", str, init),
+        HPT_STAGE_FIELD("iterations", i64, iterations),
+        HPT_STAGE_FIELD("batch", i64, batch),
+        HPT_STAGE_FIELD("lr", f64, lr),
+        HPT_STAGE_FIELD("weight_decay", f64, weight_decay),
+        HPT_STAGE_FIELD("policy", str, policy),
+        HPT_STAGE_FIELD("image_size", i64, image_size),
+        HPT_STAGE_FIELD("trainable", str, trainable),
+        HPT_STAGE_FIELD("eval_data", str_list, eval_data),
+    };
+    return f;
+}
+#undef HPT_FIELD
+#undef HPT_STAGE_FIELD
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        cur[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j)
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        prev.swap(cur);
+    }
+    return prev[b.size()];
+}
+
+std::string suggestion(const std::string& key, const std::vector<std::string>& candidates) {
+    std::string best;
+    size_t bd = SIZE_MAX;
+    for (const std::string& c : candidates) {
+        const size_t d = edit_distance(key, c);
+        if (d < bd) bd = d, best = c;
+    }
+    return bd <= std::max<size_t>(3, key.size() / 3) ? " (did you mean '" + best + "'?)" : "";
+}
+
+const Field* find_field(const std::string& key, bool stage) {
+    for (const Field& f : fields())
+        if (f.stage == stage && f.key == key) return &f;
+    return nullptr;
+}
+
+[[noreturn]] void unknown_key(const std::string& origin, const std::string& shown, const std::string& lookup,
+                              bool stage) {
+    std::vector<std::string> cands;
+    for (const Field& f : fields())
+        if (f.stage == stage) cands.push_back(f.key);
+    HPT_THROW(origin, ": unknown key '", shown, "'", suggestion(lookup, cands));
+}
+
+void set_from_string(const Field& f, RunConfig& c, StageConfig* s, const std::string& v, const std::string& what) {
+    void* p = f.ptr(c, s);
+    try {
+        size_t used = 0;
+        switch (f.kind) {
+            case Kind::i64: *static_cast<int64_t*>(p) = std::stoll(v, &used); break;
+            case Kind::u64: *static_cast<uint64_t*>(p) = std::stoull(v, &used); break;
+            case Kind::f64: *static_cast<double*>(p) = std::stod(v, &used); break;
+            case Kind::boolean:
+                HPT_CHECK(v == "true" || v == "false" || v == "1" || v == "0", what, ": '", v,
+                          "' is not true or false");
+                *static_cast<bool*>(p) = v == "true" || v == "1";
+                used = v.size();
+                break;
+            case Kind::str: *static_cast<std::string*>(p) = v, used = v.size(); break;
+            case Kind::str_list: {
+                auto& l = *static_cast<std::vector<std::string>*>(p);
+                l.clear();
+                std::stringstream ss(v);
+                std::string item;
+                while (std::getline(ss, item, ','))
+                    if (!item.empty()) l.push_back(item);
+                used = v.size();
+                break;
+            }
+        }
+        HPT_CHECK(used == v.size(), what, ": '", v, "' has trailing characters");
+    } catch (const std::invalid_argument&) {
+        HPT_THROW(what, ": '", v, "' is not a valid ", f.kind == Kind::f64 ? "number" : "integer");
+    } catch (const std::out_of_range&) {
+        HPT_THROW(what, ": '", v, "' is out of range");
+    }
+}
+
+void set_from_toml(const Field& f, RunConfig& c, StageConfig* s, const toml::node& n, const std::string& what) {
+    void* p = f.ptr(c, s);
+    auto type_error = [&](const char* want) { HPT_THROW(what, " should be ", want); };
+    switch (f.kind) {
+        case Kind::i64:
+            if (!n.is_integer()) type_error("an integer");
+            *static_cast<int64_t*>(p) = n.as_integer()->get();
+            break;
+        case Kind::u64:
+            if (!n.is_integer() || n.as_integer()->get() < 0) type_error("a non-negative integer");
+            *static_cast<uint64_t*>(p) = uint64_t(n.as_integer()->get());
+            break;
+        case Kind::f64:
+            if (n.is_integer()) {
+                *static_cast<double*>(p) = double(n.as_integer()->get());
+            } else if (n.is_floating_point()) {
+                *static_cast<double*>(p) = n.as_floating_point()->get();
+            } else {
+                type_error("a number");
+            }
+            break;
+        case Kind::boolean:
+            if (!n.is_boolean()) type_error("true or false");
+            *static_cast<bool*>(p) = n.as_boolean()->get();
+            break;
+        case Kind::str:
+            if (!n.is_string()) type_error("a string");
+            *static_cast<std::string*>(p) = n.as_string()->get();
+            break;
+        case Kind::str_list: {
+            auto& l = *static_cast<std::vector<std::string>*>(p);
+            l.clear();
+            if (n.is_string()) {
+                l.push_back(n.as_string()->get());
+            } else if (n.is_array()) {
+                for (const toml::node& e : *n.as_array()) {
+                    if (!e.is_string()) type_error("a list of strings");
+                    l.push_back(e.as_string()->get());
+                }
+            } else {
+                type_error("a string or a list of strings");
+            }
+            break;
+        }
+    }
+}
+
+io::Json field_json(const Field& f, RunConfig& c, StageConfig* s) {
+    void* p = f.ptr(c, s);
+    switch (f.kind) {
+        case Kind::i64: return io::Json::integer(*static_cast<int64_t*>(p));
+        case Kind::u64: return io::Json::integer(int64_t(*static_cast<uint64_t*>(p)));
+        case Kind::f64: return io::Json::number(*static_cast<double*>(p));
+        case Kind::boolean: return io::Json::boolean(*static_cast<bool*>(p));
+        case Kind::str: return io::Json::string(*static_cast<std::string*>(p));
+        case Kind::str_list: {
+            io::Json a = io::Json::array();
+            for (const std::string& e : *static_cast<std::vector<std::string>*>(p)) a.push_back(io::Json::string(e));
+            return a;
+        }
+    }
+    return {};
+}
+
+StageConfig* find_stage(RunConfig& c, const std::string& id, const std::string& what) {
+    for (auto& s : c.stages)
+        if (s.name == id) return &s;
+    bool digits = !id.empty() && id.size() < 4;
+    for (char ch : id) digits = digits && ch >= '0' && ch <= '9';
+    if (digits) {
+        const size_t i = size_t(std::stoi(id));
+        HPT_CHECK(i < c.stages.size(), what, ": stage index ", i, " but the config has ", c.stages.size(), " stages");
+        return &c.stages[i];
+    }
+    std::vector<std::string> names;
+    for (auto& s : c.stages) names.push_back(s.name);
+    HPT_THROW(what, ": no stage named '", id, "'", suggestion(id, names));
+}
+
+}  // namespace
+
+RunConfig parse_config(const std::string& text, const std::string& origin) {
+    toml::table root;
+    try {
+        root = toml::parse(text, origin);
+    } catch (const toml::parse_error& e) {
+        const auto& at = e.source().begin;
+        HPT_THROW(origin, ":", at.line, ":", at.column, ": ", e.description());
+    }
+    RunConfig c;
+    for (auto&& [k, v] : root) {
+        const std::string section(k.str());
+        if (section == "stage") {
+            if (!v.is_array_of_tables()) HPT_THROW(origin, ": 'stage' must be a list of tables ([[stage]])");
+            for (const toml::node& st : *v.as_array()) {
+                StageConfig s;
+                s.name = "stage" + std::to_string(c.stages.size());
+                for (auto&& [fk, fv] : *st.as_table()) {
+                    const std::string key(fk.str());
+                    const Field* f = find_field(key, true);
+                    if (!f) unknown_key(origin, "stage." + key, key, true);
+                    set_from_toml(*f, c, &s, fv, origin + ": stage." + key);
+                }
+                c.stages.push_back(s);
+            }
+            continue;
+        }
+        if (!v.is_table()) {
+            std::vector<std::string> cands{"run", "model", "moco", "augment", "eval", "stage"};
+            HPT_THROW(origin, ": unknown top-level key '", section, "'", suggestion(section, cands));
+        }
+        for (auto&& [fk, fv] : *v.as_table()) {
+            const std::string key = section + "." + std::string(fk.str());
+            const Field* f = find_field(key, false);
+            if (!f) unknown_key(origin, key, key, false);
+            set_from_toml(*f, c, nullptr, fv, origin + ": " + key);
+        }
+    }
+    return c;
+}
+
+RunConfig load_config(const std::string& path) {
+    std::ifstream in(path);
+    HPT_CHECK(in, "cannot open config file ", path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return parse_config(ss.str(), path);
+}
+
+void apply_override(RunConfig& c, const std::string& assignment) {
+    const size_t eq = assignment.find('=');
+    HPT_CHECK(eq != std::string::npos && eq > 0, "--set '", assignment, "': expected key=value");
+    const std::string key = assignment.substr(0, eq), value = assignment.substr(eq + 1);
+    const std::string what = "--set " + key;
+    if (key.rfind("stage.", 0) == 0) {
+        const size_t dot = key.find('.', 6);
+        HPT_CHECK(dot != std::string::npos, what, ": stage keys are stage.<name or index>.<field>");
+        StageConfig* s = find_stage(c, key.substr(6, dot - 6), what);
+        const std::string field = key.substr(dot + 1);
+        const Field* f = find_field(field, true);
+        if (!f) unknown_key("--set", key, field, true);
+        set_from_string(*f, c, s, value, what);
+        return;
+    }
+    const Field* f = find_field(key, false);
+    if (!f) {
+        std::vector<std::string> cands = known_keys();
+        HPT_THROW("--set: unknown key '", key, "'", suggestion(key, cands));
+    }
+    set_from_string(*f, c, nullptr, value, what);
+}
+
+void validate(const RunConfig& c) {
+    HPT_CHECK(!c.stages.empty(), "the config has no [[stage]]");
+    HPT_CHECK(c.model.depth == 18 || c.model.depth == 34 || c.model.depth == 50, "model.depth = ", c.model.depth,
+              ": must be 18, 34 or 50");
+    HPT_CHECK(c.model.width > 0 && c.model.width <= 4, "model.width = ", c.model.width, ": must be in (0, 4]");
+    HPT_CHECK(c.model.in_channels == 0 || c.model.in_channels == 1 || c.model.in_channels == 3,
+              "model.in_channels = ", c.model.in_channels, ": must be 0 (from the data), 1 or 3");
+    HPT_CHECK(c.moco.queue > 0 && c.moco.temperature > 0 && c.moco.momentum >= 0 && c.moco.momentum <= 1,
+              "moco: queue must be positive, temperature positive, momentum in [0, 1]");
+    HPT_CHECK(c.run.checkpoint_every >= 0 && c.run.log_every > 0, "run.checkpoint_every must be >= 0 and run.log_every > 0");
+    std::vector<std::string> names;
+    for (size_t i = 0; i < c.stages.size(); ++i) {
+        const StageConfig& s = c.stages[i];
+        const std::string w = "stage '" + s.name + "'";
+        HPT_CHECK(std::find(names.begin(), names.end(), s.name) == names.end(), w, ": two stages have this name");
+        names.push_back(s.name);
+        HPT_CHECK(!s.data.empty(), w, ": no data (set stage.", s.name, ".data)");
+        HPT_CHECK(s.iterations > 0 && s.batch > 1, w, ": iterations must be positive and batch at least 2");
+        HPT_CHECK(c.moco.queue % s.batch == 0, w, ": moco.queue = ", c.moco.queue, " is not divisible by the batch ",
+                  s.batch);
+        HPT_CHECK(s.trainable == "all" || s.trainable == "bn", w, ": trainable = '", s.trainable, "' (all or bn)");
+        static const std::vector<std::string> policies{"full", "no_gray", "no_color", "crop_blur", "crop_only"};
+        HPT_CHECK(std::find(policies.begin(), policies.end(), s.policy) != policies.end(), w, ": policy = '", s.policy,
+                  "'", suggestion(s.policy, policies));
+        HPT_CHECK(s.init != "previous" || i > 0, w, ": init = 'previous' but it is the first stage (use 'random' or a checkpoint)");
+        HPT_CHECK(s.lr >= 0 && s.weight_decay >= 0, w, ": negative lr or weight_decay");
+    }
+}
+
+io::Json to_json(const RunConfig& cfg) {
+    RunConfig c = cfg;
+    io::Json j = io::Json::object();
+    for (const Field& f : fields()) {
+        if (f.stage) continue;
+        const size_t dot = f.key.find('.');
+        j[f.key.substr(0, dot)][f.key.substr(dot + 1)] = field_json(f, c, nullptr);
+    }
+    io::Json stages = io::Json::array();
+    for (StageConfig& s : c.stages) {
+        io::Json o = io::Json::object();
+        for (const Field& f : fields())
+            if (f.stage) o[f.key] = field_json(f, c, &s);
+        stages.push_back(o);
+    }
+    j["stage"] = stages;
+    return j;
+}
+
+RunConfig from_json(const io::Json& j) {
+    // Through the TOML-free path: every field as a string override would lose lists; set directly.
+    RunConfig c;
+    auto set = [&](const Field& f, StageConfig* s, const io::Json& v) {
+        void* p = f.ptr(c, s);
+        switch (f.kind) {
+            case Kind::i64: *static_cast<int64_t*>(p) = v.as_int(f.key); break;
+            case Kind::u64: *static_cast<uint64_t*>(p) = uint64_t(v.as_int(f.key)); break;
+            case Kind::f64: *static_cast<double*>(p) = v.as_double(f.key); break;
+            case Kind::boolean: *static_cast<bool*>(p) = v.as_bool(f.key); break;
+            case Kind::str: *static_cast<std::string*>(p) = v.as_string(f.key); break;
+            case Kind::str_list: {
+                auto& l = *static_cast<std::vector<std::string>*>(p);
+                l.clear();
+                for (const io::Json& e : v.as_array(f.key)) l.push_back(e.as_string(f.key));
+                break;
+            }
+        }
+    };
+    for (const Field& f : fields()) {
+        if (f.stage) continue;
+        const size_t dot = f.key.find('.');
+        const std::string sec = f.key.substr(0, dot), k = f.key.substr(dot + 1);
+        if (j.has(sec) && j.at(sec).has(k)) set(f, nullptr, j.at(sec).at(k));
+    }
+    if (j.has("stage")) {
+        for (const io::Json& o : j.at("stage").as_array()) {
+            StageConfig s;
+            for (const Field& f : fields())
+                if (f.stage && o.has(f.key)) set(f, &s, o.at(f.key));
+            c.stages.push_back(s);
+        }
+    }
+    return c;
+}
+
+std::vector<std::string> known_keys() {
+    std::vector<std::string> k;
+    for (const Field& f : fields()) k.push_back(f.stage ? "stage.<name>." + f.key : f.key);
+    return k;
+}
+
+}  // namespace hpt::pipeline

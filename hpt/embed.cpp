@@ -1,0 +1,130 @@
+#include "hpt/embed.h"
+
+#include <cstring>
+#include <memory>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/data/dataset.h"
+#include "engine/data/prepare.h"
+#include "engine/io/atomic_file.h"
+#include "engine/ops/ops.h"
+#include "hpt/checkpoint.h"
+#include "hpt/pipeline.h"
+
+namespace hpt::pipeline {
+
+namespace {
+
+// The backbone described by a checkpoint: our manifests carry the model config; bare
+// torchvision files are recognised by their tensor shapes.
+models::ResNetConfig backbone_config(const Checkpoint& c, const std::string& path) {
+    models::ResNetConfig m;
+    m.head = models::Head::none;
+    if (c.has_manifest) {
+        const RunConfig rc = from_json(c.manifest.config);
+        m.depth = rc.model.depth;
+        m.small_stem = rc.model.small_stem;
+        m.width = rc.model.width;
+        m.in_channels = rc.model.in_channels;
+        if (!m.in_channels) {
+            const std::string key = c.tensors.find("encoder_q.conv1.weight") ? "encoder_q.conv1.weight" : "conv1.weight";
+            m.in_channels = c.tensors.find(key)->size(1);
+        }
+        return m;
+    }
+    const Tensor* w = c.tensors.find("conv1.weight");
+    HPT_CHECK(w && w->dim() == 4, path, ": neither an hpt checkpoint nor a torchvision ResNet state dict (no conv1.weight)");
+    m.in_channels = w->size(1);
+    m.small_stem = w->size(2) == 3;
+    m.width = double(w->size(0)) / 64.0;
+    m.depth = c.tensors.find("layer1.0.conv3.weight") ? 50 : (c.tensors.find("layer3.5.conv1.weight") ? 34 : 18);
+    return m;
+}
+
+
+struct Loaded {
+    std::unique_ptr<models::ResNet> model;
+    int64_t image_size = 0;
+    Device device;
+};
+
+Loaded load_model(const BackboneRequest& r) {
+    const Checkpoint c = read_checkpoint(r.checkpoint);
+    const models::ResNetConfig mc = backbone_config(c, r.checkpoint);
+    Generator g(0);
+    Loaded l;
+    l.model = std::make_unique<models::ResNet>(mc, g);
+    load_backbone(c, *l.model, r.checkpoint);
+    l.device = resolve_device(r.device);
+    l.model->flatten(l.device);
+    l.image_size = r.image_size;
+    if (!l.image_size && c.has_manifest) {
+        const RunConfig rc = from_json(c.manifest.config);
+        for (const StageConfig& s : rc.stages)
+            if (s.name == c.manifest.stage) l.image_size = s.image_size;
+    }
+    return l;
+}
+
+}  // namespace
+
+EvalResult evaluate_checkpoint(const BackboneRequest& r, const EvalSection& cfg) {
+    Loaded l = load_model(r);
+    const data::Dataset ds = data::load_dataset(r.data);
+    HPT_CHECK(ds.train.num_classes > 1 && ds.test.size() > 0, r.data, ": evaluation needs labeled train and test splits");
+    const auto [mean, std] = data::channel_mean_std(ds.train);
+    const data::InputSpec spec = data::spec_for(mean, std, l.model->config().in_channels, l.image_size);
+    const FeatureSet f = extract_features(*l.model, ds, spec, l.device, cfg.max_train, 0);
+    return evaluate(f, cfg, 0);
+}
+
+std::pair<Tensor, Tensor> embed(const BackboneRequest& r) {
+    Loaded l = load_model(r);
+    models::ResNet& model = *l.model;
+    const models::ResNetConfig& mc = model.config();
+    const Device device = l.device;
+    const int64_t size = l.image_size;
+    data::Dataset ds = data::load_dataset(r.data);
+    auto [mean, std] = data::channel_mean_std(ds.train.size() ? ds.train : ds.test);
+    if (!r.mean.empty()) mean = r.mean;
+    if (!r.std.empty()) std = r.std;
+    const data::InputSpec spec = data::spec_for(mean, std, mc.in_channels, size);
+    std::vector<const data::ImageSet*> sets;
+    if (r.split == "train" || r.split == "all") sets.push_back(&ds.train);
+    if (r.split == "val" || r.split == "all") sets.push_back(&ds.val);
+    if (r.split == "test" || r.split == "all") sets.push_back(&ds.test);
+    HPT_CHECK(!sets.empty(), "embed: --split must be train, val, test or all, got '", r.split, "'");
+    NoGradGuard ng;
+    model.eval();
+    std::vector<Tensor> feats, labels;
+    for (const data::ImageSet* s : sets) {
+        for (int64_t b = 0; b < s->size(); b += 256) {
+            const int64_t e = std::min(s->size(), b + 256);
+            feats.push_back(model.features(data::prepare_images(s->images, b, e, spec).to(device)).to(Device::cpu()));
+        }
+        if (s->size()) labels.push_back(s->labels);
+    }
+    HPT_CHECK(!feats.empty(), "embed: ", r.data, " has no images in split '", r.split, "'");
+    return {cat(feats, 0), cat(labels, 0)};
+}
+
+void write_npy(const std::string& path, const Tensor& t) {
+    HPT_CHECK(t.dim() == 2 && t.dtype() == DType::f32, "write_npy: expects a float32 matrix, got ", shape_str(t.shape()));
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(t.size(0)) + ", " +
+                         std::to_string(t.size(1)) + "), }";
+    // Magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64.
+    const size_t total = (10 + header.size() + 1 + 63) / 64 * 64;
+    header.append(total - 10 - header.size() - 1, ' ');
+    header += '\n';
+    const uint16_t hl = uint16_t(header.size());
+    const Tensor c = t.contiguous();
+    io::AtomicFile f(path);
+    f.write("\x93NUMPY\x01\x00", 8);
+    const unsigned char len[2] = {static_cast<unsigned char>(hl & 0xff), static_cast<unsigned char>(hl >> 8)};
+    f.write(len, 2);
+    f.write(header);
+    f.write(c.data_ptr(), size_t(c.numel()) * 4);
+    f.commit();
+}
+
+}  // namespace hpt::pipeline

@@ -1,0 +1,24 @@
+// hpt_run embed / eval: a checkpoint's backbone applied to a dataset.
+#pragma once
+#include <string>
+
+#include "engine/core/tensor.h"
+#include "hpt/eval.h"
+
+namespace hpt::pipeline {
+
+struct BackboneRequest {
+    std::string checkpoint, data, device = "auto";
+    std::string split = "all";  // train | val | test | all (concatenated in that order)
+    int64_t image_size = 0;     // 0: the checkpoint's training size, else the data's
+    std::vector<double> mean, std;  // empty: the dataset's own training statistics
+};
+
+// Pooled features [N, C] (float32, CPU) and their labels.
+std::pair<Tensor, Tensor> embed(const BackboneRequest& r);
+// Linear probe and kNN of the checkpoint's backbone on a labeled dataset (hpt_run eval).
+EvalResult evaluate_checkpoint(const BackboneRequest& r, const EvalSection& cfg);
+// Writes a float32 [N, C] array as .npy (version 1.0, C order), atomically.
+void write_npy(const std::string& path, const Tensor& t);
+
+}  // namespace hpt::pipeline

@@ -1,0 +1,43 @@
+// Evaluation of a backbone on a labeled dataset: features extracted once, then
+//  * a linear probe: multinomial logistic regression on standardised features, trained with SGD
+//    (momentum 0.9, cosine learning rate) for a number of epochs; the reported accuracy is the
+//    TEST accuracy at the best VALIDATION accuracy among the evaluations in the second half of
+//    training (the paper's rule), computed on features rather than re-augmented images (cheaper;
+//    DESIGN.md allows it when documented);
+//  * kNN (InstDisc style): cosine similarity, the k nearest training features vote with weight
+//    exp(similarity / t).
+#pragma once
+#include <string>
+
+#include "engine/data/dataset.h"
+#include "engine/data/prepare.h"
+#include "hpt/config.h"
+#include "models/resnet.h"
+
+namespace hpt::pipeline {
+
+struct FeatureSet {
+    Tensor train, val, test;       // f32 [N, C] on the CPU
+    Tensor y_train, y_val, y_test; // i64 [N]
+    int64_t num_classes = 0;
+};
+
+// Pooled backbone features (BN in eval mode, no grad). At most `max_train` training images
+// (a seeded subset) when max_train > 0.
+FeatureSet extract_features(models::ResNet& model, const data::Dataset& ds, const data::InputSpec& spec, Device device,
+                            int64_t max_train, uint64_t seed);
+
+struct EvalResult {
+    double probe_test_acc = -1, probe_val_acc = -1;  // -1: not run
+    int64_t probe_best_epoch = -1;
+    double knn_test_acc = -1;
+};
+
+EvalResult linear_probe(const FeatureSet& f, const EvalSection& cfg, uint64_t seed);
+double knn_accuracy(const Tensor& train, const Tensor& y_train, const Tensor& test, const Tensor& y_test,
+                    int64_t num_classes, int64_t k, double t);
+
+// Both, as the config asks.
+EvalResult evaluate(const FeatureSet& f, const EvalSection& cfg, uint64_t seed);
+
+}  // namespace hpt::pipeline

@@ -1,0 +1,154 @@
+// hpt_run: Hierarchical PreTraining from the command line.
+//   hpt_run                          the built-in example (Fashion-MNIST base -> digits; HPT vs scratch)
+//   hpt_run train --config FILE      the stages of a TOML config
+//   hpt_run eval --checkpoint C --data D
+//   hpt_run embed --checkpoint C --data D --out features.npy
+//   hpt_run data inspect PATH | data preview PATH --out grid.png
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "engine/core/error.h"
+#include "engine/data/inspect.h"
+#include "ssl/preview.h"
+#include "hpt/embed.h"
+#include "hpt/example.h"
+#include "hpt/pipeline.h"
+#include "kernels/cpu/parallel.h"
+
+using namespace hpt;
+using namespace hpt::pipeline;
+
+int main(int argc, char** argv) {
+    CLI::App app{"hpt_run " HPT_VERSION
+                 ": Hierarchical PreTraining (MoCo v2, stage after stage) on your images.\n"
+                 "Without a subcommand it runs the built-in example."};
+    app.set_version_flag("--version", "hpt_run " HPT_VERSION);
+    std::string device = "auto";
+    int threads = 0;
+    app.add_option("--device", device, "cpu, cuda, cuda:N or auto (the first GPU if any)")->capture_default_str();
+    app.add_option("--threads", threads, "CPU threads (default: all cores, or HPT_NUM_THREADS)");
+
+    ExampleOptions ex;
+    app.add_option("--out", ex.out, "output folder of the built-in example")->capture_default_str();
+    app.add_option("--seed", ex.seed, "seed of the built-in example")->capture_default_str();
+    app.add_flag("--resume", ex.resume, "continue an interrupted built-in example");
+    app.add_option("--budget", ex.budget, "scale every iteration count of the example (e.g. 0.1 for a quick look)")
+        ->capture_default_str();
+
+    auto* train = app.add_subcommand("train", "run the stages of a TOML config");
+    std::string config;
+    std::vector<std::string> sets;
+    std::string out;
+    uint64_t seed = 0;
+    bool seed_given = false, resume = false;
+    train->add_option("--config", config, "the TOML file ([run] [model] [moco] [augment] [eval] [[stage]])")
+        ->required()
+        ->check(CLI::ExistingFile);
+    train->add_option("--set", sets, "override a config value: key=value (repeatable), e.g. stage.target.iterations=500");
+    train->add_option("--out", out, "output folder (run.out)");
+    train->add_option("--seed", seed, "seed (run.seed)")->each([&](const std::string&) { seed_given = true; });
+    train->add_flag("--resume", resume, "continue the run in --out from its last checkpoints");
+    train->add_option("--device", device, "cpu, cuda, cuda:N or auto");
+
+    auto* eval = app.add_subcommand("eval", "linear probe and kNN of a checkpoint's backbone on a labeled dataset");
+    BackboneRequest er;
+    RunConfig eval_cfg;
+    eval->add_option("--checkpoint", er.checkpoint, "hpt checkpoint or torchvision-style safetensors")->required();
+    eval->add_option("--data", er.data, "labeled dataset (train/val/test splits; val is carved if absent)")->required();
+    eval->add_option("--image-size", er.image_size, "input size (default: the checkpoint's training size)");
+    eval->add_option("--probe-epochs", eval_cfg.eval.probe_epochs)->capture_default_str();
+    eval->add_option("--knn-k", eval_cfg.eval.knn_k)->capture_default_str();
+    eval->add_option("--device", device, "cpu, cuda, cuda:N or auto");
+
+    auto* emb = app.add_subcommand("embed", "write a dataset's pooled backbone features as .npy");
+    BackboneRequest br;
+    std::string emb_out;
+    emb->add_option("--checkpoint", br.checkpoint, "hpt checkpoint or torchvision-style safetensors")->required();
+    emb->add_option("--data", br.data, "dataset")->required();
+    emb->add_option("--out", emb_out, "features.npy (float32 [N, C]); labels go to <out>.labels.npy")->required();
+    emb->add_option("--split", br.split, "train, val, test or all")->capture_default_str();
+    emb->add_option("--image-size", br.image_size, "input size (default: the checkpoint's training size)");
+    emb->add_option("--mean", br.mean, "per-channel mean in [0,1] (default: the dataset's)");
+    emb->add_option("--std", br.std, "per-channel std in [0,1] (default: the dataset's)");
+    emb->add_option("--device", device, "cpu, cuda, cuda:N or auto");
+
+
+    auto* data_cmd = app.add_subcommand("data", "look at a dataset before training on it");
+    data_cmd->require_subcommand(1);
+    auto* inspect = data_cmd->add_subcommand("inspect", "detected format, splits, image shape, class counts, mean/std");
+    std::string data_path, data_format = "auto", preview_out, policy = "full";
+    int64_t preview_n = 8, preview_size = 0;
+    uint64_t preview_seed = 0;
+    inspect->add_option("path", data_path, "dataset: IDX folder/files, .npz, digits .csv.gz, image folder or list file")
+        ->required();
+    inspect->add_option("--format", data_format, "force the format: idx, npz, digits_csv, image_folder, list_file")
+        ->capture_default_str();
+    auto* preview = data_cmd->add_subcommand("preview", "a PNG grid of images and their two augmented views");
+    preview->add_option("path", data_path, "dataset")->required();
+    preview->add_option("--out", preview_out, "the PNG to write")->required();
+    preview->add_option("-n,--images", preview_n, "rows of the grid")->capture_default_str();
+    preview->add_option("--policy", policy, "full, no_gray, no_color, crop_blur or crop_only")->capture_default_str();
+    preview->add_option("--size", preview_size, "view size (default: the images' size)");
+    preview->add_option("--seed", preview_seed)->capture_default_str();
+    preview->add_option("--format", data_format, "force the dataset format")->capture_default_str();
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    try {
+        if (threads > 0) set_num_threads(threads);
+        if (*train) {
+            RunConfig cfg = load_config(config);
+            if (!out.empty()) cfg.run.out = out;
+            if (seed_given) cfg.run.seed = seed;
+            if (device != "auto") cfg.run.device = device;
+            for (const std::string& s : sets) apply_override(cfg, s);
+            const RunResult r = run_pipeline(cfg, resume);
+            std::printf("\n%s", summary_table(r).c_str());
+            return 0;
+        }
+        if (*eval) {
+            er.device = device;
+            const EvalResult r = evaluate_checkpoint(er, eval_cfg.eval);
+            std::printf("%s on %s: linear probe %.2f%% (test, at the best validation accuracy %.2f%%), kNN %.2f%%\n",
+                        er.checkpoint.c_str(), er.data.c_str(), 100 * r.probe_test_acc, 100 * r.probe_val_acc,
+                        100 * r.knn_test_acc);
+            return 0;
+        }
+        if (*emb) {
+            br.device = device;
+            const auto [f, l] = embed(br);
+            write_npy(emb_out, f);
+            write_npy(emb_out + ".labels.npy", l.to(DType::f32).reshape({-1, 1}));
+            std::printf("wrote %s: %lld x %lld features (and their labels to %s.labels.npy)\n", emb_out.c_str(),
+                        static_cast<long long>(f.size(0)), static_cast<long long>(f.size(1)), emb_out.c_str());
+            return 0;
+        }
+        if (*data_cmd) {
+            data::LoadOptions lo;
+            if (data_format != "auto") lo.format = data::parse_format(data_format);
+            if (*inspect) {
+                std::printf("%s", data::inspect_report(data_path, lo).c_str());
+                return 0;
+            }
+            const data::Dataset ds = data::load_dataset(data_path, lo);
+            const data::ImageSet& set = ds.train.size() ? ds.train : ds.test;
+            ssl::AugmentConfig cfg = ssl::augment_policy(policy, int32_t(preview_size ? preview_size : set.images.size(1)));
+            const auto [mean, std] = data::channel_mean_std(set);
+            ssl::set_normalization(cfg, mean, std);
+            ssl::write_preview_grid(data_path, preview_out, preview_n, cfg, preview_seed);
+            std::printf("wrote %s: %lld images (left) and two %s views of each\n", preview_out.c_str(),
+                        static_cast<long long>(preview_n), policy.c_str());
+            return 0;
+        }
+        ex.device = device;
+        return run_example(ex);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "hpt_run: error: %s\n", e.what());
+        return 1;
+    }
+}

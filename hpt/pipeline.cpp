@@ -1,0 +1,94 @@
+#include "hpt/pipeline.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "engine/io/atomic_file.h"
+#include "engine/ops/registry.h"
+#include "hpt/progress.h"
+
+namespace hpt::pipeline {
+
+namespace fs = std::filesystem;
+
+Device resolve_device(const std::string& spec) {
+    if (spec == "auto") {
+        const bool usable = cuda_device_count() > 0 && supports(OpId::conv2d, DeviceType::cuda);
+        return usable ? Device::cuda(0) : Device::cpu();
+    }
+    const Device d = Device::parse(spec);
+    if (d.is_cuda()) {
+        HPT_CHECK(cuda_device_count() > d.index, "device ", spec, " requested but ", cuda_device_count(),
+                  " CUDA device(s) are visible", cuda_device_count() == 0 ? " (use --device cpu)" : "");
+    }
+    return d;
+}
+
+RunResult run_pipeline(const RunConfig& cfg, bool resume) {
+    validate(cfg);
+    RunResult res;
+    res.out_dir = cfg.run.out;
+    const Device device = resolve_device(cfg.run.device);
+    res.device = device.str();
+    fs::create_directories(cfg.run.out);
+    const std::string cfg_path = cfg.run.out + "/config.json";
+    const std::string cfg_json = to_json(cfg).dump();
+    if (resume && fs::exists(cfg_path) && io::read_file(cfg_path) != cfg_json + "\n")
+        std::cerr << "warning: resuming with a config that differs from " << cfg_path << "\n";
+    if (!resume && fs::exists(cfg.run.out + "/metrics.jsonl"))
+        HPT_THROW(cfg.run.out, " already holds a run (metrics.jsonl); pass --resume to continue it or choose another --out");
+    io::write_file_atomic(cfg_path, cfg_json + "\n");
+    std::cerr << "hpt: run '" << cfg.run.name << "' on " << device.str() << ", " << cfg.stages.size()
+              << " stage(s), output in " << cfg.run.out << "\n";
+
+    for (size_t i = 0; i < cfg.stages.size(); ++i) {
+        const StageConfig& st = cfg.stages[i];
+        StageRun r{&cfg, i, device, cfg.run.out, "", resume};
+        if (st.init == "previous") {
+            r.init_path = res.stages.back().final_checkpoint;
+        } else if (st.init != "random") {
+            HPT_CHECK(fs::exists(st.init), "stage '", st.name, "': init checkpoint ", st.init, " does not exist");
+            r.init_path = st.init;
+        }
+        res.stages.push_back(run_stage(r));
+    }
+    const std::string table = summary_table(res);
+    io::write_file_atomic(cfg.run.out + "/summary.txt", table);
+    io::Json js = io::Json::array();
+    for (const StageOutcome& s : res.stages) {
+        for (const StageEval& e : s.evals) {
+            js.push_back(io::Json::object({{"stage", io::Json::string(s.name)},
+                                           {"iterations", io::Json::integer(s.iterations)},
+                                           {"data", io::Json::string(e.data)},
+                                           {"probe_test_acc", io::Json::number(e.result.probe_test_acc)},
+                                           {"knn_test_acc", io::Json::number(e.result.knn_test_acc)},
+                                           {"seconds", io::Json::number(s.seconds)}}));
+        }
+    }
+    io::write_file_atomic(cfg.run.out + "/summary.json", js.dump() + "\n");
+    return res;
+}
+
+std::string summary_table(const RunResult& r) {
+    std::ostringstream os;
+    char line[512];
+    std::snprintf(line, sizeof line, "%-14s %10s %9s  %-42s %10s %8s\n", "stage", "iterations", "time", "evaluated on",
+                  "probe acc", "kNN acc");
+    os << line;
+    for (const StageOutcome& s : r.stages) {
+        for (const StageEval& e : s.evals) {
+            std::string data = e.data;
+            if (data.size() > 42) data = "..." + data.substr(data.size() - 39);
+            auto pct = [](double v) { return v < 0 ? std::string("-") : std::to_string(v * 100).substr(0, 5) + "%"; };
+            std::snprintf(line, sizeof line, "%-14s %10lld %9s  %-42s %10s %8s\n", s.name.c_str(),
+                          static_cast<long long>(s.iterations), s.skipped ? "(done)" : format_duration(s.seconds).c_str(),
+                          data.c_str(), pct(e.result.probe_test_acc).c_str(), pct(e.result.knn_test_acc).c_str());
+            os << line;
+        }
+    }
+    return os.str();
+}
+
+}  // namespace hpt::pipeline

@@ -1,0 +1,29 @@
+// Runs the stages of a config in order, each initialised as its `init` says (random, the previous
+// stage's final checkpoint, or a file), and writes the run folder:
+//   config.json (the resolved config), metrics.jsonl (one JSON line per logged step, evaluation,
+//   resume), <stage>/final.safetensors + backbone.safetensors (+ last.safetensors while running),
+//   summary.txt and summary.json.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "hpt/config.h"
+#include "hpt/stage.h"
+
+namespace hpt::pipeline {
+
+struct RunResult {
+    std::string out_dir;
+    std::string device;
+    std::vector<StageOutcome> stages;
+};
+
+// "auto" picks the first GPU when the build has CUDA and one is visible, else the CPU.
+Device resolve_device(const std::string& spec);
+
+RunResult run_pipeline(const RunConfig& cfg, bool resume);
+
+// A table with one row per (stage, evaluated dataset).
+std::string summary_table(const RunResult& r);
+
+}  // namespace hpt::pipeline

@@ -1,0 +1,54 @@
+#include "hpt/progress.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+
+namespace hpt::pipeline {
+
+std::string format_duration(double s) {
+    if (!std::isfinite(s) || s < 0) return "?";
+    char buf[32];
+    const long t = long(s + 0.5);
+    if (t >= 3600) {
+        std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    } else if (t >= 60) {
+        std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+    } else {
+        std::snprintf(buf, sizeof buf, "%lds", t);
+    }
+    return buf;
+}
+
+Progress::Progress(std::string stage, int64_t total, int64_t first_step, int64_t every)
+    : stage_(std::move(stage)), total_(total), first_(first_step), every_(every), tty_(::isatty(2)) {
+    start_ = last_ = std::chrono::steady_clock::now();
+    last_step_ = first_step;
+}
+
+double Progress::elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void Progress::update(int64_t step_done, double loss, double lr, int64_t images) {
+    images_ += images;
+    const double el = elapsed();
+    rate_ = el > 0 ? double(images_) / el : 0;
+    const bool show = step_done == total_ || (tty_ ? std::chrono::steady_clock::now() - last_ > std::chrono::milliseconds(200)
+                                                   : step_done % every_ == 0);
+    if (!show) return;
+    last_ = std::chrono::steady_clock::now();
+    const double per_step = el / double(std::max<int64_t>(1, step_done - first_));
+    const double eta = per_step * double(total_ - step_done);
+    std::fprintf(stderr, "%s[%s] step %lld/%lld  loss %.4f  lr %.4g  %.0f img/s  ETA %s%s", tty_ ? "\r\033[K" : "",
+                 stage_.c_str(), static_cast<long long>(step_done), static_cast<long long>(total_), loss, lr, rate_,
+                 format_duration(eta).c_str(), tty_ ? "" : "\n");
+    std::fflush(stderr);
+}
+
+void Progress::finish() {
+    if (tty_) std::fprintf(stderr, "\n");
+}
+
+}  // namespace hpt::pipeline

@@ -1,0 +1,303 @@
+#include "hpt/stage.h"
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/sha256.h"
+#include "engine/ops/ops.h"
+#include "engine/optim/schedule.h"
+#include "hpt/checkpoint.h"
+#include "hpt/progress.h"
+#include "ssl/augment.h"
+
+namespace hpt::pipeline {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const data::Dataset& dataset(const std::string& path, uint64_t seed) {
+    static std::mutex mu;
+    static std::map<std::pair<std::string, uint64_t>, data::Dataset> cache;
+    std::lock_guard<std::mutex> lock(mu);
+    auto key = std::make_pair(path, seed);
+    auto it = cache.find(key);
+    if (it == cache.end()) {
+        data::LoadOptions o;
+        o.seed = seed;
+        it = cache.emplace(key, data::load_dataset(path, o)).first;
+    }
+    return it->second;
+}
+
+// The images a stage pretrains on: train + val, never test.
+Tensor pretraining_images(const data::Dataset& ds) {
+    if (ds.val.size() == 0) return ds.train.images;
+    if (ds.train.size() == 0) return ds.val.images;
+    return cat({ds.train.images, ds.val.images}, 0);
+}
+
+models::ResNetConfig encoder_config(const RunConfig& cfg) {
+    models::ResNetConfig e;
+    e.depth = cfg.model.depth;
+    e.small_stem = cfg.model.small_stem;
+    e.width = cfg.model.width;
+    e.in_channels = model_channels(cfg);
+    e.head = models::Head::mlp;
+    e.proj_dim = cfg.model.proj_dim;
+    return e;
+}
+
+ssl::AugmentConfig augment_config(const RunConfig& cfg, const StageConfig& st, int32_t size, int64_t data_c,
+                                  const std::vector<double>& mean, const std::vector<double>& std) {
+    ssl::AugmentConfig a = ssl::augment_policy(st.policy, size);
+    const AugmentSection& s = cfg.augment;
+    a.scale_min = s.crop_min_scale;
+    a.brightness = s.brightness, a.contrast = s.contrast, a.saturation = s.saturation, a.hue = s.hue;
+    a.jitter_p = s.jitter_p, a.gray_p = s.gray_p, a.blur_p = s.blur_p, a.flip_p = s.flip_p;
+    a.blur_sigma_min = s.blur_sigma_min, a.blur_sigma_max = s.blur_sigma_max;
+    ssl::apply_policy(a, st.policy);  // the policy switches its exclusions off again
+    a.gray_to_rgb = data_c == 1 && model_channels(cfg) == 3;
+    ssl::set_normalization(a, mean, std);
+    return a;
+}
+
+void rewrite_metrics_up_to(const std::string& out_dir, const std::string& stage, int64_t step) {
+    const std::string path = out_dir + "/metrics.jsonl";
+    if (!fs::exists(path)) return;
+    std::ifstream in(path);
+    std::string line, kept;
+    while (std::getline(in, line)) {
+        // Lines of this stage logged after the checkpoint describe work that is redone now.
+        try {
+            const io::Json j = io::Json::parse(line, path);
+            if (j.has("stage") && j.at("stage").as_string() == stage && j.has("step") && j.at("step").as_int() > step)
+                continue;
+        } catch (const Error&) {
+            continue;  // a line torn by the kill
+        }
+        kept += line + "\n";
+    }
+    io::write_file_atomic(path, kept);
+}
+
+int64_t debug_kill_step() {
+    const char* e = std::getenv("HPT_DEBUG_KILL_AFTER_STEP");
+    return e ? std::atoll(e) : -1;
+}
+
+}  // namespace
+
+int64_t model_channels(const RunConfig& cfg) {
+    if (cfg.model.in_channels) return cfg.model.in_channels;
+    return dataset(cfg.stages.at(0).data, cfg.run.seed).train.images.size(3);
+}
+
+void append_metric(const std::string& out_dir, const io::Json& line) {
+    std::ofstream f(out_dir + "/metrics.jsonl", std::ios::app);
+    HPT_CHECK(f, "cannot write ", out_dir, "/metrics.jsonl");
+    f << line.dump() << "\n";
+    f.flush();
+    HPT_CHECK(f, "writing ", out_dir, "/metrics.jsonl failed (disk full?)");
+}
+
+EvalResult evaluate_backbone(models::ResNet& model, const std::string& path, int64_t image_size, const RunConfig& cfg,
+                             Device device) {
+    const data::Dataset& ds = dataset(path, cfg.run.seed);
+    HPT_CHECK(ds.train.size() > 0 && ds.test.size() > 0, path, ": evaluation needs labeled train and test splits");
+    HPT_CHECK(ds.train.num_classes > 1, path, ": evaluation needs labels (the dataset is unlabeled)");
+    const auto [mean, std] = data::channel_mean_std(ds.train);
+    const data::InputSpec spec = data::spec_for(mean, std, model.config().in_channels, image_size);
+    const FeatureSet f = extract_features(model, ds, spec, device, cfg.eval.max_train, cfg.run.seed);
+    return evaluate(f, cfg.eval, cfg.run.seed);
+}
+
+StageOutcome run_stage(const StageRun& r) {
+    const RunConfig& cfg = *r.cfg;
+    const StageConfig& st = cfg.stages.at(r.index);
+    const std::string dir = r.out_dir + "/" + st.name;
+    const std::string last = dir + "/last.safetensors", final_path = dir + "/final.safetensors";
+    StageOutcome out;
+    out.name = st.name;
+    out.iterations = st.iterations;
+    out.final_checkpoint = final_path;
+    out.backbone = dir + "/backbone.safetensors";
+
+    if (r.resume && fs::exists(final_path)) {
+        const Checkpoint c = read_checkpoint(final_path);
+        out.skipped = true;
+        if (c.manifest.results.is_array()) {
+            for (const io::Json& e : c.manifest.results.as_array()) {
+                StageEval se;
+                se.data = e.at("data").as_string();
+                se.result.probe_test_acc = e.at("probe_test_acc").as_double();
+                se.result.probe_val_acc = e.at("probe_val_acc").as_double();
+                se.result.knn_test_acc = e.at("knn_test_acc").as_double();
+                out.evals.push_back(se);
+            }
+        }
+        std::cerr << "[" << st.name << "] already finished (" << final_path << ")\n";
+        return out;
+    }
+    HPT_CHECK(r.resume || !fs::exists(last), "stage '", st.name, "': ", last,
+              " exists from an earlier run; pass --resume to continue it or choose another --out");
+    fs::create_directories(dir);
+
+    const data::Dataset& ds = dataset(st.data, cfg.run.seed);
+    const Tensor images = pretraining_images(ds);
+    const int64_t n = images.size(0), data_c = images.size(3);
+    HPT_CHECK(n >= st.batch, "stage '", st.name, "': ", st.data, " has ", n, " images, fewer than the batch of ", st.batch);
+    const int64_t model_c = model_channels(cfg);
+    HPT_CHECK(!(data_c == 3 && model_c == 1), "stage '", st.name, "': ", st.data,
+              " has RGB images but the model takes 1 channel (set model.in_channels = 3)");
+    const int32_t size = int32_t(st.image_size ? st.image_size : images.size(1));
+    const auto [mean, std] = data::channel_mean_std(ds.train.size() ? ds.train : ds.val);
+    const ssl::AugmentConfig aug = augment_config(cfg, st, size, data_c, mean, std);
+
+    ssl::MocoConfig mc;
+    mc.queue_size = cfg.moco.queue;
+    mc.momentum = cfg.moco.momentum;
+    mc.temperature = cfg.moco.temperature;
+    mc.bn_groups = cfg.moco.bn_groups;
+    Generator init(cfg.run.seed, 0x494e4954ull + r.index);  // "INIT"
+    ssl::Moco moco(encoder_config(cfg), mc, init, r.device);
+    Manifest man;
+    man.stage = st.name;
+    man.iterations = st.iterations;
+    man.seed = cfg.run.seed;
+    man.dataset = st.data;
+    man.config = to_json(cfg);
+    if (!r.init_path.empty()) {
+        const Checkpoint c = read_checkpoint(r.init_path);
+        load_backbone(c, moco.query(), r.init_path);
+        moco.query().reset_head(init);  // DESIGN.md §2: a fresh head, key and queue per stage
+        moco.key().copy_state_from(moco.query());
+        man.parent = r.init_path;
+        man.parent_sha256 = io::sha256_file(r.init_path);
+    }
+    if (st.trainable == "bn") {  // HPT-BN: convs frozen (no grad, no decay); BN affine and head train
+        for (auto& c : moco.query().convs()) c->weight.requires_grad_(false);
+    }
+    optim::SGD opt(moco.query(), {st.effective_lr(), 0.9, st.weight_decay});
+
+    int64_t start = 0;
+    if (r.resume && fs::exists(last)) {
+        const Checkpoint c = read_checkpoint(last);
+        HPT_CHECK(c.has_manifest && c.manifest.stage == st.name, last, " is not a checkpoint of stage '", st.name, "'");
+        if (c.manifest.config.dump() != man.config.dump())
+            std::cerr << "warning: the config differs from the one " << last << " was written with\n";
+        restore(c, moco, opt);
+        start = c.manifest.step;
+        rewrite_metrics_up_to(r.out_dir, st.name, start);
+        append_metric(r.out_dir, io::Json::object({{"event", io::Json::string("resume")},
+                                                  {"stage", io::Json::string(st.name)},
+                                                  {"step", io::Json::integer(start)}}));
+        std::cerr << "[" << st.name << "] resuming at step " << start << " from " << last << "\n";
+    }
+
+    const int64_t spe = n / st.batch;  // drop_last
+    const int64_t kill_at = debug_kill_step();
+    const double lr0 = st.effective_lr();
+    const uint64_t seed = cfg.run.seed ^ (0x9E3779B97F4A7C15ull * (r.index + 1));
+    Progress prog(st.name, st.iterations, start, cfg.run.log_every);
+    std::vector<int64_t> perm;
+    int64_t perm_epoch = -1;
+    double loss_value = 0;
+    moco.query().train();
+    moco.key().train();
+    auto checkpoint_manifest = [&](int64_t step) {
+        Manifest m = man;
+        m.step = step;
+        m.queue_ptr = moco.queue_ptr();
+        return m;
+    };
+    for (int64_t step = start; step < st.iterations; ++step) {
+        const int64_t epoch = step / spe, within = step % spe;
+        if (epoch != perm_epoch) {
+            Generator eg(seed, 0x45504f4348ull);  // "EPOCH": the order is a function of (seed, epoch)
+            eg.set_position(uint64_t(epoch) * uint64_t(n));
+            perm = eg.permutation(n);
+            perm_epoch = epoch;
+        }
+        const std::vector<int64_t> idx(perm.begin() + within * st.batch, perm.begin() + (within + 1) * st.batch);
+        Tensor batch = index_select(images, 0, from_vector<int64_t>(idx));
+        if (!r.device.is_cpu()) batch = batch.to(r.device);
+        const auto views = ssl::augment_batch(batch, idx, aug, seed, epoch);
+        const Tensor loss = moco.loss(views.first, views.second, ssl::Moco::shuffle_permutation(st.batch, seed, step));
+        loss_value = loss.item<double>();
+        if (!std::isfinite(loss_value)) {
+            const std::string keep = fs::exists(last) ? "the last good checkpoint is " + last : "no checkpoint was written yet";
+            HPT_THROW("stage '", st.name, "': the loss is ", loss_value, " at step ", step + 1,
+                      "; stopped (", keep, "). Lower the learning rate (stage.", st.name, ".lr) or check the data");
+        }
+        moco.query().zero_grad();
+        loss.backward();
+        const double lr = optim::cosine_lr(lr0, step, st.iterations);
+        opt.step(lr);
+        moco.enqueue();
+        const int64_t done = step + 1;
+        prog.update(done, loss_value, lr, st.batch);
+        if (done % cfg.run.log_every == 0 || done == st.iterations) {
+            append_metric(r.out_dir, io::Json::object({{"event", io::Json::string("step")},
+                                                      {"stage", io::Json::string(st.name)},
+                                                      {"step", io::Json::integer(done)},
+                                                      {"loss", io::Json::number(loss_value)},
+                                                      {"lr", io::Json::number(lr)},
+                                                      {"images_per_s", io::Json::number(prog.images_per_second())}}));
+        }
+        if (cfg.run.checkpoint_every > 0 && done % cfg.run.checkpoint_every == 0 && done < st.iterations)
+            save_checkpoint(last, moco, opt, checkpoint_manifest(done));
+        if (cfg.eval.every > 0 && done % cfg.eval.every == 0 && done < st.iterations) {
+            EvalSection knn_only = cfg.eval;
+            knn_only.linear_probe = false;
+            RunConfig c2 = cfg;
+            c2.eval = knn_only;
+            for (const std::string& d : st.eval_data.empty() ? std::vector<std::string>{st.data} : st.eval_data) {
+                const EvalResult e = evaluate_backbone(moco.query(), d, size, c2, r.device);
+                append_metric(r.out_dir, io::Json::object({{"event", io::Json::string("monitor")},
+                                                          {"stage", io::Json::string(st.name)},
+                                                          {"step", io::Json::integer(done)},
+                                                          {"data", io::Json::string(d)},
+                                                          {"knn_test_acc", io::Json::number(e.knn_test_acc)}}));
+            }
+        }
+        if (done == kill_at) std::raise(SIGKILL);  // tests: a kill at a chosen moment
+    }
+    prog.finish();
+    out.seconds = prog.elapsed();
+    out.final_loss = loss_value;
+
+    io::Json results = io::Json::array();
+    for (const std::string& d : st.eval_data.empty() ? std::vector<std::string>{st.data} : st.eval_data) {
+        std::cerr << "[" << st.name << "] evaluating on " << d << "\n";
+        StageEval se{d, evaluate_backbone(moco.query(), d, size, cfg, r.device)};
+        out.evals.push_back(se);
+        io::Json e = io::Json::object({{"data", io::Json::string(d)},
+                                       {"probe_test_acc", io::Json::number(se.result.probe_test_acc)},
+                                       {"probe_val_acc", io::Json::number(se.result.probe_val_acc)},
+                                       {"knn_test_acc", io::Json::number(se.result.knn_test_acc)}});
+        results.push_back(e);
+        io::Json line = e;
+        line["event"] = io::Json::string("eval");
+        line["stage"] = io::Json::string(st.name);
+        line["step"] = io::Json::integer(st.iterations);
+        append_metric(r.out_dir, line);
+    }
+    Manifest fm = checkpoint_manifest(st.iterations);
+    fm.final = true;
+    fm.results = results;
+    save_checkpoint(final_path, moco, opt, fm);
+    save_backbone(out.backbone, moco.query(), fm);
+    std::error_code ec;
+    fs::remove(last, ec);
+    return out;
+}
+
+}  // namespace hpt::pipeline

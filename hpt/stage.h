@@ -1,0 +1,49 @@
+// One stage of the HPT schedule: MoCo v2 pretraining on the stage's data from its initialisation,
+// with checkpoints, metrics and evaluation at the end.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "hpt/config.h"
+#include "hpt/eval.h"
+
+namespace hpt::pipeline {
+
+struct StageEval {
+    std::string data;
+    EvalResult result;
+};
+
+struct StageOutcome {
+    std::string name;
+    std::string final_checkpoint, backbone;
+    int64_t iterations = 0;
+    double seconds = 0;
+    double final_loss = 0;
+    std::vector<StageEval> evals;
+    bool skipped = false;  // already finished (resume)
+};
+
+struct StageRun {
+    const RunConfig* cfg;
+    size_t index;
+    Device device;
+    std::string out_dir;      // the run folder
+    std::string init_path;    // checkpoint to start from ("" for random init)
+    bool resume = false;
+};
+
+StageOutcome run_stage(const StageRun& r);
+
+// The model input channels of a run: model.in_channels, or the first stage's data channels.
+int64_t model_channels(const RunConfig& cfg);
+// Evaluates a backbone on one labeled dataset (features at `image_size`, normalised with that
+// dataset's own training statistics).
+EvalResult evaluate_backbone(models::ResNet& model, const std::string& data, int64_t image_size, const RunConfig& cfg,
+                             Device device);
+
+// Appends one JSON line to <out>/metrics.jsonl.
+void append_metric(const std::string& out_dir, const io::Json& line);
+
+}  // namespace hpt::pipeline

@@ -1,0 +1,99 @@
+// Run configs: TOML, --set overrides, did-you-mean for unknown keys, validation, JSON round trip.
+#include <catch2/catch.hpp>
+
+#include "hpt/config.h"
+
+using namespace hpt;
+using namespace hpt::pipeline;
+
+namespace {
+const char* kToml = R"(
+[run]
+name = "demo"
+seed = 7
+[model]
+width = 0.5
+in_channels = 3
+[moco]
+queue = 1024
+[[stage]]
+name = "base"
+data = "/data/base"
+init = "random"
+iterations = 100
+batch = 64
+[[stage]]
+name = "target"
+data = "/data/target"
+iterations = 50
+batch = 32
+trainable = "bn"
+eval_data = ["/data/target", "/data/other"]
+)";
+}  // namespace
+
+TEST_CASE("a TOML config fills every section and the stages in order", "[config]") {
+    const RunConfig c = parse_config(kToml, "demo.toml");
+    CHECK(c.run.name == "demo");
+    CHECK(c.run.seed == 7);
+    CHECK(c.model.width == 0.5);
+    CHECK(c.moco.queue == 1024);
+    REQUIRE(c.stages.size() == 2);
+    CHECK(c.stages[0].init == "random");
+    CHECK(c.stages[1].init == "previous");  // the default
+    CHECK(c.stages[1].trainable == "bn");
+    CHECK(c.stages[1].eval_data == std::vector<std::string>{"/data/target", "/data/other"});
+    CHECK(c.stages[0].effective_lr() == Approx(0.03 * 64 / 256));
+    validate(c);
+}
+
+TEST_CASE("unknown keys are errors with the nearest known key", "[config]") {
+    CHECK_THROWS_WITH(parse_config("[model]\nwidht = 2\n", "x.toml"),
+                      Catch::Contains("x.toml: unknown key 'model.widht'") && Catch::Contains("did you mean 'model.width'"));
+    CHECK_THROWS_WITH(parse_config("[[stage]]\nname='a'\niteratons = 3\n", "x.toml"),
+                      Catch::Contains("unknown key 'stage.iteratons'") && Catch::Contains("'iterations'"));
+    CHECK_THROWS_WITH(parse_config("[mocco]\nqueue = 3\n", "x.toml"), Catch::Contains("did you mean 'moco.queue'"));
+    CHECK_THROWS_WITH(parse_config("[model]\nwidth = \"wide\"\n", "x.toml"), Catch::Contains("model.width should be a number"));
+    CHECK_THROWS_WITH(parse_config("[model\nwidth = 1\n", "x.toml"), Catch::Contains("x.toml:1"));
+}
+
+TEST_CASE("--set overrides any value, by stage name or index", "[config]") {
+    RunConfig c = parse_config(kToml, "demo.toml");
+    apply_override(c, "model.width=0.25");
+    apply_override(c, "stage.target.iterations=500");
+    apply_override(c, "stage.0.lr=0.1");
+    apply_override(c, "stage.target.eval_data=a,b");
+    apply_override(c, "eval.knn=false");
+    CHECK(c.model.width == 0.25);
+    CHECK(c.stages[1].iterations == 500);
+    CHECK(c.stages[0].lr == 0.1);
+    CHECK(c.stages[1].eval_data == std::vector<std::string>{"a", "b"});
+    CHECK_FALSE(c.eval.knn);
+    CHECK_THROWS_WITH(apply_override(c, "modle.width=1"), Catch::Contains("did you mean 'model.width'"));
+    CHECK_THROWS_WITH(apply_override(c, "stage.tagret.iterations=1"), Catch::Contains("did you mean 'target'"));
+    CHECK_THROWS_WITH(apply_override(c, "model.width=abc"), Catch::Contains("not a valid number"));
+    CHECK_THROWS_WITH(apply_override(c, "stage.target.batch=12x"), Catch::Contains("trailing characters"));
+    CHECK_THROWS_WITH(apply_override(c, "novalue"), Catch::Contains("expected key=value"));
+}
+
+TEST_CASE("validation names the offending key", "[config]") {
+    RunConfig c = parse_config(kToml, "demo.toml");
+    c.stages[1].policy = "ful";
+    CHECK_THROWS_WITH(validate(c), Catch::Contains("policy = 'ful'") && Catch::Contains("did you mean 'full'"));
+    c = parse_config(kToml, "demo.toml");
+    c.moco.queue = 1000;
+    CHECK_THROWS_WITH(validate(c), Catch::Contains("not divisible by the batch"));
+    c = parse_config(kToml, "demo.toml");
+    c.stages[0].init = "previous";
+    CHECK_THROWS_WITH(validate(c), Catch::Contains("first stage"));
+    c = parse_config(kToml, "demo.toml");
+    c.stages[1].data = "";
+    CHECK_THROWS_WITH(validate(c), Catch::Contains("no data"));
+}
+
+TEST_CASE("a config survives the JSON round trip of checkpoint manifests", "[config]") {
+    const RunConfig c = parse_config(kToml, "demo.toml");
+    const RunConfig d = from_json(to_json(c));
+    CHECK(to_json(d).dump() == to_json(c).dump());
+    CHECK(d.stages[1].eval_data == c.stages[1].eval_data);
+}

@@ -1,0 +1,166 @@
+// A run killed mid-stage and resumed gives, on the CPU, exactly the losses of an uninterrupted run;
+// bad runs stop with clear errors and keep what they had.
+#include <catch2/catch.hpp>
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "engine/io/atomic_file.h"
+#include "engine/io/json.h"
+#include "hpt/checkpoint.h"
+#include "hpt/example.h"
+#include "hpt/pipeline.h"
+
+using namespace hpt;
+using namespace hpt::pipeline;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string tmp_dir(const std::string& name) {
+    const fs::path p = fs::temp_directory_path() / ("hpt_test_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(p);
+    return p.string();
+}
+
+// A tiny two-stage run on the 8x8 digits (Debian python3-sklearn), seconds on a CPU.
+std::string write_config(const std::string& dir, int64_t iterations) {
+    const std::string digits = sklearn_digits();
+    fs::create_directories(dir);
+    std::ofstream f(dir + "/run.toml");
+    f << "[run]\nseed = 3\ndevice = \"cpu\"\ncheckpoint_every = 4\nlog_every = 1\nout = \"" << dir << "/out\"\n"
+      << "[model]\nwidth = 0.125\nproj_dim = 16\n[moco]\nqueue = 64\nbn_groups = 2\n"
+      << "[eval]\nlinear_probe = false\nknn_k = 5\nmax_train = 300\n"
+      << "[[stage]]\nname = \"a\"\ndata = \"" << digits << "\"\ninit = \"random\"\niterations = " << iterations
+      << "\nbatch = 16\nimage_size = 8\n"
+      << "[[stage]]\nname = \"b\"\ndata = \"" << digits << "\"\niterations = " << iterations
+      << "\nbatch = 16\nimage_size = 8\ntrainable = \"bn\"\n";
+    return dir + "/run.toml";
+}
+
+// step -> loss text, exactly as logged.
+std::map<std::pair<std::string, int64_t>, std::string> losses(const std::string& metrics) {
+    std::map<std::pair<std::string, int64_t>, std::string> m;
+    std::ifstream in(metrics);
+    std::string line;
+    while (std::getline(in, line)) {
+        const io::Json j = io::Json::parse(line, metrics);
+        if (j.at("event").as_string() != "step") continue;
+        m[{j.at("stage").as_string(), j.at("step").as_int()}] = io::Json::number(j.at("loss").as_double()).dump();
+    }
+    return m;
+}
+
+int run_hpt(const std::string& args, const std::string& env = "") {
+    const std::string cmd = env + " '" HPT_RUN_PATH "' " + args + " > /dev/null 2>&1";
+    const int rc = std::system(cmd.c_str());
+    if (WIFSIGNALED(rc)) return 128 + WTERMSIG(rc);
+    return WEXITSTATUS(rc);
+}
+
+}  // namespace
+
+TEST_CASE("a killed run resumes and reproduces the uninterrupted losses bit for bit", "[hpt][resume]") {
+    const std::string dir = tmp_dir("resume");
+    const std::string cfg_path = write_config(dir, 10);
+    RunConfig cfg = load_config(cfg_path);
+    cfg.run.out = dir + "/straight";
+    run_pipeline(cfg, false);
+    const auto expected = losses(dir + "/straight/metrics.jsonl");
+    REQUIRE(expected.size() == 20);
+
+    // Killed (SIGKILL) right after step 6 of stage a: its last checkpoint is from step 4, and
+    // steps 5-6 are lost and redone.
+    const std::string args = "train --config '" + cfg_path + "' --out '" + dir + "/killed'";
+    CHECK(run_hpt(args, "HPT_DEBUG_KILL_AFTER_STEP=6") == 128 + SIGKILL);
+    CHECK(fs::exists(dir + "/killed/a/last.safetensors"));
+    const Checkpoint ck = read_checkpoint(dir + "/killed/a/last.safetensors");
+    CHECK(ck.manifest.step == 4);
+    CHECK_FALSE(fs::exists(dir + "/killed/a/final.safetensors"));
+
+    CHECK(run_hpt(args + " --resume") == 0);
+    const auto got = losses(dir + "/killed/metrics.jsonl");
+    CHECK(got == expected);
+    CHECK(fs::exists(dir + "/killed/b/final.safetensors"));
+    CHECK_FALSE(fs::exists(dir + "/killed/a/last.safetensors"));
+
+    // Resuming a finished run does nothing and succeeds.
+    CHECK(run_hpt(args + " --resume") == 0);
+    fs::remove_all(dir);
+}
+
+TEST_CASE("a run refuses to overwrite an earlier one without --resume", "[hpt]") {
+    const std::string dir = tmp_dir("overwrite");
+    RunConfig cfg = load_config(write_config(dir, 2));
+    cfg.run.out = dir + "/out";
+    run_pipeline(cfg, false);
+    CHECK_THROWS_WITH(run_pipeline(cfg, false), Catch::Contains("already holds a run") && Catch::Contains("--resume"));
+    fs::remove_all(dir);
+}
+
+TEST_CASE("a NaN loss stops the run naming the step and keeps the last good checkpoint", "[hpt]") {
+    const std::string dir = tmp_dir("nan");
+    RunConfig cfg = load_config(write_config(dir, 12));
+    cfg.run.out = dir + "/out";
+    apply_override(cfg, "stage.a.lr=1e30");
+    try {
+        run_pipeline(cfg, false);
+        FAIL("no error");
+    } catch (const Error& e) {
+        const std::string m = e.what();
+        CHECK_THAT(m, Catch::Contains("stage 'a': the loss is") && Catch::Contains("at step"));
+        CHECK_THAT(m, Catch::Contains("stage.a.lr"));
+    }
+    fs::remove_all(dir);
+}
+
+TEST_CASE("missing data and incompatible init checkpoints are clear errors", "[hpt]") {
+    const std::string dir = tmp_dir("bad");
+    RunConfig cfg = load_config(write_config(dir, 2));
+    cfg.run.out = dir + "/out";
+    RunConfig missing = cfg;
+    missing.stages[0].data = dir + "/nowhere";
+    CHECK_THROWS_WITH(run_pipeline(missing, false), Catch::Contains(dir + "/nowhere"));
+
+    cfg.stages.resize(1);
+    run_pipeline(cfg, false);  // a width-1/8 backbone
+    RunConfig wider = cfg;
+    wider.run.out = dir + "/out2";
+    wider.model.width = 0.25;
+    wider.stages[0].init = dir + "/out/a/final.safetensors";
+    CHECK_THROWS_WITH(run_pipeline(wider, false),
+                      Catch::Contains("checkpoint does not fit the model") && Catch::Contains("'encoder_q.conv1.weight'"));
+    fs::remove_all(dir);
+}
+
+TEST_CASE("a write that fails (a full disk) is an error and leaves the old file intact", "[hpt][io]") {
+    const std::string dir = tmp_dir("full");
+    fs::create_directories(dir);
+    io::write_file_atomic(dir + "/f.bin", "old contents");
+    // RLIMIT_FSIZE makes writes past the limit fail with EFBIG, as a full disk fails with ENOSPC.
+    std::signal(SIGXFSZ, SIG_IGN);
+    rlimit old{};
+    getrlimit(RLIMIT_FSIZE, &old);
+    rlimit small = old;
+    small.rlim_cur = 1024;
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    std::string err;
+    try {
+        io::write_file_atomic(dir + "/f.bin", std::string(1 << 20, 'x'));
+    } catch (const Error& e) {
+        err = e.what();
+    }
+    setrlimit(RLIMIT_FSIZE, &old);
+    CHECK_THAT(err, Catch::Contains("writing " + dir + "/f.bin failed") && Catch::Contains("untouched"));
+    CHECK(io::read_file(dir + "/f.bin") == "old contents");
+    int leftovers = 0;
+    for (auto& e : fs::directory_iterator(dir)) leftovers += e.path().filename() != "f.bin";
+    CHECK(leftovers == 0);
+    fs::remove_all(dir);
+}

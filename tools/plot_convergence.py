@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""Plots bench_convergence's JSON lines: linear-probe (solid) and kNN (dashed) test accuracy
+against pretraining steps on the target (log x), one colour per kind of run.
+Usage: plot_convergence.py convergence.jsonl out.png"""
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def main():
+    src, dst = sys.argv[1], sys.argv[2]
+    rows = [json.loads(l) for l in open(src) if l.strip()]
+    runs = [r for r in rows if r.get("bench") == "convergence"]
+    names = {"hpt": "HPT (base -> target)", "hpt_bn": "HPT-BN (BN + head only)", "scratch": "scratch (random init)"}
+    colours = {"hpt": "tab:blue", "hpt_bn": "tab:green", "scratch": "tab:red"}
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=120)
+    for mode in ("hpt", "hpt_bn", "scratch"):
+        pts = sorted((r["steps"], r["probe_test_acc"], r["knn_test_acc"]) for r in runs if r["mode"] == mode)
+        if not pts:
+            continue
+        xs = [p[0] for p in pts]
+        ax.plot(xs, [100 * p[1] for p in pts], "o-", color=colours[mode], label=names[mode] + ", linear probe")
+        ax.plot(xs, [100 * p[2] for p in pts], "x--", color=colours[mode], alpha=0.6, label=names[mode] + ", kNN")
+    target = runs[0]["target"].rstrip("/").split("/")[-1] if runs else "?"
+    speed = [r for r in rows if r.get("bench") == "convergence_speedup" and r.get("speedup")]
+    title = "Pretraining on %s" % target
+    if speed:
+        title += "  (HPT speedup %.0fx)" % max(r["speedup"] for r in speed)
+    ax.set_xscale("log")
+    ax.set_xlabel("pretraining steps on the target (each point its own cosine run)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(dst)
+    print("wrote", dst)
+
+
+if __name__ == "__main__":
+    main()
