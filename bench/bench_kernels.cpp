@@ -2,7 +2,9 @@
 // to PyTorch running the same shapes in the same run (tools/peer_kernels.py). One JSON line per
 // (bench, shape) with our time, PyTorch's, and ratio = peer_ms / ms (above 1: we are faster).
 // --device cuda runs the CUDA part instead (bench/kernels_cuda.cpp).
+#include <cmath>
 #include <cstring>
+#include <memory>
 #include <iostream>
 #include <map>
 #include <regex>
@@ -41,7 +43,7 @@ void usage() {
                  "  --nets NAME           CUDA only: resnet18, resnet50 or all (default)\n"
                  "  --threads N           CPU threads for us and for PyTorch (default: all cores)\n"
                  "  --filter REGEX        only benches whose 'bench shape' matches\n"
-                 "  --min-time S          seconds of timing per shape and side (default 1.0)\n"
+                 "  --min-time S          seconds of timing per shape and side, in 3 alternating rounds (default 1.0)\n"
                  "  --out FILE            also append the JSON lines to FILE\n"
                  "  --no-peer             do not run PyTorch\n";
 }
@@ -85,33 +87,40 @@ struct Result {
     std::string bench, shape, layer;
     Timing t;
     double flops;
-    std::map<std::string, std::string> extra;
+    double peer_ms;
 };
 
-Result time_conv(const ConvShape& s, double min_seconds) {
-    Generator g(7, 1);
-    Tensor x = g.randn({s.n, s.c, s.h, s.w}).requires_grad_();
-    Tensor w = (g.randn({s.o, s.c, s.k, s.k}) * 0.05).detach().requires_grad_();
-    Tensor gy = g.randn({s.n, s.o, s.out_h(), s.out_w()});
+// conv2d forward + backward through the op API and autograd, as training runs it.
+struct ConvCase {
+    Tensor x, w, gy;
     Conv2dAttrs a;
-    a.stride[0] = a.stride[1] = s.stride;
-    a.padding[0] = a.padding[1] = s.pad;
-    auto step = [&] {
+    explicit ConvCase(const ConvShape& s) {
+        Generator g(7, 1);
+        x = g.randn({s.n, s.c, s.h, s.w}).requires_grad_();
+        w = (g.randn({s.o, s.c, s.k, s.k}) * 0.05).detach().requires_grad_();
+        gy = g.randn({s.n, s.o, s.out_h(), s.out_w()});
+        a.stride[0] = a.stride[1] = s.stride;
+        a.padding[0] = a.padding[1] = s.pad;
+    }
+    void step() {
         x.set_grad(Tensor());
         w.set_grad(Tensor());
         conv2d(x, w, Tensor(), a).backward(gy);
-    };
-    Result r{"conv2d_fwd_bwd", s.key(), s.layer, time_it(step, 2, 5, min_seconds), 3.0 * s.flops_fwd(), {}};
-    return r;
-}
+    }
+};
 
-Result time_gemm(const GemmShape& s, double min_seconds) {
-    Generator g(7, 2);
-    NoGradGuard ng;
-    Tensor a = g.randn({s.m, s.k}), b = g.randn({s.k, s.n});
-    Result r{"gemm", s.key(), s.name, time_it([&] { matmul(a, b); }, 2, 5, min_seconds), s.flops(), {}};
-    return r;
-}
+struct GemmCase {
+    Tensor a, b;
+    explicit GemmCase(const GemmShape& s) {
+        Generator g(7, 2);
+        a = g.randn({s.m, s.k});
+        b = g.randn({s.k, s.n});
+    }
+    void step() {
+        NoGradGuard ng;
+        matmul(a, b);
+    }
+};
 
 std::string conv_json(const ConvShape& s) {
     std::ostringstream os;
@@ -150,40 +159,38 @@ int main(int argc, char** argv) {
         const auto convs = resnet18_small_convs(o.batch);
         const auto gemms = gemms_for(convs, o.batch, 512);
 
+        // Ours and PyTorch's alternate shape by shape (bench/common.h, PeerServer).
+        std::unique_ptr<PeerServer> peer;
+        if (o.peer) {
+            peer = std::make_unique<PeerServer>(source_dir() + "/tools/peer_kernels.py",
+                                                std::vector<std::string>{"--device", "cpu", "--threads",
+                                                                         std::to_string(threads)});
+        }
         std::vector<Result> results;
-        std::string peer_in = "[";
+        std::string peer_name = "none";
+        auto run = [&](Result r, const std::function<void()>& fn, const std::string& req) {
+            std::cerr << "timing " << r.bench << " " << r.shape << " (" << r.layer << "), ours and PyTorch's alternately\n";
+            const Paired p = time_paired(fn, peer.get(), req, o.min_seconds);
+            r.t = p.ours;
+            r.peer_ms = p.peer_ms;
+            if (p.peer_fields.count("peer")) peer_name = p.peer_fields.at("peer");
+            results.push_back(r);
+        };
         auto want = [&](const std::string& bench, const std::string& key) {
             return std::regex_search(bench + " " + key, re);
         };
         for (const ConvShape& s : convs) {
             if (!want("conv2d_fwd_bwd", s.key())) continue;
-            std::cerr << "timing conv2d_fwd_bwd " << s.key() << " (" << s.layer << ")\n";
-            results.push_back(time_conv(s, o.min_seconds));
-            peer_in += (peer_in.size() > 1 ? ", " : "") + conv_json(s);
+            ConvCase c(s);
+            run({"conv2d_fwd_bwd", s.key(), s.layer, {}, 3.0 * s.flops_fwd(), 0}, [&] { c.step(); }, conv_json(s));
         }
         for (const GemmShape& s : gemms) {
             if (!want("gemm", s.key())) continue;
-            std::cerr << "timing gemm " << s.key() << " (" << s.name << ")\n";
-            results.push_back(time_gemm(s, o.min_seconds));
-            peer_in += (peer_in.size() > 1 ? ", " : "") + gemm_json(s);
+            GemmCase c(s);
+            run({"gemm", s.key(), s.name, {}, s.flops(), 0}, [&] { c.step(); }, gemm_json(s));
         }
-        peer_in += "]";
-
-        std::map<std::string, std::map<std::string, std::string>> peer;
-        std::string peer_name = "none", peer_error;
-        if (o.peer && !results.empty()) {
-            std::cerr << "running the PyTorch peer (tools/peer_kernels.py) on the same shapes\n";
-            const auto lines = run_peer(source_dir() + "/tools/peer_kernels.py",
-                                        {"--device", "cpu", "--threads", std::to_string(threads), "--min-time",
-                                         std::to_string(o.min_seconds)},
-                                        peer_in, peer_error);
-            for (const std::string& l : lines) {
-                auto m = parse_flat_json(l);
-                if (m.count("peer")) peer_name = m["peer"];
-                peer[m["bench"] + " " + m["shape"]] = m;
-            }
-            if (!peer_error.empty()) std::cerr << "warning: " << peer_error << "\n";
-        }
+        const std::string peer_error = peer ? peer->error() : "";
+        if (!peer_error.empty()) std::cerr << "warning: " << peer_error << "\n";
 
         Output out(o.out);
         for (const Result& r : results) {
@@ -192,10 +199,8 @@ int main(int argc, char** argv) {
             j.str("cpu", cpu_model()).integer("threads", threads);
             j.num("ms", r.t.median_ms).num("min_ms", r.t.min_ms).integer("reps", r.t.reps);
             j.num("gflops", r.flops / (r.t.median_ms * 1e6));
-            auto it = peer.find(r.bench + " " + r.shape);
-            if (it != peer.end() && it->second.count("ms")) {
-                const double pms = std::stod(it->second.at("ms"));
-                j.str("peer", peer_name).num("peer_ms", pms).num("ratio", pms / r.t.median_ms);
+            if (std::isfinite(r.peer_ms) && r.peer_ms > 0) {
+                j.str("peer", peer_name).num("peer_ms", r.peer_ms).num("ratio", r.peer_ms / r.t.median_ms);
             } else {
                 j.str("peer", o.peer ? "unavailable" : "disabled").raw("peer_ms", "null").raw("ratio", "null");
             }

@@ -174,15 +174,7 @@ std::vector<std::string> run_peer(const std::string& script, const std::vector<s
         std::ofstream f(in);
         f << stdin_text;
     }
-    // Debian's interpreter (where python3-torch lives) unless HPT_PYTHON says otherwise: a
-    // pyenv or venv python3 earlier on PATH usually has no torch.
-    std::string py = "python3";
-    if (const char* env = std::getenv("HPT_PYTHON")) {
-        py = env;
-    } else if (fs::exists("/usr/bin/python3")) {
-        py = "/usr/bin/python3";
-    }
-    std::string cmd = py + " '" + script + "'";
+    std::string cmd = peer_python() + " '" + script + "'";
     for (const std::string& a : args) cmd += " '" + a + "'";
     cmd += " < '" + in.string() + "'";
     std::vector<std::string> lines;
@@ -209,6 +201,104 @@ std::vector<std::string> run_peer(const std::string& script, const std::vector<s
                 " (is Debian's python3-torch installed? tools/install-deps --bench)";
     }
     return lines;
+}
+
+std::string peer_python() {
+    // Debian's interpreter (where python3-torch lives) unless HPT_PYTHON says otherwise: a pyenv or
+    // venv python3 earlier on PATH usually has no torch.
+    if (const char* env = std::getenv("HPT_PYTHON")) return env;
+    return std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+}
+
+PeerServer::PeerServer(const std::string& script, const std::vector<std::string>& args) {
+    int in[2], out[2];
+    if (::pipe(in) != 0 || ::pipe(out) != 0) {
+        error_ = "cannot create pipes for the peer";
+        return;
+    }
+    pid_ = ::fork();
+    if (pid_ < 0) {
+        error_ = "cannot fork the peer";
+        return;
+    }
+    if (pid_ == 0) {
+        ::dup2(in[0], 0);
+        ::dup2(out[1], 1);
+        ::close(in[1]);
+        ::close(out[0]);
+        const std::string py = peer_python();
+        std::vector<std::string> argv_s{py, script};
+        argv_s.insert(argv_s.end(), args.begin(), args.end());
+        argv_s.push_back("--serve");
+        std::vector<char*> argv;
+        for (auto& a : argv_s) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execvp(argv[0], argv.data());
+        std::_Exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    to_ = ::fdopen(in[1], "w");
+    from_ = ::fdopen(out[0], "r");
+}
+
+PeerServer::~PeerServer() {
+    if (to_) std::fclose(to_);  // EOF ends the peer's loop
+    if (from_) std::fclose(from_);
+    if (pid_ > 0) {
+        int st = 0;
+        ::waitpid(pid_, &st, 0);
+    }
+}
+
+std::map<std::string, std::string> PeerServer::request(const std::string& json_line) {
+    if (!ok()) return {};
+    std::fprintf(to_, "%s\n", json_line.c_str());
+    std::fflush(to_);
+    char* line = nullptr;
+    size_t cap = 0;
+    while (true) {
+        const ssize_t n = ::getline(&line, &cap, from_);
+        if (n <= 0) {
+            std::free(line);
+            error_ = "the PyTorch peer stopped (is Debian's python3-torch installed? tools/install-deps --bench)";
+            return {};
+        }
+        if (line[0] == '{') break;
+        std::cerr << "[peer] " << line;
+    }
+    const std::string l(line);
+    std::free(line);
+    return parse_flat_json(l);
+}
+
+Paired time_paired(const std::function<void()>& ours, PeerServer* peer, const std::string& request, double min_seconds,
+                   int rounds, const std::function<void()>& sync) {
+    Paired r;
+    std::vector<double> mine, theirs;
+    const double each = min_seconds / rounds;
+    std::ostringstream req;
+    req << request.substr(0, request.rfind('}')) << ", \"min_time\": " << each << "}";
+    for (int i = 0; i < rounds; ++i) {
+        const Timing t = time_it(ours, i == 0 ? 2 : 1, 3, each, 1000, sync);
+        mine.push_back(t.median_ms);
+        r.ours.reps += t.reps;
+        r.ours.min_ms = i == 0 ? t.min_ms : std::min(r.ours.min_ms, t.min_ms);
+        if (peer && peer->ok()) {
+            auto f = peer->request(req.str());
+            if (f.count("ms")) {
+                theirs.push_back(std::stod(f["ms"]));
+                r.peer_fields = f;
+            }
+        }
+    }
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+    };
+    r.ours.median_ms = median(mine);
+    r.peer_ms = theirs.empty() ? std::nan("") : median(theirs);
+    return r;
 }
 
 std::string source_dir() { return HPT_SOURCE_DIR; }

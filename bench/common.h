@@ -1,6 +1,7 @@
 // What every benchmark shares: timing (warm-up, repetitions, median), machine/run metadata, JSON
 // lines, and running the PyTorch peer script of the same benchmark in the same process tree.
 #pragma once
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <string>
@@ -44,6 +45,42 @@ std::map<std::string, std::string> parse_flat_json(const std::string& line);
 // start with '{'. Returns an empty vector, with `error` set, when Python or the script fails.
 std::vector<std::string> run_peer(const std::string& script, const std::vector<std::string>& args,
                                   const std::string& stdin_text, std::string& error);
+
+// A PyTorch peer kept running for the whole benchmark (`python3 script args --serve`): one JSON
+// request per line on its stdin, one JSON result line per request on its stdout. Lets a bench
+// alternate our timing and the peer's shape by shape, so that a machine whose speed drifts (a
+// shared VM, thermal limits) does not bias the ratio the way "all of ours, then all of theirs" does.
+class PeerServer {
+public:
+    PeerServer(const std::string& script, const std::vector<std::string>& args);
+    ~PeerServer();
+    PeerServer(const PeerServer&) = delete;
+    PeerServer& operator=(const PeerServer&) = delete;
+    bool ok() const { return error_.empty(); }
+    const std::string& error() const { return error_; }
+    // The result's fields; empty (and error() set) when the peer failed.
+    std::map<std::string, std::string> request(const std::string& json_line);
+
+private:
+    int pid_ = -1;
+    FILE* to_ = nullptr;
+    FILE* from_ = nullptr;
+    std::string error_;
+};
+
+struct Paired {
+    Timing ours;
+    double peer_ms = 0;  // NaN when the peer failed
+    std::map<std::string, std::string> peer_fields;
+};
+
+// `rounds` rounds of: ours for min_seconds/rounds, then the peer for as long. Each side's time is
+// the median of its round medians. `request` is the peer's JSON request without "min_time".
+Paired time_paired(const std::function<void()>& ours, PeerServer* peer, const std::string& request, double min_seconds,
+                   int rounds = 3, const std::function<void()>& sync = {});
+
+// The Python interpreter peers run under: $HPT_PYTHON, else Debian's /usr/bin/python3.
+std::string peer_python();
 
 // Where tools/ lives (the source tree), for peer scripts.
 std::string source_dir();

@@ -5,6 +5,8 @@
 #include "kernels/cpu/conv2d.h"
 
 #include <atomic>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "engine/ops/registry.h"
@@ -14,7 +16,26 @@ namespace hpt {
 
 namespace {
 
-std::atomic<CpuConvImpl> g_impl{CpuConvImpl::automatic};
+CpuConvImpl impl_from_env() {
+    const char* e = std::getenv("HPT_CPU_CONV");
+    if (!e) return CpuConvImpl::automatic;
+    const std::string v = e;
+    if (v == "reference") return CpuConvImpl::reference;
+    if (v == "onednn") return CpuConvImpl::onednn;
+    if (v == "im2col") return CpuConvImpl::im2col;
+    HPT_CHECK(v == "auto", "HPT_CPU_CONV=", v, ": expected auto, reference, onednn or im2col");
+    return CpuConvImpl::automatic;
+}
+
+std::atomic<CpuConvImpl> g_impl{impl_from_env()};
+
+// im2col + GEMM beats oneDNN's direct convolution for spatial kernels on output maps of at most
+// 16 pixels (ResNet-18's layer4 at 32x32 input: 72 vs 96 ms and 137 vs 156 ms forward+backward at
+// batch 64 on 2 AVX2 cores); on larger maps and for 1x1 kernels oneDNN wins (bench_kernels with
+// HPT_CPU_CONV=im2col / onednn, bench/results/cpu/README.md).
+bool im2col_wins(const Tensor& x, const Tensor& w, int64_t oh, int64_t ow, const Conv2dAttrs& p) {
+    return oh * ow <= 16 && w.size(2) * w.size(3) > 1 && conv2d_im2col_fits(x, w, oh, ow, p);
+}
 
 struct Geom {
     int64_t N, C, H, W, O, Cg, Og, KH, KW, OH, OW, G;
@@ -127,14 +148,25 @@ void backward_ref(const Geom& g, const T* gy, const T* x, const T* w, T* gx, T* 
     }
 }
 
-bool use_onednn(DType t) {
+enum class Path { reference, onednn, im2col };
+
+// The rule for `automatic` is fixed (not timed at run time) so that a run and its resumption take
+// the same path and produce the same bits.
+Path choose(const Tensor& x, const Tensor& w, int64_t oh, int64_t ow, const Conv2dAttrs& p) {
     const CpuConvImpl impl = g_impl.load();
-    if (impl == CpuConvImpl::reference) return false;
+    const DType t = x.dtype();
+    if (impl == CpuConvImpl::reference) return Path::reference;
+    if (impl == CpuConvImpl::im2col) {
+        HPT_CHECK(conv2d_im2col_fits(x, w, oh, ow, p), "conv2d: the im2col implementation needs f32, groups = 1 and a "
+                  "column matrix under 256 MiB");
+        return Path::im2col;
+    }
     if (impl == CpuConvImpl::onednn) {
         HPT_CHECK(t == DType::f32, "conv2d: the oneDNN implementation takes f32 only, got ", dtype_name(t));
-        return true;
+        return Path::onednn;
     }
-    return t == DType::f32;
+    if (t != DType::f32) return Path::reference;
+    return im2col_wins(x, w, oh, ow, p) ? Path::im2col : Path::onednn;
 }
 
 template <class T>
@@ -150,7 +182,11 @@ void conv2d_kernel(const KernelArgs& args) {
     const Tensor &x = args.in[0], &w = args.in[1], &b = args.in[2];
     const Tensor& y = args.out[0];
     const Conv2dAttrs& p = args.attr<Conv2dAttrs>();
-    if (use_onednn(x.dtype())) return conv2d_forward_onednn(x, w, b, y, p);
+    switch (choose(x, w, y.size(2), y.size(3), p)) {
+        case Path::onednn: return conv2d_forward_onednn(x, w, b, y, p);
+        case Path::im2col: return conv2d_forward_im2col(x, w, b, y, p);
+        case Path::reference: break;
+    }
     const Geom g = geom(x, w, y.size(2), y.size(3), p);
     HPT_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
         forward_ref<scalar_t>(g, x.data<scalar_t>(), w.data<scalar_t>(), ptr_or_null<scalar_t>(b), y.data<scalar_t>());
@@ -162,7 +198,11 @@ void conv2d_backward_kernel(const KernelArgs& args) {
     const Tensor &gy = args.in[0], &x = args.in[1], &w = args.in[2];
     const Tensor &gx = args.out[0], &gw = args.out[1], &gb = args.out[2];
     const Conv2dAttrs& p = args.attr<Conv2dAttrs>();
-    if (use_onednn(x.dtype())) return conv2d_backward_onednn(gy, x, w, gx, gw, gb, p);
+    switch (choose(x, w, gy.size(2), gy.size(3), p)) {
+        case Path::onednn: return conv2d_backward_onednn(gy, x, w, gx, gw, gb, p);
+        case Path::im2col: return conv2d_backward_im2col(gy, x, w, gx, gw, gb, p);
+        case Path::reference: break;
+    }
     const Geom g = geom(x, w, gy.size(2), gy.size(3), p);
     HPT_DISPATCH_FLOAT(x.dtype(), "conv2d_backward", [&] {
         backward_ref<scalar_t>(g, gy.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(),

@@ -6,14 +6,23 @@
 
 namespace hpt {
 
-enum class CpuConvImpl { automatic, reference, onednn };
-// automatic: oneDNN for f32, reference otherwise. The setting is global (for tests and benches).
+enum class CpuConvImpl { automatic, reference, onednn, im2col };
+// automatic: for f32 the faster of oneDNN and im2col+GEMM for the shape (a fixed rule, measured
+// on our shapes: see conv2d.cpp), reference loops otherwise. The setting is global (tests and
+// benches); HPT_CPU_CONV=reference|onednn|im2col sets it from the environment.
 void set_cpu_conv_impl(CpuConvImpl impl);
 CpuConvImpl cpu_conv_impl();
 
 // oneDNN path (kernels/cpu/conv2d_onednn.cpp). Outputs may be undefined where not wanted.
 void conv2d_forward_onednn(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Conv2dAttrs& p);
 void conv2d_backward_onednn(const Tensor& gy, const Tensor& x, const Tensor& w, const Tensor& gx, const Tensor& gw,
+                            const Tensor& gb, const Conv2dAttrs& p);
+
+// im2col + GEMM path (kernels/cpu/conv2d_im2col.cpp): f32, groups = 1, a column matrix of at
+// most 256 MiB.
+bool conv2d_im2col_fits(const Tensor& x, const Tensor& w, int64_t oh, int64_t ow, const Conv2dAttrs& p);
+void conv2d_forward_im2col(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Conv2dAttrs& p);
+void conv2d_backward_im2col(const Tensor& gy, const Tensor& x, const Tensor& w, const Tensor& gx, const Tensor& gw,
                             const Tensor& gb, const Conv2dAttrs& p);
 
 }  // namespace hpt

@@ -183,25 +183,32 @@ HPT_DEVICE_TEST("conv2d fast path matches the reference loops over a sweep of sh
                          : grads == Grads::input_only ? ", input gradient only" : "")
                      << (channels_last ? ", channels-last input" : ""));
         const ConvData d = conv_data(c, seed += 4);
-        ConvResult ref, abs_ref, got;
+        ConvResult ref, abs_ref;
         {
             ConvImplGuard g(CpuConvImpl::reference);
             ref = run_conv(c, d.x, d.w, d.b, d.g, DType::f64, Device::cpu());
             abs_ref = run_conv(c, absv(d.x), absv(d.w), absv(d.b), absv(d.g), DType::f64, Device::cpu());
         }
-        {
-            ConvImplGuard g(CpuConvImpl::onednn);  // the CPU fast path; CUDA runs its own
-            got = run_conv(c, d.x, d.w, d.b, d.g, DType::f32, dev, grads, channels_last);
-        }
-        CHECK(got.gx.defined() == (grads != Grads::weights_only));
-        CHECK(got.gw.defined() == (grads != Grads::input_only));
         const int64_t Cg = c.C / c.p.groups, Og = c.O / c.p.groups;
         const int64_t n_fwd = Cg * c.KH * c.KW + (c.bias ? 1 : 0), n_gx = Og * c.KH * c.KW,
                       n_gw = c.N * c.out(0) * c.out(1);
-        HPT_CHECK_CLOSE(got.y, ref.y, sum_tol(n_fwd, max_of(abs_ref.y)));
-        if (got.gx.defined()) HPT_CHECK_CLOSE(got.gx, ref.gx, sum_tol(n_gx, max_of(abs_ref.gx)));
-        if (got.gw.defined()) HPT_CHECK_CLOSE(got.gw, ref.gw, sum_tol(n_gw, max_of(abs_ref.gw)));
-        if (c.bias && got.gb.defined()) HPT_CHECK_CLOSE(got.gb, ref.gb, sum_tol(n_gw, max_of(abs_ref.gb)));
+        // The CPU has two fast paths (oneDNN, and im2col + GEMM for groups = 1); CUDA runs its own.
+        std::vector<CpuConvImpl> impls{CpuConvImpl::onednn};
+        if (dev.is_cpu() && c.p.groups == 1) impls.push_back(CpuConvImpl::im2col);
+        for (CpuConvImpl impl : impls) {
+            INFO((impl == CpuConvImpl::onednn ? "oneDNN" : "im2col + GEMM") << " path");
+            ConvResult got;
+            {
+                ConvImplGuard g(impl);
+                got = run_conv(c, d.x, d.w, d.b, d.g, DType::f32, dev, grads, channels_last);
+            }
+            CHECK(got.gx.defined() == (grads != Grads::weights_only));
+            CHECK(got.gw.defined() == (grads != Grads::input_only));
+            HPT_CHECK_CLOSE(got.y, ref.y, sum_tol(n_fwd, max_of(abs_ref.y)));
+            if (got.gx.defined()) HPT_CHECK_CLOSE(got.gx, ref.gx, sum_tol(n_gx, max_of(abs_ref.gx)));
+            if (got.gw.defined()) HPT_CHECK_CLOSE(got.gw, ref.gw, sum_tol(n_gw, max_of(abs_ref.gw)));
+            if (c.bias && got.gb.defined()) HPT_CHECK_CLOSE(got.gb, ref.gb, sum_tol(n_gw, max_of(abs_ref.gb)));
+        }
     }
 }
 
@@ -246,7 +253,7 @@ TEST_CASE("conv2d reference loops match a direct loop written here", "[conv2d][c
     }
 }
 
-TEST_CASE("conv2d implementation switch: automatic picks oneDNN for f32, the loops otherwise", "[conv2d][cpu]") {
+TEST_CASE("conv2d implementation switch: automatic picks a fast path for f32, the loops otherwise", "[conv2d][cpu]") {
     const ConvCase c = square(2, 3, 4, 7, 9, 3, 2, 1, 1, 1, true);
     const ConvData d = conv_data(c, 3900);
     ConvImplGuard guard(CpuConvImpl::automatic);
