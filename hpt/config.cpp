@@ -4,6 +4,7 @@
 #include <fstream>
 #include <functional>
 #include <sstream>
+#include <type_traits>
 
 #include <toml++/toml.h>
 
@@ -22,8 +23,27 @@ struct Field {
     std::function<void*(RunConfig&, StageConfig*)> ptr;
 };
 
-#define HPT_FIELD(key, kind, expr) Field{key, Kind::kind, false, [](RunConfig& c, StageConfig*) -> void* { return &(expr); }}
-#define HPT_STAGE_FIELD(key, kind, member) Field{key, Kind::kind, true, [](RunConfig&, StageConfig* s) -> void* { return &s->member; }}
+// The C++ type each kind is read and written as; the macros check every member against it at
+// compile time (a field of another type would be written through a pointer of the wrong size).
+using kind_i64 = int64_t;
+using kind_u64 = uint64_t;
+using kind_f64 = double;
+using kind_boolean = bool;
+using kind_str = std::string;
+using kind_str_list = std::vector<std::string>;
+
+#define HPT_FIELD(key, kind, expr)                                                                        \
+    Field{key, Kind::kind, false, [](RunConfig& c, StageConfig*) -> void* {                               \
+              static_assert(std::is_same<std::remove_reference_t<decltype(expr)>, kind_##kind>::value,  \
+                            "config field " key " is not of its kind's type");                          \
+              return &(expr);                                                                             \
+          }}
+#define HPT_STAGE_FIELD(key, kind, member)                                                                \
+    Field{key, Kind::kind, true, [](RunConfig&, StageConfig* s) -> void* {                                \
+              static_assert(std::is_same<decltype(s->member), kind_##kind>::value,                       \
+                            "stage field " key " is not of its kind's type");                           \
+              return &s->member;                                                                          \
+          }}
 
 const std::vector<Field>& fields() {
     static const std::vector<Field> f{

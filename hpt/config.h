@@ -22,7 +22,7 @@ struct RunSection {
 };
 
 struct ModelSection {
-    int depth = 18;
+    int64_t depth = 18;
     bool small_stem = true;
     double width = 1.0;
     int64_t in_channels = 0;  // 0: the first stage's data decides (1 gray, 3 RGB)
