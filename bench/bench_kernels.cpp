@@ -16,6 +16,8 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/random.h"
 #include "engine/ops/ops.h"
+#include "models/resnet.h"
+#include "ssl/ops.h"
 #include "kernels/cpu/parallel.h"
 
 using namespace hpt;
@@ -88,6 +90,7 @@ struct Result {
     Timing t;
     double flops;
     double peer_ms;
+    double bytes = 0;  // memory traffic, for GB/s
 };
 
 // conv2d forward + backward through the op API and autograd, as training runs it.
@@ -120,6 +123,45 @@ struct GemmCase {
         NoGradGuard ng;
         matmul(a, b);
     }
+};
+
+// MoCo's loss at N = 256, D = 128, K = 65536: the fused op, forward and backward to q.
+struct InfoNceCase {
+    static constexpr int64_t N = 256, D = 128, K = 65536;
+    Tensor q, k, queue;
+    InfoNceCase() {
+        Generator g(7, 3);
+        q = l2_normalize(g.randn({N, D}), 1).detach().requires_grad_();
+        k = l2_normalize(g.randn({N, D}), 1).detach();
+        queue = l2_normalize(g.randn({K, D}), 1).detach();
+    }
+    void step() {
+        q.set_grad(Tensor());
+        info_nce(q, k, queue, 0.2).backward();
+    }
+    // Two GEMM-sized products (logits, then dq), 2 flops per multiply-add.
+    static double flops() { return 4.0 * double(N) * double(K) * double(D); }
+    // The queue is read twice (forward, backward); q, k and dq are small.
+    static double bytes() { return 2.0 * double(K) * double(D) * 4.0; }
+};
+
+// The key encoder's update over a ResNet-50 MoCo encoder's parameters (backbone and MLP head).
+struct MomentumCase {
+    Tensor k, q;
+    int64_t n;
+    MomentumCase() {
+        models::ResNetConfig c;
+        c.depth = 50;
+        c.head = models::Head::mlp;
+        Generator g(7, 4);
+        models::ResNet m(c, g);
+        m.flatten();
+        q = m.flat_params();
+        k = q.clone();
+        n = m.num_parameters();
+    }
+    void step() { momentum_update(k, q, 0.999); }
+    double bytes() const { return 12.0 * double(k.numel()); }  // read k and q, write k (f32)
 };
 
 std::string conv_json(const ConvShape& s) {
@@ -189,6 +231,25 @@ int main(int argc, char** argv) {
             GemmCase c(s);
             run({"gemm", s.key(), s.name, {}, s.flops(), 0}, [&] { c.step(); }, gemm_json(s));
         }
+        if (want("info_nce_fwd_bwd", "n256_d128_k65536")) {
+            InfoNceCase c;
+            run({"info_nce_fwd_bwd", "n256_d128_k65536", "MoCo loss, T=0.2", {}, InfoNceCase::flops(), 0},
+                [&] { c.step(); },
+                "{\"bench\": \"info_nce_fwd_bwd\", \"shape\": \"n256_d128_k65536\", \"n\": 256, \"d\": 128, "
+                "\"k\": 65536, \"t\": 0.2}");
+            results.back().bytes = InfoNceCase::bytes();
+        }
+        if (want("momentum_update", "resnet50_mlp")) {
+            MomentumCase c;
+            for (const char* variant : {"loop", "foreach"}) {
+                run({"momentum_update", "resnet50_mlp_" + std::to_string(c.n), std::string("vs PyTorch ") +
+                     (std::string(variant) == "loop" ? "per-tensor loop" : "_foreach_mul_/_foreach_add_"), {}, 0, 0},
+                    [&] { c.step(); },
+                    std::string("{\"bench\": \"momentum_update_") + variant +
+                        "\", \"shape\": \"resnet50_mlp\", \"depth\": 50, \"m\": 0.999}");
+                results.back().bytes = c.bytes();
+            }
+        }
         const std::string peer_error = peer ? peer->error() : "";
         if (!peer_error.empty()) std::cerr << "warning: " << peer_error << "\n";
 
@@ -198,7 +259,8 @@ int main(int argc, char** argv) {
             j.str("bench", r.bench).str("shape", r.shape).str("layer", r.layer).str("device", "cpu");
             j.str("cpu", cpu_model()).integer("threads", threads);
             j.num("ms", r.t.median_ms).num("min_ms", r.t.min_ms).integer("reps", r.t.reps);
-            j.num("gflops", r.flops / (r.t.median_ms * 1e6));
+            if (r.flops > 0) j.num("gflops", r.flops / (r.t.median_ms * 1e6));
+            if (r.bytes > 0) j.num("gb_per_s", r.bytes / (r.t.median_ms * 1e6));
             if (std::isfinite(r.peer_ms) && r.peer_ms > 0) {
                 j.str("peer", peer_name).num("peer_ms", r.peer_ms).num("ratio", r.peer_ms / r.t.median_ms);
             } else {

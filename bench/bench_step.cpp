@@ -1,7 +1,9 @@
 // bench_step: MoCo v2 training steps per second — our engine next to a PyTorch MoCo v2 step
 // (tools/peer_step.py) on the same device, configurations and random inputs, in one run.
 // A step is: query forward, momentum update, shuffled key forward, InfoNCE, backward, SGD, enqueue.
+#include <cmath>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 #include "bench/common.h"
@@ -26,29 +28,39 @@ struct Case {
     }
 };
 
-Timing time_ours(const Case& c, double min_seconds) {
-    models::ResNetConfig enc;
-    enc.depth = c.depth;
-    enc.small_stem = c.small_stem;
-    enc.head = models::Head::mlp;
-    ssl::MocoConfig mc;
-    mc.queue_size = c.queue;
-    mc.bn_groups = 1;  // the peer has one BN group too (single-process reference)
-    Generator g(0);
-    ssl::Moco moco(enc, mc, g, Device::cpu());
-    optim::SGD opt(moco.query(), {0.03, 0.9, 1e-4});
-    const Tensor x1 = g.randn({c.batch, 3, c.image, c.image}), x2 = g.randn({c.batch, 3, c.image, c.image});
-    int64_t step = 0;
-    auto run = [&] {
-        const auto perm = ssl::Moco::shuffle_permutation(c.batch, 1, step++);
+// Our MoCo v2 step, the same configuration as the peer's.
+struct OurStep {
+    ssl::Moco moco;
+    optim::SGD opt;
+    Tensor x1, x2;
+    int64_t batch, step = 0;
+    static models::ResNetConfig encoder(const Case& c) {
+        models::ResNetConfig enc;
+        enc.depth = c.depth;
+        enc.small_stem = c.small_stem;
+        enc.head = models::Head::mlp;
+        return enc;
+    }
+    static ssl::MocoConfig moco_config(const Case& c) {
+        ssl::MocoConfig mc;
+        mc.queue_size = c.queue;
+        mc.bn_groups = 1;  // the peer has one BN group too (single-process reference)
+        return mc;
+    }
+    OurStep(const Case& c, Generator& g)
+        : moco(encoder(c), moco_config(c), g, Device::cpu()), opt(moco.query(), {0.03, 0.9, 1e-4}), batch(c.batch) {
+        x1 = g.randn({c.batch, 3, c.image, c.image});
+        x2 = g.randn({c.batch, 3, c.image, c.image});
+    }
+    void run() {
+        const auto perm = ssl::Moco::shuffle_permutation(batch, 1, step++);
         const Tensor loss = moco.loss(x1, x2, perm);
         moco.query().zero_grad();
         loss.backward();
         opt.step(0.03);
         moco.enqueue();
-    };
-    return time_it(run, c.warmup, c.min_reps, min_seconds, 200);
-}
+    }
+};
 
 }  // namespace
 
@@ -85,43 +97,42 @@ int main(int argc, char** argv) {
         std::vector<Case> cases{{18, true, 32, 64, 65536, 2, 5},
                                 {18, true, 32, 256, 65536, 1, 3},
                                 {50, false, 224, 32, 65536, 1, 3}};
-        std::vector<std::pair<Case, Timing>> ours;
-        std::string peer_in = "[";
+        // Ours and the peer's alternate per configuration (PeerServer, bench/common.h).
+        std::unique_ptr<PeerServer> peer;
+        if (peer_on) {
+            peer = std::make_unique<PeerServer>(source_dir() + "/tools/peer_step.py",
+                                                std::vector<std::string>{"--threads", std::to_string(num_threads())});
+        }
+        struct Row {
+            Case c;
+            Paired p;
+        };
+        std::vector<Row> rows;
         for (const Case& c : cases) {
             if (!filter.empty() && c.shape().find(filter) == std::string::npos) continue;
-            std::cerr << "timing our MoCo step " << c.shape() << "\n";
-            ours.emplace_back(c, time_ours(c, min_seconds));
-            std::ostringstream os;
-            os << (peer_in.size() > 1 ? ", " : "") << "{\"shape\": \"" << c.shape() << "\", \"depth\": " << c.depth
-               << ", \"small_stem\": " << (c.small_stem ? "true" : "false") << ", \"image\": " << c.image
-               << ", \"batch\": " << c.batch << ", \"queue\": " << c.queue << ", \"warmup\": " << c.warmup
-               << ", \"min_reps\": " << c.min_reps << "}";
-            peer_in += os.str();
+            std::cerr << "timing the MoCo step " << c.shape() << ", ours and PyTorch's alternately\n";
+            std::ostringstream req;
+            req << "{\"shape\": \"" << c.shape() << "\", \"depth\": " << c.depth
+                << ", \"small_stem\": " << (c.small_stem ? "true" : "false") << ", \"image\": " << c.image
+                << ", \"batch\": " << c.batch << ", \"queue\": " << c.queue << ", \"warmup\": " << c.warmup
+                << ", \"min_reps\": " << c.min_reps << "}";
+            Generator g(0);
+            OurStep ours(c, g);
+            for (int w = 0; w < c.warmup; ++w) ours.run();
+            rows.push_back({c, time_paired([&] { ours.run(); }, peer.get(), req.str(), min_seconds)});
         }
-        peer_in += "]";
-        std::map<std::string, std::map<std::string, std::string>> peer;
-        std::string err;
-        if (peer_on) {
-            std::cerr << "running the PyTorch peer (tools/peer_step.py)\n";
-            for (const std::string& l : run_peer(source_dir() + "/tools/peer_step.py",
-                                                 {"--threads", std::to_string(num_threads()), "--min-time",
-                                                  std::to_string(min_seconds)},
-                                                 peer_in, err)) {
-                auto m = parse_flat_json(l);
-                peer[m["shape"]] = m;
-            }
-            if (!err.empty()) std::cerr << "warning: " << err << "\n";
-        }
+        const std::string err = peer ? peer->error() : "";
+        if (!err.empty()) std::cerr << "warning: " << err << "\n";
         Output o(out);
-        for (auto& [c, t] : ours) {
+        for (auto& [c, pr] : rows) {
+            const Timing& t = pr.ours;
             JsonLine j;
             j.str("bench", "moco_step").str("shape", c.shape()).str("device", "cpu").str("cpu", cpu_model());
             j.integer("threads", num_threads()).num("ms", t.median_ms).integer("reps", t.reps);
             j.num("images_per_s", double(c.batch) * 1e3 / t.median_ms);
-            auto it = peer.find(c.shape());
-            if (it != peer.end()) {
-                const double pms = std::stod(it->second["ms"]);
-                j.str("peer", it->second["peer"]).num("peer_ms", pms).num("peer_images_per_s", double(c.batch) * 1e3 / pms);
+            if (std::isfinite(pr.peer_ms)) {
+                const double pms = pr.peer_ms;
+                j.str("peer", pr.peer_fields["peer"]).num("peer_ms", pms).num("peer_images_per_s", double(c.batch) * 1e3 / pms);
                 j.num("ratio", pms / t.median_ms);
             } else {
                 j.str("peer", peer_on ? "unavailable" : "disabled").raw("peer_ms", "null").raw("ratio", "null");

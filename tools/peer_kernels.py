@@ -137,7 +137,62 @@ def gemm_case(s, dev, g):
     return step
 
 
-CASES = {"conv2d_fwd_bwd": conv_case, "conv2d_fwd": conv_fwd_case, "conv2d_bwd": conv_bwd_case,
+def info_nce_case(s, dev, g):
+    """MoCo's usual formulation: einsum for the positive and negative logits, cat, cross-entropy,
+    backward to q (the queue stored [D, K] as in the reference code)."""
+    n, d, k_ = s["n"], s["d"], s["k"]
+    q = F.normalize(randn((n, d), dev, g), dim=1).requires_grad_()
+    k = F.normalize(randn((n, d), dev, g), dim=1)
+    queue = F.normalize(randn((d, k_), dev, g), dim=0)
+    labels = torch.zeros(n, dtype=torch.long, device=dev)
+
+    def step():
+        q.grad = None
+        l_pos = torch.einsum("nc,nc->n", [q, k]).unsqueeze(-1)
+        l_neg = torch.einsum("nc,ck->nk", [q, queue])
+        logits = torch.cat([l_pos, l_neg], dim=1) / s["t"]
+        F.cross_entropy(logits, labels).backward()
+
+    return step
+
+
+def momentum_params(s, dev):
+    import torchvision
+    m = getattr(torchvision.models, "resnet%d" % s["depth"])()
+    dim = m.fc.in_features
+    m.fc = torch.nn.Sequential(torch.nn.Linear(dim, dim), torch.nn.ReLU(), torch.nn.Linear(dim, 128))
+    qs = [p.detach().to(dev) for p in m.parameters()]
+    return qs, [p.clone() for p in qs]
+
+
+def momentum_loop_case(s, dev, g):
+    """The reference's update: one tensor at a time, param_k = param_k * m + param_q * (1 - m)."""
+    qs, ks = momentum_params(s, dev)
+    m = s["m"]
+
+    def step():
+        with torch.no_grad():
+            for pk, pq in zip(ks, qs):
+                pk.data = pk.data * m + pq.data * (1.0 - m)
+
+    return step
+
+
+def momentum_foreach_case(s, dev, g):
+    """The same with PyTorch's multi-tensor ops (two fused passes over the list)."""
+    qs, ks = momentum_params(s, dev)
+    m = s["m"]
+
+    def step():
+        with torch.no_grad():
+            torch._foreach_mul_(ks, m)
+            torch._foreach_add_(ks, qs, alpha=1.0 - m)
+
+    return step
+
+
+CASES = {"info_nce_fwd_bwd": info_nce_case, "momentum_update_loop": momentum_loop_case,
+         "momentum_update_foreach": momentum_foreach_case, "conv2d_fwd_bwd": conv_case, "conv2d_fwd": conv_fwd_case, "conv2d_bwd": conv_bwd_case,
          "bn_fwd": bn_fwd_case, "bn_bwd": bn_bwd_case, "gemm": gemm_case}
 
 

@@ -66,31 +66,39 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--min-time", type=float, default=5.0)
+    ap.add_argument("--serve", action="store_true",
+                    help="one JSON configuration per stdin line (with min_time), one result line each")
     args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     peer = "pytorch %s (%d threads)" % (torch.__version__, torch.get_num_threads())
-    for c in json.load(sys.stdin):
-        torch.manual_seed(0)
-        model = MoCo(c["depth"], c["small_stem"], c["queue"]).to(dev).train()
-        opt = torch.optim.SGD(model.encoder_q.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4)
-        x1 = torch.randn(c["batch"], 3, c["image"], c["image"], device=dev)
-        x2 = torch.randn(c["batch"], 3, c["image"], c["image"], device=dev)
+    cases = (json.loads(line) for line in sys.stdin if line.strip()) if args.serve else json.load(sys.stdin)
+    current, step = None, None
+    for c in cases:
+        if c["shape"] != current:  # a served configuration is timed in several rounds: build it once
+            step = None
+            torch.manual_seed(0)
+            model = MoCo(c["depth"], c["small_stem"], c["queue"]).to(dev).train()
+            opt = torch.optim.SGD(model.encoder_q.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4)
+            x1 = torch.randn(c["batch"], 3, c["image"], c["image"], device=dev)
+            x2 = torch.randn(c["batch"], 3, c["image"], c["image"], device=dev)
 
-        def step():
-            loss, k = model(x1, x2)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            model.enqueue(k)
-            sync()
+            def step(model=model, opt=opt, x1=x1, x2=x2):
+                loss, k = model(x1, x2)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                model.enqueue(k)
+                sync()
 
-        for _ in range(c["warmup"]):
-            step()
+            for _ in range(c["warmup"]):
+                step()
+            current = c["shape"]
+        min_time = c.get("min_time", args.min_time)
         times, start = [], time.perf_counter()
-        while len(times) < c["min_reps"] or time.perf_counter() - start < args.min_time:
+        while len(times) < c["min_reps"] or time.perf_counter() - start < min_time:
             t0 = time.perf_counter()
             step()
             times.append((time.perf_counter() - t0) * 1e3)
