@@ -82,6 +82,9 @@ const std::vector<Field>& fields() {
         HPT_FIELD("eval.probe_weight_decay", f64, c.eval.probe_weight_decay),
         HPT_FIELD("eval.max_train", i64, c.eval.max_train),
         HPT_FIELD("eval.every", i64, c.eval.every),
+        HPT_FIELD("dist.backend", str, c.dist.backend),
+        HPT_FIELD("dist.timeout_s", f64, c.dist.timeout_s),
+        HPT_FIELD("dist.bucket_mb", f64, c.dist.bucket_mb),
         HPT_STAGE_FIELD("name", str, name),
         HPT_STAGE_FIELD("data", str, data),
         HPT_STAGE_FIELD("init", str, init),
@@ -277,7 +280,7 @@ RunConfig parse_config(const std::string& text, const std::string& origin) {
             continue;
         }
         if (!v.is_table()) {
-            std::vector<std::string> cands{"run", "model", "moco", "augment", "eval", "stage"};
+            std::vector<std::string> cands{"run", "model", "moco", "augment", "eval", "dist", "stage"};
             HPT_THROW(origin, ": unknown top-level key '", section, "'", suggestion(section, cands));
         }
         for (auto&& [fk, fv] : *v.as_table()) {
@@ -330,6 +333,10 @@ void validate(const RunConfig& c) {
               "model.in_channels = ", c.model.in_channels, ": must be 0 (from the data), 1 or 3");
     HPT_CHECK(c.moco.queue > 0 && c.moco.temperature > 0 && c.moco.momentum >= 0 && c.moco.momentum <= 1,
               "moco: queue must be positive, temperature positive, momentum in [0, 1]");
+    static const std::vector<std::string> backends{"auto", "none", "mpi", "nccl"};
+    HPT_CHECK(std::find(backends.begin(), backends.end(), c.dist.backend) != backends.end(), "dist.backend = '",
+              c.dist.backend, "' (auto, none, mpi or nccl)", suggestion(c.dist.backend, backends));
+    HPT_CHECK(c.dist.timeout_s >= 0 && c.dist.bucket_mb > 0, "dist.timeout_s must be >= 0 (0: no limit) and dist.bucket_mb > 0");
     HPT_CHECK(c.run.checkpoint_every >= 0 && c.run.log_every > 0, "run.checkpoint_every must be >= 0 and run.log_every > 0");
     std::vector<std::string> names;
     for (size_t i = 0; i < c.stages.size(); ++i) {

@@ -55,6 +55,13 @@ struct EvalSection {
     int64_t every = 0;          // kNN monitor every this many steps (0 = only at stage ends)
 };
 
+// Data parallelism (ranks started by mpirun or srun; see README "Many GPUs or CPU ranks").
+struct DistSection {
+    std::string backend = "auto";  // auto | none | mpi | nccl
+    double timeout_s = 300;        // a collective waiting longer stops the job (0: no limit)
+    double bucket_mb = 8;          // gradient all-reduce bucket size
+};
+
 struct StageConfig {
     std::string name;
     std::string data;                 // dataset path (any format engine/data reads)
@@ -77,10 +84,11 @@ struct RunConfig {
     MocoSection moco;
     AugmentSection augment;
     EvalSection eval;
+    DistSection dist;
     std::vector<StageConfig> stages;
 };
 
-// Reads a TOML file ([run], [model], [moco], [augment], [eval], [[stage]] ...). Unknown keys are
+// Reads a TOML file ([run], [model], [moco], [augment], [eval], [dist], [[stage]] ...). Unknown keys are
 // errors that name the file, the key and the nearest known key.
 RunConfig load_config(const std::string& path);
 RunConfig parse_config(const std::string& toml_text, const std::string& origin);

@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
             if (device != "auto") cfg.run.device = device;
             for (const std::string& s : sets) apply_override(cfg, s);
             const RunResult r = run_pipeline(cfg, resume);
-            std::printf("\n%s", summary_table(r).c_str());
+            if (r.rank == 0) std::printf("\n%s", summary_table(r).c_str());
             return 0;
         }
         if (*eval) {

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "engine/dist/comm.h"
 #include "engine/io/atomic_file.h"
 #include "engine/ops/registry.h"
 #include "hpt/progress.h"
@@ -30,22 +31,32 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
     validate(cfg);
     RunResult res;
     res.out_dir = cfg.run.out;
-    const Device device = resolve_device(cfg.run.device);
+    const Device device = dist::device_for_rank(resolve_device(cfg.run.device), dist::detect_launch());
+    const std::unique_ptr<dist::Comm> comm = dist::make_comm({cfg.dist.backend, cfg.dist.timeout_s}, device);
     res.device = device.str();
+    res.rank = comm->rank();
+    res.world = comm->world();
+    const bool lead = comm->rank() == 0;
     fs::create_directories(cfg.run.out);
     const std::string cfg_path = cfg.run.out + "/config.json";
     const std::string cfg_json = to_json(cfg).dump();
-    if (resume && fs::exists(cfg_path) && io::read_file(cfg_path) != cfg_json + "\n")
+    if (lead && resume && fs::exists(cfg_path) && io::read_file(cfg_path) != cfg_json + "\n")
         std::cerr << "warning: resuming with a config that differs from " << cfg_path << "\n";
     if (!resume && fs::exists(cfg.run.out + "/metrics.jsonl"))
         HPT_THROW(cfg.run.out, " already holds a run (metrics.jsonl); pass --resume to continue it or choose another --out");
-    io::write_file_atomic(cfg_path, cfg_json + "\n");
-    std::cerr << "hpt: run '" << cfg.run.name << "' on " << device.str() << ", " << cfg.stages.size()
-              << " stage(s), output in " << cfg.run.out << "\n";
+    comm->barrier();  // every rank has looked at the folder before rank 0 writes into it
+    if (lead) {
+        io::write_file_atomic(cfg_path, cfg_json + "\n");
+        std::cerr << "hpt: run '" << cfg.run.name << "' on " << device.str() << ", " << cfg.stages.size()
+                  << " stage(s), output in " << cfg.run.out;
+        if (comm->world() > 1)
+            std::cerr << ", " << comm->world() << " ranks (" << comm->backend() << "), global batch split evenly";
+        std::cerr << "\n";
+    }
 
     for (size_t i = 0; i < cfg.stages.size(); ++i) {
         const StageConfig& st = cfg.stages[i];
-        StageRun r{&cfg, i, device, cfg.run.out, "", resume};
+        StageRun r{&cfg, i, device, cfg.run.out, "", resume, comm.get()};
         if (st.init == "previous") {
             r.init_path = res.stages.back().final_checkpoint;
         } else if (st.init != "random") {
@@ -54,6 +65,7 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
         }
         res.stages.push_back(run_stage(r));
     }
+    if (!lead) return res;
     const std::string table = summary_table(res);
     io::write_file_atomic(cfg.run.out + "/summary.txt", table);
     io::Json js = io::Json::array();

@@ -15,12 +15,15 @@ namespace hpt::pipeline {
 struct RunResult {
     std::string out_dir;
     std::string device;
+    int rank = 0, world = 1;  // only rank 0's stages carry evaluations
     std::vector<StageOutcome> stages;
 };
 
 // "auto" picks the first GPU when the build has CUDA and one is visible, else the CPU.
 Device resolve_device(const std::string& spec);
 
+// Started by mpirun/srun as several ranks, the run is data-parallel (cfg.dist): each rank trains
+// on its share of every batch on its own device, rank 0 writes the run folder.
 RunResult run_pipeline(const RunConfig& cfg, bool resume);
 
 // A table with one row per (stage, evaluated dataset).

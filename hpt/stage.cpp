@@ -7,8 +7,12 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <thread>
+#include <cstdio>
+#include <chrono>
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/dist/reducer.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/sha256.h"
 #include "engine/ops/ops.h"
@@ -93,6 +97,17 @@ int64_t debug_kill_step() {
     return e ? std::atoll(e) : -1;
 }
 
+// Tests: HPT_DEBUG_HANG="rank:step" makes that rank stop responding after that step, as a rank
+// stuck in a driver call or a deadlock would.
+void debug_hang(int64_t rank, int64_t done) {
+    const char* e = std::getenv("HPT_DEBUG_HANG");
+    if (!e) return;
+    long long r = -1, s = -1;
+    if (std::sscanf(e, "%lld:%lld", &r, &s) == 2 && r == rank && s == done) {
+        for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+}
+
 }  // namespace
 
 int64_t model_channels(const RunConfig& cfg) {
@@ -122,6 +137,10 @@ EvalResult evaluate_backbone(models::ResNet& model, const std::string& path, int
 StageOutcome run_stage(const StageRun& r) {
     const RunConfig& cfg = *r.cfg;
     const StageConfig& st = cfg.stages.at(r.index);
+    HPT_CHECK(r.comm, "run_stage: no communicator");
+    dist::Comm& comm = *r.comm;
+    const int64_t world = comm.world(), rank = comm.rank();
+    const bool lead = rank == 0;  // writes files, evaluates, prints
     const std::string dir = r.out_dir + "/" + st.name;
     const std::string last = dir + "/last.safetensors", final_path = dir + "/final.safetensors";
     StageOutcome out;
@@ -143,7 +162,7 @@ StageOutcome run_stage(const StageRun& r) {
                 out.evals.push_back(se);
             }
         }
-        std::cerr << "[" << st.name << "] already finished (" << final_path << ")\n";
+        if (lead) std::cerr << "[" << st.name << "] already finished (" << final_path << ")\n";
         return out;
     }
     HPT_CHECK(r.resume || !fs::exists(last), "stage '", st.name, "': ", last,
@@ -154,6 +173,9 @@ StageOutcome run_stage(const StageRun& r) {
     const Tensor images = pretraining_images(ds);
     const int64_t n = images.size(0), data_c = images.size(3);
     HPT_CHECK(n >= st.batch, "stage '", st.name, "': ", st.data, " has ", n, " images, fewer than the batch of ", st.batch);
+    HPT_CHECK(st.batch % world == 0, "stage '", st.name, "': the batch of ", st.batch, " cannot be split evenly over ",
+              world, " ranks (stage.", st.name, ".batch is the global batch)");
+    const int64_t local = st.batch / world;
     const int64_t model_c = model_channels(cfg);
     HPT_CHECK(!(data_c == 3 && model_c == 1), "stage '", st.name, "': ", st.data,
               " has RGB images but the model takes 1 channel (set model.in_channels = 3)");
@@ -195,12 +217,19 @@ StageOutcome run_stage(const StageRun& r) {
             std::cerr << "warning: the config differs from the one " << last << " was written with\n";
         restore(c, moco, opt);
         start = c.manifest.step;
-        rewrite_metrics_up_to(r.out_dir, st.name, start);
-        append_metric(r.out_dir, io::Json::object({{"event", io::Json::string("resume")},
-                                                  {"stage", io::Json::string(st.name)},
-                                                  {"step", io::Json::integer(start)}}));
-        std::cerr << "[" << st.name << "] resuming at step " << start << " from " << last << "\n";
+        if (lead) {
+            rewrite_metrics_up_to(r.out_dir, st.name, start);
+            append_metric(r.out_dir, io::Json::object({{"event", io::Json::string("resume")},
+                                                      {"stage", io::Json::string(st.name)},
+                                                      {"step", io::Json::integer(start)}}));
+            std::cerr << "[" << st.name << "] resuming at step " << start << " from " << last << "\n";
+        }
     }
+    // Every rank starts from rank 0's state: the same weights, BN statistics and queue.
+    dist::broadcast_state(moco.query(), comm);
+    dist::broadcast_state(moco.key(), comm);
+    if (world > 1) comm.broadcast(moco.queue(), 0);
+    dist::GradReducer reducer(moco.query(), comm, int64_t(cfg.dist.bucket_mb * (1 << 20)));
 
     const int64_t spe = n / st.batch;  // drop_last
     const int64_t kill_at = debug_kill_step();
@@ -226,12 +255,24 @@ StageOutcome run_stage(const StageRun& r) {
             perm = eg.permutation(n);
             perm_epoch = epoch;
         }
-        const std::vector<int64_t> idx(perm.begin() + within * st.batch, perm.begin() + (within + 1) * st.batch);
-        Tensor batch = index_select(images, 0, from_vector<int64_t>(idx));
-        if (!r.device.is_cpu()) batch = batch.to(r.device);
-        const auto views = ssl::augment_batch(batch, idx, aug, seed, epoch);
-        const Tensor loss = moco.loss(views.first, views.second, ssl::Moco::shuffle_permutation(st.batch, seed, step));
+        // This rank's queries are rows [rank*local, (rank+1)*local) of the global batch; its keys are
+        // the same rows of the shuffled batch, i.e. other images, which it loads itself.
+        const auto row = perm.begin() + within * st.batch;
+        const std::vector<int64_t> key_perm = ssl::Moco::shuffle_permutation(st.batch, seed, step);
+        std::vector<int64_t> q_idx(row + rank * local, row + (rank + 1) * local), k_idx(size_t(local), 0);
+        for (int64_t j = 0; j < local; ++j) k_idx[size_t(j)] = row[key_perm[size_t(rank * local + j)]];
+        Tensor q_images = index_select(images, 0, from_vector<int64_t>(q_idx));
+        Tensor k_images = index_select(images, 0, from_vector<int64_t>(k_idx));
+        if (!r.device.is_cpu()) q_images = q_images.to(r.device), k_images = k_images.to(r.device);
+        const Tensor view1 = ssl::augment_view(q_images, q_idx, 0, aug, seed, epoch);
+        const Tensor key_input = ssl::augment_view(k_images, k_idx, 1, aug, seed, epoch);
+        const Tensor loss = moco.loss_on_rank(view1, key_input, key_perm, comm);
         loss_value = loss.item<double>();
+        if (world > 1) {  // the global batch's loss, so that every rank sees (and stops on) the same value
+            Tensor l = full({1}, loss_value, DType::f64);
+            comm.all_reduce_sum(l);
+            loss_value = l.item<double>() / double(world);
+        }
         if (!std::isfinite(loss_value)) {
             const std::string keep = fs::exists(last) ? "the last good checkpoint is " + last : "no checkpoint was written yet";
             HPT_THROW("stage '", st.name, "': the loss is ", loss_value, " at step ", step + 1,
@@ -239,12 +280,13 @@ StageOutcome run_stage(const StageRun& r) {
         }
         moco.query().zero_grad();
         loss.backward();
+        reducer.finish();  // gradients averaged over the ranks (most buckets already were, during backward)
         const double lr = optim::cosine_lr(lr0, step, st.iterations);
         opt.step(lr);
         moco.enqueue();
         const int64_t done = step + 1;
-        prog.update(done, loss_value, lr, st.batch);
-        if (done % cfg.run.log_every == 0 || done == st.iterations) {
+        if (lead) prog.update(done, loss_value, lr, st.batch);
+        if (lead && (done % cfg.run.log_every == 0 || done == st.iterations)) {
             append_metric(r.out_dir, io::Json::object({{"event", io::Json::string("step")},
                                                       {"stage", io::Json::string(st.name)},
                                                       {"step", io::Json::integer(done)},
@@ -252,9 +294,9 @@ StageOutcome run_stage(const StageRun& r) {
                                                       {"lr", io::Json::number(lr)},
                                                       {"images_per_s", io::Json::number(prog.images_per_second())}}));
         }
-        if (cfg.run.checkpoint_every > 0 && done % cfg.run.checkpoint_every == 0 && done < st.iterations)
+        if (lead && cfg.run.checkpoint_every > 0 && done % cfg.run.checkpoint_every == 0 && done < st.iterations)
             save_checkpoint(last, moco, opt, checkpoint_manifest(done));
-        if (cfg.eval.every > 0 && done % cfg.eval.every == 0 && done < st.iterations) {
+        if (lead && cfg.eval.every > 0 && done % cfg.eval.every == 0 && done < st.iterations) {
             EvalSection knn_only = cfg.eval;
             knn_only.linear_probe = false;
             RunConfig c2 = cfg;
@@ -268,12 +310,19 @@ StageOutcome run_stage(const StageRun& r) {
                                                           {"knn_test_acc", io::Json::number(e.knn_test_acc)}}));
             }
         }
+        if (world > 1 && cfg.eval.every > 0 && done % cfg.eval.every == 0 && done < st.iterations)
+            comm.barrier(0);  // rank 0 evaluated meanwhile: no limit on that wait
         if (done == kill_at) std::raise(SIGKILL);  // tests: a kill at a chosen moment
+        debug_hang(rank, done);
     }
-    prog.finish();
+    if (lead) prog.finish();
     out.seconds = prog.elapsed();
     out.final_loss = loss_value;
 
+    if (!lead) {
+        comm.barrier(0);  // until rank 0 has evaluated and written the stage's files
+        return out;
+    }
     io::Json results = io::Json::array();
     for (const std::string& d : st.eval_data.empty() ? std::vector<std::string>{st.data} : st.eval_data) {
         std::cerr << "[" << st.name << "] evaluating on " << d << "\n";
@@ -297,6 +346,7 @@ StageOutcome run_stage(const StageRun& r) {
     save_backbone(out.backbone, moco.query(), fm);
     std::error_code ec;
     fs::remove(last, ec);
+    if (world > 1) comm.barrier(0);
     return out;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/dist/comm.h"
 #include "hpt/config.h"
 #include "hpt/eval.h"
 
@@ -32,6 +33,9 @@ struct StageRun {
     std::string out_dir;      // the run folder
     std::string init_path;    // checkpoint to start from ("" for random init)
     bool resume = false;
+    // The ranks of a data-parallel run (never null). Rank 0 alone writes checkpoints and metrics
+    // and evaluates; every rank trains on its share of each batch.
+    dist::Comm* comm = nullptr;
 };
 
 StageOutcome run_stage(const StageRun& r);

@@ -72,6 +72,12 @@ std::pair<Tensor, Tensor> augment_batch(const Tensor& images, const std::vector<
 void augment_batch_into(const Tensor& images, const std::vector<int64_t>& samples, const AugmentConfig& cfg,
                         uint64_t seed, int64_t epoch, const Tensor& view1, const Tensor& view2, int threads = 0);
 
+// View `view` (0 or 1) of every image alone: the same values as that view of augment_batch for
+// the same samples. Data-parallel ranks use it to make the queries of their own images and the
+// keys of the shuffled images they were handed.
+Tensor augment_view(const Tensor& images, const std::vector<int64_t>& samples, int view, const AugmentConfig& cfg,
+                    uint64_t seed, int64_t epoch);
+
 // One view per image with explicitly given parameters (tests, plain evaluation batches): f32
 // [N, C', out_h, out_w]. On the CPU or on CUDA, like augment_batch.
 Tensor apply_views(const Tensor& images, const std::vector<ViewParams>& params, const AugmentConfig& cfg,

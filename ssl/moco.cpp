@@ -26,8 +26,9 @@ void Moco::set_queue_ptr(int64_t p) {
     ptr_ = p;
 }
 
-int64_t Moco::bn_groups_for(int64_t batch) const {
-    const int64_t g = cfg_.bn_groups > 0 ? cfg_.bn_groups : std::max<int64_t>(1, batch / 64);
+int64_t Moco::bn_groups_for(int64_t batch, int64_t world) const {
+    int64_t g = cfg_.bn_groups > 0 ? cfg_.bn_groups : std::max<int64_t>(1, batch / 64);
+    if (cfg_.bn_groups == 0) g = (g + world - 1) / world * world;  // at least one group per rank
     HPT_CHECK(batch % g == 0, "MoCo: batch ", batch, " is not divisible into ", g, " BN groups");
     return g;
 }
@@ -39,32 +40,51 @@ std::vector<int64_t> Moco::shuffle_permutation(int64_t batch, uint64_t seed, int
 }
 
 Tensor Moco::loss(const Tensor& view1, const Tensor& view2, const std::vector<int64_t>& key_perm) {
-    const int64_t n = view1.size(0);
     HPT_CHECK(view2.shape() == view1.shape(), "MoCo: the two views differ in shape: ", shape_str(view1.shape()), " and ",
               shape_str(view2.shape()));
+    const int64_t n = view1.size(0);
     HPT_CHECK(int64_t(key_perm.size()) == n, "MoCo: key permutation of ", key_perm.size(), " for a batch of ", n);
-    HPT_CHECK(cfg_.queue_size % n == 0, "MoCo: queue size ", cfg_.queue_size, " is not divisible by the batch size ",
-              n, " (the enqueue would wrap mid-batch)");
-    const int64_t groups = bn_groups_for(n);
-    q_->set_bn_groups(groups);
-    k_->set_bn_groups(groups);
+    static const std::unique_ptr<dist::Comm> alone = dist::make_local_comm();
+    Tensor shuffled;
+    {
+        NoGradGuard ng;
+        shuffled = index_select(view2, 0, from_vector<int64_t>(key_perm, {n}, view2.device()));
+    }
+    return loss_on_rank(view1, shuffled, key_perm, *alone);
+}
+
+Tensor Moco::loss_on_rank(const Tensor& view1, const Tensor& key_input, const std::vector<int64_t>& key_perm,
+                          dist::Comm& comm) {
+    const int64_t n = view1.size(0), world = comm.world(), total = n * world;
+    HPT_CHECK(key_input.shape() == view1.shape(), "MoCo: the query and key inputs differ in shape: ",
+              shape_str(view1.shape()), " and ", shape_str(key_input.shape()));
+    HPT_CHECK(int64_t(key_perm.size()) == total, "MoCo: key permutation of ", key_perm.size(), " for a batch of ",
+              total, world > 1 ? str(" (", n, " per rank on ", world, " ranks)") : std::string());
+    HPT_CHECK(cfg_.queue_size % total == 0, "MoCo: queue size ", cfg_.queue_size, " is not divisible by the batch size ",
+              total, " (the enqueue would wrap mid-batch)");
+    const int64_t groups = bn_groups_for(total, world);
+    HPT_CHECK(groups % world == 0, "MoCo: ", groups, " BN groups cannot be shared by ", world,
+              " ranks (each rank normalises its own part of the batch; set moco.bn_groups to a multiple of ", world, ")");
+    q_->set_bn_groups(groups / world);
+    k_->set_bn_groups(groups / world);
 
     // 1. queries
     const Tensor q = l2_normalize(q_->forward(view1), 1);
+    Tensor my_keys;
     {
         NoGradGuard ng;
         // 2. key encoder update (parameters only; the BN buffers are the key encoder's own)
         momentum_update(k_->flat_params(), q_->flat_params(), cfg_.momentum);
-        // 3. shuffled key forward, unshuffled
-        std::vector<int64_t> inverse(static_cast<size_t>(n));
-        for (int64_t i = 0; i < n; ++i) inverse[size_t(key_perm[size_t(i)])] = i;
-        const Device d = view2.device();
-        const Tensor shuffled = index_select(view2, 0, from_vector<int64_t>(key_perm, {n}, d));
-        const Tensor k_shuffled = l2_normalize(k_->forward(shuffled), 1);
-        last_keys_ = index_select(k_shuffled, 0, from_vector<int64_t>(inverse, {n}, d));
+        // 3. shuffled key forward (this rank's rows), gathered, unshuffled
+        const Tensor k_rows = l2_normalize(k_->forward(key_input), 1);
+        const Tensor k_shuffled = world > 1 ? comm.all_gather(k_rows) : k_rows;
+        std::vector<int64_t> inverse(static_cast<size_t>(total));
+        for (int64_t i = 0; i < total; ++i) inverse[size_t(key_perm[size_t(i)])] = i;
+        last_keys_ = index_select(k_shuffled, 0, from_vector<int64_t>(inverse, {total}, k_rows.device()));
+        my_keys = world > 1 ? last_keys_.slice(0, comm.rank() * n, (comm.rank() + 1) * n) : last_keys_;
     }
     // 4. InfoNCE against [k; queue]
-    return info_nce(q, last_keys_, queue_, cfg_.temperature);
+    return info_nce(q, my_keys, queue_, cfg_.temperature);
 }
 
 void Moco::enqueue() {

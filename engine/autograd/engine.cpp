@@ -90,6 +90,7 @@ struct AccumulateGrad final : Node {
         } else {
             impl->grad = g.clone();
         }
+        if (impl->post_accumulate_hook) impl->post_accumulate_hook();
         return {};
     }
 };

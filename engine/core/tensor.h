@@ -7,6 +7,7 @@
 // refuse to modify a tensor that autograd is tracking while grad mode is on.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <iosfwd>
 #include <memory>
@@ -120,6 +121,10 @@ struct TensorImpl {
     std::shared_ptr<Node> grad_fn;  // set on outputs of recorded ops
     int output_nr = 0;              // which output of grad_fn this is
     std::weak_ptr<Node> grad_accumulator;  // a leaf's accumulator, alive while a graph uses it
+    // Called by a leaf's AccumulateGrad right after it has added this backward's gradient into
+    // `grad` (once per backward: the engine sums all uses first). Data parallelism hangs its bucket
+    // all-reduce here, so communication starts while the rest of backward still runs.
+    std::function<void()> post_accumulate_hook;
 };
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);

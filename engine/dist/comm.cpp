@@ -1,0 +1,85 @@
+#include "engine/dist/comm.h"
+
+#include <cstdlib>
+#include <iomanip>
+#include <sstream>
+
+namespace hpt::dist {
+
+namespace {
+
+int env_int(const char* name, int fallback) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) return fallback;
+    char* end = nullptr;
+    const long x = std::strtol(v, &end, 10);
+    return end && *end == 0 ? int(x) : fallback;
+}
+
+}  // namespace
+
+LaunchInfo detect_launch() {
+    LaunchInfo l;
+    // mpirun (OpenMPI), PMIx (srun --mpi=pmix, prterun), PMI-1/2 (MPICH-style launchers).
+    const struct {
+        const char *rank, *size, *local;
+    } schemes[] = {{"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
+                   {"PMIX_RANK", "SLURM_NTASKS", "SLURM_LOCALID"},
+                   {"PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID"}};
+    for (const auto& s : schemes) {
+        if (!std::getenv(s.rank)) continue;
+        l.launched = true;
+        l.rank = env_int(s.rank, 0);
+        l.world = env_int(s.size, 1);
+        l.local_rank = env_int(s.local, l.rank);
+        break;
+    }
+    return l;
+}
+
+Device device_for_rank(Device d, const LaunchInfo& l) {
+    if (!d.is_cuda() || l.world <= 1 || d.index != 0) return d;
+    return Device::cuda(l.local_rank);
+}
+
+std::unique_ptr<Comm> make_comm(const CommOptions& o, Device device) {
+    const LaunchInfo l = detect_launch();
+    HPT_CHECK(o.timeout_s >= 0, "dist.timeout_s = ", o.timeout_s, " must be >= 0 (0: no limit)");
+    if (o.backend == "none" || (o.backend == "auto" && l.world <= 1)) {
+        HPT_CHECK(l.world <= 1, "dist.backend = \"none\" but the launcher started ", l.world,
+                  " ranks: each would train alone (use dist.backend = \"auto\")");
+        return make_local_comm();
+    }
+    if (o.backend == "nccl" || (o.backend == "auto" && device.is_cuda())) {
+        HPT_CHECK(device.is_cuda() || o.backend == "auto", "dist.backend = \"nccl\" needs a CUDA device, not ",
+                  device.str());
+#ifdef HPT_WITH_NCCL
+        return make_nccl_comm(o.timeout_s, device);
+#else
+        HPT_CHECK(o.backend == "auto", "dist.backend = \"nccl\" but this build has no NCCL (configure with HPT_NCCL=ON)");
+#endif
+    }
+    HPT_CHECK(o.backend == "auto" || o.backend == "mpi" || o.backend == "nccl",
+              "dist.backend = \"", o.backend, "\" is not one of auto, none, mpi, nccl");
+    return make_mpi_comm(o.timeout_s);
+}
+
+void check_collective_tensor(const Tensor& t, const char* op, bool floating_only) {
+    HPT_CHECK(t.defined() && t.is_contiguous(), op, ": needs a defined contiguous tensor");
+    const DType d = t.dtype();
+    const bool ok = d == DType::f32 || d == DType::f64 || (!floating_only && d == DType::i64);
+    HPT_CHECK(ok, op, ": dtype ", dtype_name(d), " is not supported (f32, f64", floating_only ? "" : ", i64", ")");
+}
+
+std::string describe(const char* op, int64_t bytes) {
+    std::ostringstream os;
+    os << op << " of " << std::fixed << std::setprecision(bytes >= 1 << 20 ? 1 : 0);
+    if (bytes >= 1 << 20) {
+        os << double(bytes) / (1 << 20) << " MiB";
+    } else {
+        os << bytes << " bytes";
+    }
+    return os.str();
+}
+
+}  // namespace hpt::dist
