@@ -1,6 +1,12 @@
 // bench_step: MoCo v2 training steps per second — our engine next to a PyTorch MoCo v2 step
 // (tools/peer_step.py) on the same device, configurations and random inputs, in one run.
 // A step is: query forward, momentum update, shuffled key forward, InfoNCE, backward, SGD, enqueue.
+//
+// Started by mpirun as several ranks, each rank takes its share of the batch and the step adds the
+// keys' all-gather and the bucketed gradient all-reduce; rank 0 reports images/s of the whole
+// batch and the bytes each rank put into collectives per step. PyTorch runs only at one rank.
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <iostream>
 #include <memory>
@@ -8,6 +14,7 @@
 
 #include "bench/common.h"
 #include "engine/autograd/grad_mode.h"
+#include "engine/dist/reducer.h"
 #include "engine/optim/sgd.h"
 #include "kernels/cpu/parallel.h"
 #include "ssl/moco.h"
@@ -32,6 +39,8 @@ struct Case {
 struct OurStep {
     ssl::Moco moco;
     optim::SGD opt;
+    dist::Comm& comm;
+    dist::GradReducer reducer;
     Tensor x1, x2;
     int64_t batch, step = 0;
     static models::ResNetConfig encoder(const Case& c) {
@@ -41,26 +50,57 @@ struct OurStep {
         enc.head = models::Head::mlp;
         return enc;
     }
-    static ssl::MocoConfig moco_config(const Case& c) {
+    static ssl::MocoConfig moco_config(const Case& c, int world) {
         ssl::MocoConfig mc;
         mc.queue_size = c.queue;
-        mc.bn_groups = 1;  // the peer has one BN group too (single-process reference)
+        mc.bn_groups = world;  // one BN group per rank (at one rank: as the peer)
         return mc;
     }
-    OurStep(const Case& c, Generator& g)
-        : moco(encoder(c), moco_config(c), g, Device::cpu()), opt(moco.query(), {0.03, 0.9, 1e-4}), batch(c.batch) {
-        x1 = g.randn({c.batch, 3, c.image, c.image});
-        x2 = g.randn({c.batch, 3, c.image, c.image});
+    OurStep(const Case& c, Generator& g, dist::Comm& cm)
+        : moco(encoder(c), moco_config(c, cm.world()), g, Device::cpu()),
+          opt(moco.query(), {0.03, 0.9, 1e-4}),
+          comm(cm),
+          reducer(moco.query(), cm),
+          batch(c.batch) {
+        HPT_CHECK(c.batch % cm.world() == 0, "bench_step: batch ", c.batch, " over ", cm.world(), " ranks");
+        const int64_t local = c.batch / cm.world();
+        x1 = g.randn({local, 3, c.image, c.image});
+        x2 = g.randn({local, 3, c.image, c.image});  // this rank's rows of the shuffled key batch
     }
     void run() {
         const auto perm = ssl::Moco::shuffle_permutation(batch, 1, step++);
-        const Tensor loss = moco.loss(x1, x2, perm);
+        const Tensor loss = moco.loss_on_rank(x1, x2, perm, comm);
         moco.query().zero_grad();
         loss.backward();
+        reducer.finish();
         opt.step(0.03);
         moco.enqueue();
     }
 };
+
+// Several ranks: every rank must run the same number of steps (each step has collectives), so the
+// count comes from the slowest rank's first step. Returns this rank's median step time.
+Timing time_ranks(OurStep& s, dist::Comm& comm, double min_seconds, int min_reps) {
+    comm.barrier();
+    auto t0 = std::chrono::steady_clock::now();
+    s.run();
+    Tensor first = full({1}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), DType::f64);
+    comm.all_reduce_sum(first);  // the sum bounds the slowest rank's time from above
+    const int reps = std::max(min_reps, int(std::ceil(min_seconds / first.item<double>() * comm.world())));
+    std::vector<double> ms;
+    for (int r = 0; r < reps; ++r) {
+        t0 = std::chrono::steady_clock::now();
+        s.run();
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    Timing t;
+    t.reps = reps;
+    t.median_ms = ms[ms.size() / 2];
+    t.min_ms = ms.front();
+    t.max_ms = ms.back();
+    return t;
+}
 
 }  // namespace
 
@@ -94,6 +134,9 @@ int main(int argc, char** argv) {
                 throw Error("bench_step: unknown option '" + a + "' (see --help)");
             }
         }
+        const std::unique_ptr<dist::Comm> comm = dist::make_comm({}, Device::cpu());
+        const bool lead = comm->rank() == 0;
+        if (comm->world() > 1) peer_on = false;  // the peer is a single process
         std::vector<Case> cases{{18, true, 32, 64, 65536, 2, 5},
                                 {18, true, 32, 256, 65536, 1, 3},
                                 {50, false, 224, 32, 65536, 1, 3}};
@@ -106,36 +149,60 @@ int main(int argc, char** argv) {
         struct Row {
             Case c;
             Paired p;
+            double bytes_per_step;
+            int64_t buckets, early;
         };
         std::vector<Row> rows;
         for (const Case& c : cases) {
             if (!filter.empty() && c.shape().find(filter) == std::string::npos) continue;
-            std::cerr << "timing the MoCo step " << c.shape() << ", ours and PyTorch's alternately\n";
+            if (lead) {
+                std::cerr << "timing the MoCo step " << c.shape();
+                if (comm->world() > 1) {
+                    std::cerr << " on " << comm->world() << " ranks\n";
+                } else {
+                    std::cerr << ", ours and PyTorch's alternately\n";
+                }
+            }
             std::ostringstream req;
             req << "{\"shape\": \"" << c.shape() << "\", \"depth\": " << c.depth
                 << ", \"small_stem\": " << (c.small_stem ? "true" : "false") << ", \"image\": " << c.image
                 << ", \"batch\": " << c.batch << ", \"queue\": " << c.queue << ", \"warmup\": " << c.warmup
                 << ", \"min_reps\": " << c.min_reps << "}";
             Generator g(0);
-            OurStep ours(c, g);
+            OurStep ours(c, g, *comm);
             for (int w = 0; w < c.warmup; ++w) ours.run();
-            rows.push_back({c, time_paired([&] { ours.run(); }, peer.get(), req.str(), min_seconds)});
+            comm->reset_stats();
+            Paired pr;
+            int64_t steps = 0;
+            if (comm->world() > 1) {
+                pr.ours = time_ranks(ours, *comm, min_seconds, c.min_reps);
+                pr.peer_ms = std::nan("");
+                steps = 1 + pr.ours.reps;
+            } else {
+                pr = time_paired([&] { ours.run(); ++steps; }, peer.get(), req.str(), min_seconds);
+            }
+            const double bytes = steps ? double(comm->stats().total()) / double(steps) : 0;
+            rows.push_back({c, pr, bytes, int64_t(ours.reducer.num_buckets()), ours.reducer.started_during_backward()});
         }
         const std::string err = peer ? peer->error() : "";
         if (!err.empty()) std::cerr << "warning: " << err << "\n";
+        if (!lead) return 0;
         Output o(out);
-        for (auto& [c, pr] : rows) {
+        for (auto& [c, pr, bytes, buckets, early] : rows) {
             const Timing& t = pr.ours;
             JsonLine j;
             j.str("bench", "moco_step").str("shape", c.shape()).str("device", "cpu").str("cpu", cpu_model());
             j.integer("threads", num_threads()).num("ms", t.median_ms).integer("reps", t.reps);
             j.num("images_per_s", double(c.batch) * 1e3 / t.median_ms);
+            j.integer("ranks", comm->world()).str("comm", comm->backend()).num("comm_bytes_per_step", bytes);
+            j.integer("allreduce_buckets", buckets).integer("buckets_started_in_backward", early);
             if (std::isfinite(pr.peer_ms)) {
                 const double pms = pr.peer_ms;
                 j.str("peer", pr.peer_fields["peer"]).num("peer_ms", pms).num("peer_images_per_s", double(c.batch) * 1e3 / pms);
                 j.num("ratio", pms / t.median_ms);
             } else {
-                j.str("peer", peer_on ? "unavailable" : "disabled").raw("peer_ms", "null").raw("ratio", "null");
+                const char* why = comm->world() > 1 ? "single-process only" : peer_on ? "unavailable" : "disabled";
+                j.str("peer", why).raw("peer_ms", "null").raw("ratio", "null");
             }
             j.str("git", git_sha()).str("time", timestamp_utc());
             o.emit(j.line());

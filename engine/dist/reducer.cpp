@@ -8,7 +8,7 @@ GradReducer::GradReducer(nn::Module& module, Comm& comm, int64_t bucket_bytes) :
     HPT_CHECK(module.is_flat(), "GradReducer: the module must be flattened first");
     HPT_CHECK(bucket_bytes > 0, "GradReducer: bucket size ", bucket_bytes, " must be positive");
     flat_ = module.flat_grads();
-    if (comm.world() == 1) return;  // nothing to average: no hooks, no buckets
+    if (comm.backend() == "local") return;  // nothing to average: no hooks, no buckets
     struct Item {
         std::weak_ptr<TensorImpl> impl;
         int64_t begin, end;
