@@ -71,6 +71,19 @@ void check_collective_tensor(const Tensor& t, const char* op, bool floating_only
     HPT_CHECK(ok, op, ": dtype ", dtype_name(d), " is not supported (f32, f64", floating_only ? "" : ", i64", ")");
 }
 
+int64_t check_flat_ranges(const Tensor& flat, const Ranges& ranges) {
+    check_collective_tensor(flat, "all_reduce_mean", true);
+    HPT_CHECK(flat.dtype() == DType::f32 && flat.dim() == 1, "all_reduce_mean: needs a flat f32 buffer, got ",
+              dtype_name(flat.dtype()), shape_str(flat.shape()));
+    int64_t n = 0;
+    for (const auto& [b, e] : ranges) {
+        HPT_CHECK(0 <= b && b <= e && e <= flat.numel(), "all_reduce_mean: range [", b, ", ", e,
+                  ") outside a buffer of ", flat.numel());
+        n += e - b;
+    }
+    return n;
+}
+
 std::string describe(const char* op, int64_t bytes) {
     std::ostringstream os;
     os << op << " of " << std::fixed << std::setprecision(bytes >= 1 << 20 ? 1 : 0);

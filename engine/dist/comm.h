@@ -112,5 +112,7 @@ std::unique_ptr<Comm> make_nccl_comm(double timeout_s, Device device);          
 // Shared by the implementations.
 void check_collective_tensor(const Tensor& t, const char* op, bool floating_only);
 std::string describe(const char* op, int64_t bytes);
+// Checks a flat f32 buffer and ranges inside it for all_reduce_mean_async; returns their elements.
+int64_t check_flat_ranges(const Tensor& flat, const Ranges& ranges);
 
 }  // namespace hpt::dist

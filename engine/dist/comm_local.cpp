@@ -24,8 +24,8 @@ public:
         HPT_CHECK(root == 0, "broadcast from rank ", root, " in a world of 1");
     }
     void barrier(double) override {}
-    std::shared_ptr<Work> all_reduce_mean_async(const Tensor& flat, const Ranges&) override {
-        check_collective_tensor(flat, "all_reduce_mean", true);
+    std::shared_ptr<Work> all_reduce_mean_async(const Tensor& flat, const Ranges& ranges) override {
+        check_flat_ranges(flat, ranges);
         return std::make_shared<DoneWork>();
     }
 };

@@ -177,15 +177,7 @@ public:
     }
 
     std::shared_ptr<Work> all_reduce_mean_async(const Tensor& flat, const Ranges& ranges) override {
-        check_collective_tensor(flat, "all_reduce_mean", true);
-        HPT_CHECK(flat.dtype() == DType::f32 && flat.dim() == 1, "all_reduce_mean: needs a flat f32 buffer, got ",
-                  dtype_name(flat.dtype()), shape_str(flat.shape()));
-        int64_t n = 0;
-        for (const auto& [b, e] : ranges) {
-            HPT_CHECK(0 <= b && b <= e && e <= flat.numel(), "all_reduce_mean: range [", b, ", ", e,
-                      ") outside a buffer of ", flat.numel());
-            n += e - b;
-        }
+        const int64_t n = check_flat_ranges(flat, ranges);
         stats_.all_reduce_bytes += n * 4;
         ++stats_.calls;
         auto w = std::make_shared<MpiWork>();

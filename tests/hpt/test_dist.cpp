@@ -72,6 +72,15 @@ Ran run(const std::string& cfg, const std::string& out, int ranks, const std::st
     return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), text, s};
 }
 
+// The same, for runs that must succeed: a failure shows what the run printed.
+Ran must_run(const std::string& cfg, const std::string& out, int ranks, const std::string& extra = "",
+             const std::string& env = "") {
+    Ran r = run(cfg, out, ranks, extra, env);
+    INFO(r.output);
+    REQUIRE(r.rc == 0);
+    return r;
+}
+
 std::map<std::pair<std::string, int64_t>, double> losses(const std::string& metrics) {
     std::map<std::pair<std::string, int64_t>, double> m;
     std::ifstream in(metrics);
@@ -116,16 +125,11 @@ Diff max_diff(const std::string& a, const std::string& b, const std::string& inc
 TEST_CASE("two MPI ranks with half the batch each compute what one process computes", "[hpt][dist]") {
     const std::string dir = tmp_dir("dist_equal");
     const std::string cfg = write_config(dir, 8);
-    const Ran one = run(cfg, dir + "/one", 0);
-    INFO(one.output);
-    REQUIRE(one.rc == 0);
-    const Ran two = run(cfg, dir + "/two", 2);
-    INFO(two.output);
-    REQUIRE(two.rc == 0);
+    must_run(cfg, dir + "/one", 0);
+    const Ran two = must_run(cfg, dir + "/two", 2);
     CHECK(two.output.find("2 ranks (mpi)") != std::string::npos);
     // The engine's own rounding noise: the same single process with two threads sums in another order.
-    const Ran threads = run(cfg, dir + "/threads", 0, "", "HPT_NUM_THREADS=2");
-    REQUIRE(threads.rc == 0);
+    must_run(cfg, dir + "/threads", 0, "", "HPT_NUM_THREADS=2");
 
     const auto l1 = losses(dir + "/one/metrics.jsonl"), l2 = losses(dir + "/two/metrics.jsonl");
     REQUIRE(l1.size() == 16);
@@ -157,16 +161,12 @@ TEST_CASE("two MPI ranks with half the batch each compute what one process compu
 TEST_CASE("a 2-rank run killed mid-stage resumes with the uninterrupted losses", "[hpt][dist][resume]") {
     const std::string dir = tmp_dir("dist_resume");
     const std::string cfg = write_config(dir, 8);
-    const Ran straight = run(cfg, dir + "/straight", 2);
-    INFO(straight.output);
-    REQUIRE(straight.rc == 0);
+    must_run(cfg, dir + "/straight", 2);
     // Both ranks die after step 6 of stage a; the last checkpoint is step 4.
     const Ran killed = run(cfg, dir + "/cut", 2, "", "HPT_DEBUG_KILL_AFTER_STEP=6");
     REQUIRE(killed.rc != 0);
     REQUIRE(fs::exists(dir + "/cut/a/last.safetensors"));
-    const Ran resumed = run(cfg, dir + "/cut", 2, "--resume");
-    INFO(resumed.output);
-    REQUIRE(resumed.rc == 0);
+    const Ran resumed = must_run(cfg, dir + "/cut", 2, "--resume");
     CHECK(resumed.output.find("resuming at step 4") != std::string::npos);
     CHECK(losses(dir + "/cut/metrics.jsonl") == losses(dir + "/straight/metrics.jsonl"));
     fs::remove_all(dir);
