@@ -18,6 +18,9 @@
 #include "engine/optim/sgd.h"
 #include "kernels/cpu/parallel.h"
 #include "ssl/moco.h"
+#ifdef HPT_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
 
 using namespace hpt;
 using namespace hpt::bench;
@@ -41,6 +44,7 @@ struct OurStep {
     optim::SGD opt;
     dist::Comm& comm;
     dist::GradReducer reducer;
+    Device device;
     Tensor x1, x2;
     int64_t batch, step = 0;
     static models::ResNetConfig encoder(const Case& c) {
@@ -56,16 +60,17 @@ struct OurStep {
         mc.bn_groups = world;  // one BN group per rank (at one rank: as the peer)
         return mc;
     }
-    OurStep(const Case& c, Generator& g, dist::Comm& cm)
-        : moco(encoder(c), moco_config(c, cm.world()), g, Device::cpu()),
+    OurStep(const Case& c, Generator& g, dist::Comm& cm, Device dev)
+        : moco(encoder(c), moco_config(c, cm.world()), g, dev),
           opt(moco.query(), {0.03, 0.9, 1e-4}),
           comm(cm),
           reducer(moco.query(), cm),
+          device(dev),
           batch(c.batch) {
         HPT_CHECK(c.batch % cm.world() == 0, "bench_step: batch ", c.batch, " over ", cm.world(), " ranks");
         const int64_t local = c.batch / cm.world();
-        x1 = g.randn({local, 3, c.image, c.image});
-        x2 = g.randn({local, 3, c.image, c.image});  // this rank's rows of the shuffled key batch
+        x1 = g.randn({local, 3, c.image, c.image}).to(dev);
+        x2 = g.randn({local, 3, c.image, c.image}).to(dev);  // this rank's rows of the shuffled key batch
     }
     void run() {
         const auto perm = ssl::Moco::shuffle_permutation(batch, 1, step++);
@@ -75,6 +80,9 @@ struct OurStep {
         reducer.finish();
         opt.step(0.03);
         moco.enqueue();
+#ifdef HPT_WITH_CUDA
+        if (device.is_cuda()) cuda::synchronize(device.index);  // the step's time, not its launch time
+#endif
     }
 };
 
@@ -109,6 +117,7 @@ int main(int argc, char** argv) {
         std::string out, filter;
         double min_seconds = 5.0;
         bool peer_on = true;
+        std::string device_spec = "cpu";
         for (int i = 1; i < argc; ++i) {
             const std::string a = argv[i];
             auto next = [&]() -> std::string {
@@ -123,28 +132,40 @@ int main(int argc, char** argv) {
                 min_seconds = std::stod(next());
             } else if (a == "--threads") {
                 set_num_threads(std::stoi(next()));
+            } else if (a == "--device") {
+                device_spec = next();
             } else if (a == "--no-peer") {
                 peer_on = false;
             } else if (a == "--help" || a == "-h") {
-                std::cout << "usage: bench_step [--filter SUBSTR] [--min-time S] [--threads N] [--out FILE] [--no-peer]\n"
+                std::cout << "usage: bench_step [--device cpu|cuda[:N]] [--filter SUBSTR] [--min-time S] [--threads N]\n"
+                             "                  [--out FILE] [--no-peer]\n"
                              "  times MoCo v2 steps (ResNet-18 small stem at 32x32, batch 64 and 256; ResNet-50 at\n"
-                             "  224x224, batch 32) on the CPU next to tools/peer_step.py\n";
+                             "  224x224, batch 32 on the CPU, 256 on a GPU) next to tools/peer_step.py on the same device.\n"
+                             "  Under mpirun each rank takes its share of the batch (NCCL on GPUs, MPI on the CPU).\n";
                 return 0;
             } else {
                 throw Error("bench_step: unknown option '" + a + "' (see --help)");
             }
         }
-        const std::unique_ptr<dist::Comm> comm = dist::make_comm({}, Device::cpu());
+        Device device = Device::parse(device_spec);
+        if (device.is_cuda()) {
+            HPT_CHECK(cuda_device_count() > device.index, device_spec, " requested but ",
+                      cuda_device_count(), " CUDA device(s) are visible");
+            device = dist::device_for_rank(device, dist::detect_launch());
+        }
+        const std::unique_ptr<dist::Comm> comm = dist::make_comm({}, device);
         const bool lead = comm->rank() == 0;
         if (comm->world() > 1) peer_on = false;  // the peer is a single process
-        std::vector<Case> cases{{18, true, 32, 64, 65536, 2, 5},
-                                {18, true, 32, 256, 65536, 1, 3},
-                                {50, false, 224, 32, 65536, 1, 3}};
+        const bool gpu = device.is_cuda();
+        std::vector<Case> cases{{18, true, 32, 64, 65536, gpu ? 10 : 2, gpu ? 20 : 5},
+                                {18, true, 32, 256, 65536, gpu ? 10 : 1, gpu ? 20 : 3},
+                                {50, false, 224, gpu ? 256 : 32, 65536, gpu ? 5 : 1, gpu ? 10 : 3}};
         // Ours and the peer's alternate per configuration (PeerServer, bench/common.h).
         std::unique_ptr<PeerServer> peer;
         if (peer_on) {
             peer = std::make_unique<PeerServer>(source_dir() + "/tools/peer_step.py",
-                                                std::vector<std::string>{"--threads", std::to_string(num_threads())});
+                                                std::vector<std::string>{"--threads", std::to_string(num_threads()),
+                                                                         "--device", device.str()});
         }
         struct Row {
             Case c;
@@ -169,7 +190,7 @@ int main(int argc, char** argv) {
                 << ", \"batch\": " << c.batch << ", \"queue\": " << c.queue << ", \"warmup\": " << c.warmup
                 << ", \"min_reps\": " << c.min_reps << "}";
             Generator g(0);
-            OurStep ours(c, g, *comm);
+            OurStep ours(c, g, *comm, device);
             for (int w = 0; w < c.warmup; ++w) ours.run();
             comm->reset_stats();
             Paired pr;
@@ -191,7 +212,7 @@ int main(int argc, char** argv) {
         for (auto& [c, pr, bytes, buckets, early] : rows) {
             const Timing& t = pr.ours;
             JsonLine j;
-            j.str("bench", "moco_step").str("shape", c.shape()).str("device", "cpu").str("cpu", cpu_model());
+            j.str("bench", "moco_step").str("shape", c.shape()).str("device", device.is_cuda() ? gpu_name(device.index) : "cpu").str("cpu", cpu_model());
             j.integer("threads", num_threads()).num("ms", t.median_ms).integer("reps", t.reps);
             j.num("images_per_s", double(c.batch) * 1e3 / t.median_ms);
             j.integer("ranks", comm->world()).str("comm", comm->backend()).num("comm_bytes_per_step", bytes);

@@ -1,5 +1,9 @@
 #include "bench/common.h"
 
+#ifdef HPT_WITH_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -317,6 +321,14 @@ void Output::emit(const std::string& line) {
         std::ofstream f(path_, std::ios::app);
         f << line << "\n";
     }
+}
+
+std::string gpu_name(int device) {
+#ifdef HPT_WITH_CUDA
+    cudaDeviceProp p{};
+    if (cudaGetDeviceProperties(&p, device) == cudaSuccess) return p.name;
+#endif
+    return "cuda:" + std::to_string(device);
 }
 
 }  // namespace hpt::bench

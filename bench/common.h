@@ -95,4 +95,7 @@ private:
     std::string path_;
 };
 
+// The GPU's marketing name ("NVIDIA H100 80GB HBM3"), for the JSON lines' device field.
+std::string gpu_name(int device);
+
 }  // namespace hpt::bench

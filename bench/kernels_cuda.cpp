@@ -153,12 +153,6 @@ struct Net {
     int64_t feat;
 };
 
-std::string gpu_name(int device) {
-    cudaDeviceProp p{};
-    if (cudaGetDeviceProperties(&p, device) != cudaSuccess) return "unknown";
-    return p.name;
-}
-
 }  // namespace
 
 int run_cuda_kernel_benches(const CudaBenchOptions& o) {
