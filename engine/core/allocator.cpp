@@ -6,6 +6,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include <unistd.h>
 
 #include "engine/core/error.h"
 
@@ -13,13 +17,43 @@ namespace hpt {
 
 namespace {
 
+// Large blocks are cached instead of going back to the system: glibc serves them with mmap and
+// returns them with munmap, so every training step would page-fault its activations in again
+// (measured: a third of a ResNet-18 MoCo step's 1.2 M minor faults per 10 steps, ~4% of its time).
+// Cached blocks keep their pages. Sizes are rounded up to classes of 1/8 of a power of two (at most
+// 12.5% slack), so a freed block serves any later request of its class; the cache is capped
+// (HPT_CPU_CACHE_MB, default a quarter of physical memory) and emptied by empty_cache().
 class CpuAllocator final : public Allocator {
 public:
+    static constexpr size_t kCacheFrom = size_t(256) << 10;
+
+    CpuAllocator() {
+        const char* e = std::getenv("HPT_CPU_CACHE_MB");
+        if (e && *e) {
+            cap_ = int64_t(std::atoll(e)) << 20;
+        } else {
+            const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+            cap_ = pages > 0 && page > 0 ? int64_t(pages) * page / 4 : int64_t(1) << 30;
+        }
+    }
+
+    static size_t block_size(size_t nbytes) {
+        const size_t rounded = (nbytes + 63) / 64 * 64;  // aligned_alloc's size rule; tails may over-read
+        if (rounded < kCacheFrom) return rounded;
+        size_t p = size_t(1) << (63 - __builtin_clzll(rounded));
+        const size_t step = p / 8;
+        return (rounded + step - 1) / step * step;
+    }
+
     void* allocate(size_t nbytes) override {
         if (nbytes == 0) return nullptr;
-        // Round up so that aligned_alloc's size rule holds and vector tails can over-read safely.
-        const size_t rounded = (nbytes + 63) / 64 * 64;
-        void* p = std::aligned_alloc(64, rounded);
+        const size_t size = block_size(nbytes);
+        void* p = size >= kCacheFrom ? take_cached(size) : nullptr;
+        if (!p) p = std::aligned_alloc(64, size);
+        if (!p && cached_.load() > 0) {  // memory held in the cache may be what is missing
+            empty_cache();
+            p = std::aligned_alloc(64, size);
+        }
         if (!p) {
             throw OutOfMemory(str("out of host memory: failed to allocate ", nbytes, " bytes (",
                                   in_use_.load() >> 20, " MiB in use by hpt tensors)"));
@@ -33,23 +67,53 @@ public:
     }
     void deallocate(void* p, size_t nbytes) override {
         if (!p) return;
-        std::free(p);
         in_use_ -= int64_t(nbytes);
         ++frees_;
+        const size_t size = block_size(nbytes);
+        if (size >= kCacheFrom) {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (cached_.load() + int64_t(size) <= cap_) {
+                free_[size].push_back(p);
+                cached_ += int64_t(size);
+                return;
+            }
+        }
+        std::free(p);
     }
     AllocatorStats stats() const override {
         AllocatorStats s;
         s.in_use = in_use_;
         s.peak = peak_;
+        s.cached = cached_;
         s.allocs = allocs_;
         s.frees = frees_;
         return s;
     }
     void reset_peak() override { peak_ = in_use_.load(); }
+    void empty_cache() override {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto& [size, blocks] : free_)
+            for (void* b : blocks) std::free(b);
+        free_.clear();
+        cached_ = 0;
+    }
     Device device() const override { return Device::cpu(); }
 
 private:
-    std::atomic<int64_t> in_use_{0}, peak_{0}, allocs_{0}, frees_{0};
+    void* take_cached(size_t size) {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = free_.find(size);
+        if (it == free_.end() || it->second.empty()) return nullptr;
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_ -= int64_t(size);
+        return p;
+    }
+
+    std::atomic<int64_t> in_use_{0}, peak_{0}, allocs_{0}, frees_{0}, cached_{0};
+    int64_t cap_ = 0;
+    std::mutex mu_;
+    std::unordered_map<size_t, std::vector<void*>> free_;
 };
 
 struct Registry {

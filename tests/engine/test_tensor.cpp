@@ -124,6 +124,34 @@ TEST_CASE("the CPU allocator counts bytes in use and the peak", "[tensor][alloc]
     CHECK(alloc.stats().allocs > before.allocs);
 }
 
+TEST_CASE("the CPU allocator keeps large freed blocks and hands them out again", "[tensor][alloc]") {
+    Allocator& alloc = allocator_for(Device::cpu());
+    alloc.empty_cache();
+    void* first = nullptr;
+    {
+        Tensor big = empty({1000, 1000});  // 4 MB: cached when freed
+        first = big.data_ptr();
+        big.fill_(1.0);
+    }
+    // 4.0 MB is in the class of 4,000,000 bytes rounded to 1/8 of 2^21 (262,144): 4,194,304.
+    CHECK(alloc.stats().cached == 4194304);
+    {
+        Tensor again = empty({1001, 999});  // 3,999,996 bytes: the same class, the same block
+        CHECK(again.data_ptr() == first);
+        CHECK(alloc.stats().cached == 0);
+        Tensor other = empty({2000, 1000});  // another class: a new block
+        CHECK(other.data_ptr() != first);
+    }
+    CHECK(alloc.stats().cached > 4194304);
+    {
+        Tensor small = empty({100});  // small blocks go straight back to malloc
+    }
+    const int64_t cached = alloc.stats().cached;
+    alloc.empty_cache();
+    CHECK(cached > 0);
+    CHECK(alloc.stats().cached == 0);
+}
+
 TEST_CASE("devices parse and unavailable devices fail clearly", "[tensor]") {
     CHECK(Device::parse("cpu") == Device::cpu());
     CHECK(Device::parse("cuda:1") == Device::cuda(1));
