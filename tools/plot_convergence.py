@@ -26,10 +26,13 @@ def main():
         ax.plot(xs, [100 * p[1] for p in pts], "o-", color=colours[mode], label=names[mode] + ", linear probe")
         ax.plot(xs, [100 * p[2] for p in pts], "x--", color=colours[mode], alpha=0.6, label=names[mode] + ", kNN")
     target = runs[0]["target"].rstrip("/").split("/")[-1] if runs else "?"
-    speed = [r for r in rows if r.get("bench") == "convergence_speedup" and r.get("speedup")]
+    # Each mode's own speedup over scratch, or "-" when it did not reach scratch's best accuracy.
+    label = {"hpt": "HPT", "hpt_bn": "HPT-BN"}
+    parts = ["%s %s" % (label[r["mode"]], "%.0fx" % r["speedup"] if r.get("speedup") else "-")
+             for r in rows if r.get("bench") == "convergence_speedup" and r.get("mode") in label]
     title = "Pretraining on %s" % target
-    if speed:
-        title += "  (HPT speedup %.0fx)" % max(r["speedup"] for r in speed)
+    if parts:
+        title += "\nspeedup over scratch: " + ", ".join(parts)
     ax.set_xscale("log")
     ax.set_xlabel("pretraining steps on the target (each point its own cosine run)")
     ax.set_ylabel("test accuracy (%)")
