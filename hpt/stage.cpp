@@ -1,6 +1,8 @@
 #include "hpt/stage.h"
 
+#include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -8,8 +10,6 @@
 #include <map>
 #include <mutex>
 #include <thread>
-#include <cstdio>
-#include <chrono>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/dist/reducer.h"
@@ -228,7 +228,7 @@ StageOutcome run_stage(const StageRun& r) {
     // Every rank starts from rank 0's state: the same weights, BN statistics and queue.
     dist::broadcast_state(moco.query(), comm);
     dist::broadcast_state(moco.key(), comm);
-    if (world > 1) comm.broadcast(moco.queue(), 0);
+    comm.broadcast(moco.queue(), 0);
     dist::GradReducer reducer(moco.query(), comm, int64_t(cfg.dist.bucket_mb * (1 << 20)));
 
     const int64_t spe = n / st.batch;  // drop_last
@@ -268,7 +268,7 @@ StageOutcome run_stage(const StageRun& r) {
         const Tensor key_input = ssl::augment_view(k_images, k_idx, 1, aug, seed, epoch);
         const Tensor loss = moco.loss_on_rank(view1, key_input, key_perm, comm);
         loss_value = loss.item<double>();
-        if (world > 1) {  // the global batch's loss, so that every rank sees (and stops on) the same value
+        {  // the global batch's loss, so that every rank sees (and stops on) the same value
             Tensor l = full({1}, loss_value, DType::f64);
             comm.all_reduce_sum(l);
             loss_value = l.item<double>() / double(world);
@@ -296,7 +296,8 @@ StageOutcome run_stage(const StageRun& r) {
         }
         if (lead && cfg.run.checkpoint_every > 0 && done % cfg.run.checkpoint_every == 0 && done < st.iterations)
             save_checkpoint(last, moco, opt, checkpoint_manifest(done));
-        if (lead && cfg.eval.every > 0 && done % cfg.eval.every == 0 && done < st.iterations) {
+        const bool monitor = cfg.eval.every > 0 && done % cfg.eval.every == 0 && done < st.iterations;
+        if (lead && monitor) {
             EvalSection knn_only = cfg.eval;
             knn_only.linear_probe = false;
             RunConfig c2 = cfg;
@@ -310,8 +311,7 @@ StageOutcome run_stage(const StageRun& r) {
                                                           {"knn_test_acc", io::Json::number(e.knn_test_acc)}}));
             }
         }
-        if (world > 1 && cfg.eval.every > 0 && done % cfg.eval.every == 0 && done < st.iterations)
-            comm.barrier(0);  // rank 0 evaluated meanwhile: no limit on that wait
+        if (monitor) comm.barrier(0);  // rank 0 evaluated meanwhile: no limit on that wait
         if (done == kill_at) std::raise(SIGKILL);  // tests: a kill at a chosen moment
         debug_hang(rank, done);
     }
@@ -346,7 +346,7 @@ StageOutcome run_stage(const StageRun& r) {
     save_backbone(out.backbone, moco.query(), fm);
     std::error_code ec;
     fs::remove(last, ec);
-    if (world > 1) comm.barrier(0);
+    comm.barrier(0);
     return out;
 }
 

@@ -77,12 +77,11 @@ Tensor Moco::loss_on_rank(const Tensor& view1, const Tensor& key_input, const st
         momentum_update(k_->flat_params(), q_->flat_params(), cfg_.momentum);
         // 3. shuffled key forward (this rank's rows), gathered, unshuffled
         const Tensor k_rows = l2_normalize(k_->forward(key_input), 1);
-        const bool alone = comm.backend() == "local";  // (NCCL or MPI at one rank still go through the collectives)
-        const Tensor k_shuffled = alone ? k_rows : comm.all_gather(k_rows);
+        const Tensor k_shuffled = comm.all_gather(k_rows);  // the rows themselves at one rank
         std::vector<int64_t> inverse(static_cast<size_t>(total));
         for (int64_t i = 0; i < total; ++i) inverse[size_t(key_perm[size_t(i)])] = i;
         last_keys_ = index_select(k_shuffled, 0, from_vector<int64_t>(inverse, {total}, k_rows.device()));
-        my_keys = alone ? last_keys_ : last_keys_.slice(0, comm.rank() * n, (comm.rank() + 1) * n);
+        my_keys = last_keys_.slice(0, comm.rank() * n, (comm.rank() + 1) * n);
     }
     // 4. InfoNCE against [k; queue]
     return info_nce(q, my_keys, queue_, cfg_.temperature);

@@ -43,24 +43,28 @@ Device device_for_rank(Device d, const LaunchInfo& l) {
 }
 
 std::unique_ptr<Comm> make_comm(const CommOptions& o, Device device) {
-    const LaunchInfo l = detect_launch();
+    HPT_CHECK(o.backend == "auto" || o.backend == "none" || o.backend == "mpi" || o.backend == "nccl",
+              "dist.backend = \"", o.backend, "\" is not one of auto, none, mpi, nccl");
     HPT_CHECK(o.timeout_s >= 0, "dist.timeout_s = ", o.timeout_s, " must be >= 0 (0: no limit)");
-    if (o.backend == "none" || (o.backend == "auto" && l.world <= 1)) {
+    const LaunchInfo l = detect_launch();
+    std::string backend = o.backend;
+    if (backend == "auto") {
+#ifdef HPT_WITH_NCCL
+        const bool nccl = device.is_cuda();
+#else
+        const bool nccl = false;  // CUDA tensors then travel through host memory over MPI
+#endif
+        backend = l.world <= 1 ? "none" : nccl ? "nccl" : "mpi";
+    }
+    if (backend == "none") {
         HPT_CHECK(l.world <= 1, "dist.backend = \"none\" but the launcher started ", l.world,
                   " ranks: each would train alone (use dist.backend = \"auto\")");
         return make_local_comm();
     }
-    if (o.backend == "nccl" || (o.backend == "auto" && device.is_cuda())) {
-        HPT_CHECK(device.is_cuda() || o.backend == "auto", "dist.backend = \"nccl\" needs a CUDA device, not ",
-                  device.str());
-#ifdef HPT_WITH_NCCL
-        return make_nccl_comm(o.timeout_s, device);
-#else
-        HPT_CHECK(o.backend == "auto", "dist.backend = \"nccl\" but this build has no NCCL (configure with HPT_NCCL=ON)");
-#endif
+    if (backend == "nccl") {
+        HPT_CHECK(device.is_cuda(), "dist.backend = \"nccl\" needs a CUDA device, not ", device.str());
+        return make_nccl_comm(o.timeout_s, device);  // throws, naming the option, in a build without NCCL
     }
-    HPT_CHECK(o.backend == "auto" || o.backend == "mpi" || o.backend == "nccl",
-              "dist.backend = \"", o.backend, "\" is not one of auto, none, mpi, nccl");
     return make_mpi_comm(o.timeout_s);
 }
 

@@ -74,6 +74,13 @@ public:
     void set_timeout(double s) { timeout_s_ = s; }
 
 protected:
+    // Counts one collective of `t`'s size into `field`; returns the bytes.
+    int64_t count(int64_t CommStats::*field, const Tensor& t) {
+        const int64_t bytes = t.numel() * int64_t(t.element_size());
+        stats_.*field += bytes;
+        ++stats_.calls;
+        return bytes;
+    }
     CommStats stats_;
     double timeout_s_ = 300;
 };

@@ -127,9 +127,7 @@ public:
 
     void all_reduce_sum(const Tensor& t) override {
         check_collective_tensor(t, "all_reduce", false);
-        const int64_t bytes = t.numel() * int64_t(t.element_size());
-        stats_.all_reduce_bytes += bytes;
-        ++stats_.calls;
+        const int64_t bytes = count(&CommStats::all_reduce_bytes, t);
         const Tensor h = host(t);
         run(describe("all_reduce", bytes), [this, h] {
             mpi_check(MPI_Allreduce(MPI_IN_PLACE, h.data_ptr(), mpi_count(h.numel(), "all_reduce"), mpi_type(h.dtype()),
@@ -142,9 +140,7 @@ public:
     Tensor all_gather(const Tensor& t) override {
         check_collective_tensor(t, "all_gather", false);
         HPT_CHECK(t.dim() >= 1, "all_gather: needs at least one dimension");
-        const int64_t bytes = t.numel() * int64_t(t.element_size());
-        stats_.all_gather_bytes += bytes;
-        ++stats_.calls;
+        const int64_t bytes = count(&CommStats::all_gather_bytes, t);
         const Tensor h = host(t);
         Shape s = t.shape();
         s[0] *= world_;
@@ -160,9 +156,7 @@ public:
     void broadcast(const Tensor& t, int root) override {
         check_collective_tensor(t, "broadcast", false);
         HPT_CHECK(root >= 0 && root < world_, "broadcast from rank ", root, " in a world of ", world_);
-        const int64_t bytes = t.numel() * int64_t(t.element_size());
-        stats_.broadcast_bytes += bytes;
-        ++stats_.calls;
+        const int64_t bytes = count(&CommStats::broadcast_bytes, t);
         const Tensor h = host(t);
         run(describe("broadcast", bytes), [this, h, root] {
             mpi_check(MPI_Bcast(h.data_ptr(), mpi_count(h.numel(), "broadcast"), mpi_type(h.dtype()), root, comm_),

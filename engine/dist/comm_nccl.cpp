@@ -87,9 +87,7 @@ public:
 
     void all_reduce_sum(const Tensor& t) override {
         check_cuda(t, "all_reduce");
-        const int64_t bytes = t.numel() * int64_t(t.element_size());
-        stats_.all_reduce_bytes += bytes;
-        ++stats_.calls;
+        const int64_t bytes = count(&CommStats::all_reduce_bytes, t);
         cuda::DeviceGuard g(device_);
         enter();
         HPT_CUDA_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), size_t(t.numel()), nccl_type(t.dtype()), ncclSum,
@@ -100,9 +98,7 @@ public:
     Tensor all_gather(const Tensor& t) override {
         check_cuda(t, "all_gather");
         HPT_CHECK(t.dim() >= 1, "all_gather: needs at least one dimension");
-        const int64_t bytes = t.numel() * int64_t(t.element_size());
-        stats_.all_gather_bytes += bytes;
-        ++stats_.calls;
+        const int64_t bytes = count(&CommStats::all_gather_bytes, t);
         Shape s = t.shape();
         s[0] *= world_;
         cuda::DeviceGuard g(device_);
@@ -117,9 +113,7 @@ public:
     void broadcast(const Tensor& t, int root) override {
         check_cuda(t, "broadcast");
         HPT_CHECK(root >= 0 && root < world_, "broadcast from rank ", root, " in a world of ", world_);
-        const int64_t bytes = t.numel() * int64_t(t.element_size());
-        stats_.broadcast_bytes += bytes;
-        ++stats_.calls;
+        const int64_t bytes = count(&CommStats::broadcast_bytes, t);
         cuda::DeviceGuard g(device_);
         enter();
         HPT_CUDA_CHECK(ncclBroadcast(t.data_ptr(), t.data_ptr(), size_t(t.numel()), nccl_type(t.dtype()), root, comm_,

@@ -8,7 +8,6 @@ GradReducer::GradReducer(nn::Module& module, Comm& comm, int64_t bucket_bytes) :
     HPT_CHECK(module.is_flat(), "GradReducer: the module must be flattened first");
     HPT_CHECK(bucket_bytes > 0, "GradReducer: bucket size ", bucket_bytes, " must be positive");
     flat_ = module.flat_grads();
-    if (comm.backend() == "local") return;  // nothing to average: no hooks, no buckets
     struct Item {
         std::weak_ptr<TensorImpl> impl;
         int64_t begin, end;
@@ -61,13 +60,6 @@ GradReducer::~GradReducer() {
         if (auto impl = w.lock()) impl->post_accumulate_hook = nullptr;
 }
 
-int64_t GradReducer::bytes_per_step() const {
-    int64_t n = 0;
-    for (const Bucket& b : buckets_)
-        for (const auto& [s, e] : b.ranges) n += e - s;
-    return n * 4;
-}
-
 void GradReducer::on_ready(size_t b) {
     Bucket& bk = buckets_[b];
     if (bk.pending > 0) --bk.pending;
@@ -92,7 +84,6 @@ void GradReducer::finish() {
 }
 
 void broadcast_state(nn::Module& module, Comm& comm, int root) {
-    if (comm.world() == 1) return;
     HPT_CHECK(module.is_flat(), "broadcast_state: the module must be flattened first");
     comm.broadcast(module.flat_params(), root);
     for (auto& [name, t] : module.named_buffers()) {

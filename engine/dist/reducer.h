@@ -6,7 +6,7 @@
 // complete its average over the ranks starts at once (MPI: on the communication thread; NCCL: on
 // the communication stream) while backward goes on with the earlier layers. Buckets start in
 // index order on every rank whatever order their hooks fire in, so all ranks issue the same
-// sequence of collectives. finish() starts what is left (parameters that got no gradient) and
+// sequence of collectives (at one rank the local communicator's are no-ops). finish() starts what is left (parameters that got no gradient) and
 // waits for everything: after it, every rank holds the same averaged gradients.
 #pragma once
 #include <memory>
@@ -28,8 +28,6 @@ public:
     void finish();
 
     size_t num_buckets() const { return buckets_.size(); }
-    // Gradient bytes this rank all-reduces per step.
-    int64_t bytes_per_step() const;
     // Buckets whose all-reduce started from a hook, i.e. before backward ended (last step).
     int64_t started_during_backward() const { return started_early_; }
 
