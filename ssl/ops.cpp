@@ -16,6 +16,7 @@ Tensor info_nce(const Tensor& q, const Tensor& k, const Tensor& queue, double te
     HPT_CHECK(queue.dim() == 2 && queue.size(1) == q.size(1), "op 'info_nce': queue ", desc(queue),
               " must be [K, ", q.size(1), "]");
     HPT_CHECK(q.size(0) > 0, "op 'info_nce': empty batch");
+    HPT_CHECK(queue.size(0) > 0, "op 'info_nce': empty queue ", desc(queue), " (MoCo needs K >= 1 negatives)");
     HPT_CHECK(temperature > 0, "op 'info_nce': temperature must be positive, got ", temperature);
     const Device d = common_device("info_nce", {q, k, queue});
     Tensor loss = empty({}, q.dtype(), d), lse = empty({q.size(0)}, q.dtype(), d);

@@ -10,8 +10,11 @@ using namespace hpt;
 using namespace hpt::test;
 
 HPT_DEVICE_TEST("info_nce matches the unfused loss and gradients, across queue tiles", "[ssl][info_nce]") {
-    // K = 9000 crosses the CPU's 4096-row tiles and the GPU's 64-row tiles and chunks, with a tail.
-    const int64_t N = 70, D = 32, K = 9000;
+    // K = 9000 crosses the CPU's 4096-row tiles and the GPU's 64-row tiles and chunks, with a tail;
+    // D = 128 is MoCo's feature size, D = 32 a partial tile.
+    const int64_t D = GENERATE(32, 128);
+    INFO("D = " << D);
+    const int64_t N = 70, K = 9000;
     const double T = 0.2;
     auto unit_rows = [](std::vector<float> v, int64_t rows, int64_t d) {
         for (int64_t i = 0; i < rows; ++i) {
@@ -62,6 +65,7 @@ HPT_DEVICE_TEST("info_nce matches the unfused loss and gradients, across queue t
     HPT_CHECK_CLOSE(q.grad(), ref_tensor(gq, {N, D}), gt);
     HPT_CHECK_CLOSE(k.grad(), ref_tensor(gk, {N, D}), gt);
     HPT_CHECK_CLOSE(u.grad(), ref_tensor(gu, {K, D}), gt);
+    CHECK_THROWS_WITH(info_nce(q, k, u.slice(0, 0, 0), T), Catch::Contains("empty queue"));
 }
 
 HPT_DEVICE_TEST("momentum_update is target = m target + (1 - m) source, in place", "[ssl][momentum]") {

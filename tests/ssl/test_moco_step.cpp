@@ -1,6 +1,7 @@
 // One MoCo v2 step against PyTorch (tools/golden_moco_step.py, computed in float64): the loss, every
 // gradient of the query encoder, the key encoder after the momentum update and its BN buffers after
-// the shuffled key forward, and the queue and pointer after the enqueue.
+// the shuffled key forward, and the queue and pointer after the enqueue. The same body runs on the
+// CPU and on a GPU (cuDNN convolutions, our CUDA kernels, the fused InfoNCE): both against the golden.
 #include <catch2/catch.hpp>
 
 #include "engine/autograd/grad_mode.h"
@@ -8,6 +9,7 @@
 #include "engine/ops/ops.h"
 #include "ssl/moco.h"
 #include "tests/support/compare.h"
+#include "tests/support/devices.h"
 #include "tests/support/golden.h"
 
 using namespace hpt;
@@ -47,7 +49,10 @@ test::Tolerance scaled(const Tensor& ref, double k) {
 
 }  // namespace
 
-TEST_CASE("one MoCo v2 step matches PyTorch: loss, query gradients, key update, queue", "[ssl][golden]") {
+HPT_DEVICE_TEST("one MoCo v2 step matches PyTorch: loss, query gradients, key update, queue", "[ssl][golden]") {
+    // On a GPU, cuDNN may pick FFT or Winograd convolutions whose f32 rounding differs from a
+    // direct sum; the bounds widen by 8x there (still ~1e-4 of each tensor's largest magnitude).
+    const double k = dev.is_cuda() ? 8.0 : 1.0;
     const io::Safetensors g = test::load_golden("moco_step.safetensors");
     const io::Json cfg = io::Json::parse(g.metadata.at("config"), "golden config");
     const uint64_t seed = uint64_t(std::stoll(g.metadata.at("seed")));
@@ -64,7 +69,7 @@ TEST_CASE("one MoCo v2 step matches PyTorch: loss, query gradients, key update, 
     mc.temperature = cfg.at("temperature").as_double();
     mc.bn_groups = cfg.at("bn_groups").as_int();
     Generator init(1);
-    ssl::Moco moco(enc, mc, init, Device::cpu());
+    ssl::Moco moco(enc, mc, init, dev);
     fill_from_table(moco.query(), g.metadata.at("query_tensors"), seed);
     fill_from_table(moco.key(), g.metadata.at("key_tensors"), seed);
     {
@@ -75,15 +80,15 @@ TEST_CASE("one MoCo v2 step matches PyTorch: loss, query gradients, key update, 
     const std::vector<int64_t> perm = test::golden_tensor(g, "perm").to_vector<int64_t>();
 
     moco.query().zero_grad();
-    const Tensor loss = moco.loss(test::golden_tensor(g, "view1"), test::golden_tensor(g, "view2"), perm);
+    const Tensor loss = moco.loss(test::golden_tensor(g, "view1").to(dev), test::golden_tensor(g, "view2").to(dev), perm);
     loss.backward();
-    HPT_CHECK_CLOSE(loss.reshape({1}), test::golden_tensor(g, "loss"), test::tol(DType::f32, 16, 16));
+    HPT_CHECK_CLOSE(loss.reshape({1}), test::golden_tensor(g, "loss"), test::tol(DType::f32, 16 * k, 16 * k));
 
     int checked = 0;
     for (auto& [name, p] : moco.query().named_parameters()) {
         INFO("gradient of " << name);
         const Tensor& ref = test::golden_tensor(g, "grad." + name);
-        HPT_CHECK_CLOSE(p.grad(), ref, scaled(ref, 128));
+        HPT_CHECK_CLOSE(p.grad(), ref, scaled(ref, 128 * k));
         ++checked;
     }
     CHECK(checked == int(moco.query().named_parameters().size()));
@@ -91,12 +96,12 @@ TEST_CASE("one MoCo v2 step matches PyTorch: loss, query gradients, key update, 
         INFO("key encoder " << name);
         const Tensor& ref = test::golden_tensor(g, "key_after." + name);
         if (t.dtype() == DType::i64) {
-            CHECK(t.to_vector<int64_t>() == ref.to_vector<int64_t>());
+            CHECK(t.cpu().to_vector<int64_t>() == ref.to_vector<int64_t>());
         } else {
-            HPT_CHECK_CLOSE(t, ref, scaled(ref, 64));
+            HPT_CHECK_CLOSE(t, ref, scaled(ref, 64 * k));
         }
     }
     moco.enqueue();
-    HPT_CHECK_CLOSE(moco.queue(), test::golden_tensor(g, "queue_after"), test::tol(DType::f32, 64, 64));
+    HPT_CHECK_CLOSE(moco.queue(), test::golden_tensor(g, "queue_after"), test::tol(DType::f32, 64 * k, 64 * k));
     CHECK(moco.queue_ptr() == cfg.at("ptr_after").as_int());
 }
