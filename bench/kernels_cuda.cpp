@@ -1,7 +1,10 @@
 // The CUDA part of bench_kernels: conv2d forward and backward (timed separately), batchnorm2d
 // forward and backward (training mode, one group) and the im2col-equivalent GEMMs at the layer
 // shapes of ResNet-18 with the small-image stem (batch 512, 32x32) and ResNet-50 (batch 256,
-// 224x224), with PyTorch timing the same shapes on the same GPU (tools/peer_kernels.py).
+// 224x224), then the two MoCo kernels (fused InfoNCE forward+backward at N=256, D=128, K=65536;
+// the momentum update over a ResNet-50 MoCo encoder's flat parameters), with PyTorch timing the
+// same work on the same GPU (tools/peer_kernels.py: einsum + cat + cross_entropy + backward; a
+// per-tensor loop and torch._foreach_mul_/_add_).
 //
 // Timing: warm-up (which also runs cuDNN's one-time algorithm search), then repetitions each
 // bracketed by CUDA events on the current stream; the median is reported. Every line carries the
@@ -31,6 +34,8 @@
 #include "engine/ops/ops.h"
 #include "engine/ops/registry.h"
 #include "kernels/cpu/parallel.h"
+#include "models/resnet.h"
+#include "ssl/ops.h"
 #include "kernels/cuda/runtime.h"
 #endif
 
@@ -50,8 +55,10 @@ constexpr double kPeakFp32 = 67e12, kPeakTf32 = 495e12, kPeakHbm = 3.35e12;
 
 struct Case {
     std::string bench, shape, layer, peer_json;
-    double flops = 0, bytes = 0;  // one of them, per repetition
+    double flops = 0, bytes = 0;  // per repetition; with both, the peak fraction is the flops'
     std::function<void()> run;
+    std::string peer_key;  // "bench shape" of the peer's line, when it differs from ours
+    std::string key() const { return peer_key.empty() ? bench + " " + shape : peer_key; }
 };
 
 Timing time_cuda(const std::function<void()>& fn, double min_seconds) {
@@ -147,6 +154,48 @@ void add_gemm_case(std::vector<Case>& cases, const GemmShape& s, const Device& d
     cases.push_back(k);
 }
 
+// MoCo's loss: the fused op's forward and its backward to q. FP32 math: two N x K x D products
+// (logits, then dq); the queue (32 MB) is read once by each.
+void add_info_nce_case(std::vector<Case>& cases, const Device& dev) {
+    constexpr int64_t N = 256, D = 128, K = 65536;
+    Generator g(7, 3);
+    NoGradGuard ng;
+    const Tensor q = l2_normalize(g.randn({N, D}, DType::f32, dev), 1);
+    const Tensor k = l2_normalize(g.randn({N, D}, DType::f32, dev), 1);
+    const Tensor queue = l2_normalize(g.randn({K, D}, DType::f32, dev), 1);
+    const std::string shape = "n256_d128_k65536";
+    Case c{"info_nce_fwd_bwd", shape, "MoCo loss, T=0.2",
+           str("{\"bench\": \"info_nce_fwd_bwd\", \"shape\": \"", shape, "\", \"n\": 256, \"d\": 128, \"k\": 65536, \"t\": 0.2}"),
+           4.0 * N * K * D, 2.0 * K * D * 4.0, {}, ""};
+    c.run = [=] {
+        const Tensor qq = q.detach().requires_grad_();
+        info_nce(qq, k, queue, 0.2).backward();
+    };
+    cases.push_back(c);
+}
+
+// theta_k <- m theta_k + (1 - m) theta_q over every parameter of a ResNet-50 with MoCo's MLP head,
+// one pass over the flat buffers: 12 bytes per parameter. Timed once per PyTorch variant.
+void add_momentum_cases(std::vector<Case>& cases, const Device& dev) {
+    models::ResNetConfig rc;
+    rc.depth = 50;
+    rc.head = models::Head::mlp;
+    Generator g(7, 4);
+    models::ResNet m(rc, g);
+    m.flatten(dev);
+    const Tensor q = m.flat_params(), k = q.clone();
+    const std::string shape = "resnet50_mlp_" + std::to_string(m.num_parameters());
+    for (const char* variant : {"loop", "foreach"}) {
+        const std::string pb = std::string("momentum_update_") + variant;
+        Case c{"momentum_update", shape,
+               std::string("vs PyTorch ") + (pb == "momentum_update_loop" ? "per-tensor loop" : "_foreach_mul_/_foreach_add_"),
+               str("{\"bench\": \"", pb, "\", \"shape\": \"resnet50_mlp\", \"depth\": 50, \"m\": 0.999}"), 0,
+               12.0 * double(q.numel()), {}, pb + " resnet50_mlp"};
+        c.run = [=] { momentum_update(k, q, 0.999); };
+        cases.push_back(c);
+    }
+}
+
 struct Net {
     std::string name;
     std::vector<ConvShape> convs;
@@ -204,6 +253,12 @@ int run_cuda_kernel_benches(const CudaBenchOptions& o) {
             time_case(std::move(cases[0]), net.name);
         }
     }
+    {
+        std::vector<Case> moco;
+        if (want("info_nce_fwd_bwd", "n256_d128_k65536")) add_info_nce_case(moco, dev);
+        if (want("momentum_update", "resnet50_mlp")) add_momentum_cases(moco, dev);
+        for (Case& c : moco) time_case(std::move(c), "moco");
+    }
     peer_in += "]";
 
     std::map<std::string, std::map<std::string, std::string>> peer;
@@ -230,15 +285,18 @@ int run_cuda_kernel_benches(const CudaBenchOptions& o) {
         j.str("tf32", tf32 ? "on" : "off").str("deterministic", cuda_deterministic() ? "on" : "off");
         j.num("ms", t.median_ms).num("min_ms", t.min_ms).integer("reps", t.reps);
         const double s = t.median_ms * 1e-3;
+        if (c.flops > 0 && c.bytes > 0) j.num("gbps", c.bytes / s * 1e-9);
         if (c.flops > 0) {
-            const double peak = tf32 ? kPeakTf32 : kPeakFp32;
+            // The fused InfoNCE is our own FP32 kernel whatever the TF32 switch says.
+            const bool tensor_cores = tf32 && c.bench != "info_nce_fwd_bwd";
+            const double peak = tensor_cores ? kPeakTf32 : kPeakFp32;
             j.num("gflops", c.flops / s * 1e-9).num("tflops", c.flops / s * 1e-12).num("peak_fraction", c.flops / s / peak);
-            j.str("peak", tf32 ? "495 TFLOP/s TF32 (H100)" : "67 TFLOP/s FP32 (H100)");
+            j.str("peak", tensor_cores ? "495 TFLOP/s TF32 (H100)" : "67 TFLOP/s FP32 (H100)");
         } else {
             j.num("gbps", c.bytes / s * 1e-9).num("peak_fraction", c.bytes / s / kPeakHbm);
             j.str("peak", "3.35 TB/s HBM3 (H100)");
         }
-        auto it = peer.find(c.bench + " " + c.shape);
+        auto it = peer.find(c.key());
         if (it != peer.end() && it->second.count("ms")) {
             const double pms = std::stod(it->second.at("ms"));
             j.str("peer", peer_name).num("peer_ms", pms).num("ratio", pms / t.median_ms);
