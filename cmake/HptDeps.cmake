@@ -20,6 +20,7 @@ function(_hpt_wheel_hints out pkg)
     /usr/lib/python3/dist-packages/nvidia/${pkg}
     $ENV{HOME}/.local/lib/python3*/site-packages/nvidia/${pkg}
     /opt/conda/lib/python3*/site-packages/nvidia/${pkg}
+    /opt/*/.venv/lib/python3*/site-packages/nvidia/${pkg}
     /root/.pyenv/versions/*/lib/python3*/site-packages/nvidia/${pkg})
   if(DEFINED ENV{VIRTUAL_ENV})
     file(GLOB _venv $ENV{VIRTUAL_ENV}/lib/python3*/site-packages/nvidia/${pkg})
