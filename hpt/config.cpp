@@ -9,6 +9,7 @@
 #include <toml++/toml.h>
 
 #include "engine/core/error.h"
+#include "ssl/augment_params.h"
 
 namespace hpt::pipeline {
 
@@ -53,6 +54,7 @@ const std::vector<Field>& fields() {
         HPT_FIELD("run.out", str, c.run.out),
         HPT_FIELD("run.checkpoint_every", i64, c.run.checkpoint_every),
         HPT_FIELD("run.log_every", i64, c.run.log_every),
+        HPT_FIELD("run.strict_data", boolean, c.run.strict_data),
         HPT_FIELD("model.depth", i64, c.model.depth),
         HPT_FIELD("model.small_stem", boolean, c.model.small_stem),
         HPT_FIELD("model.width", f64, c.model.width),
@@ -63,6 +65,11 @@ const std::vector<Field>& fields() {
         HPT_FIELD("moco.temperature", f64, c.moco.temperature),
         HPT_FIELD("moco.bn_groups", i64, c.moco.bn_groups),
         HPT_FIELD("augment.crop_min_scale", f64, c.augment.crop_min_scale),
+        HPT_FIELD("augment.crop_max_scale", f64, c.augment.crop_max_scale),
+        HPT_FIELD("augment.crop_ratio_min", f64, c.augment.crop_ratio_min),
+        HPT_FIELD("augment.crop_ratio_max", f64, c.augment.crop_ratio_max),
+        HPT_FIELD("augment.crop_attempts", i64, c.augment.crop_attempts),
+        HPT_FIELD("augment.blur_radius_sigmas", f64, c.augment.blur_radius_sigmas),
         HPT_FIELD("augment.brightness", f64, c.augment.brightness),
         HPT_FIELD("augment.contrast", f64, c.augment.contrast),
         HPT_FIELD("augment.saturation", f64, c.augment.saturation),
@@ -338,6 +345,26 @@ void validate(const RunConfig& c) {
               c.dist.backend, "' (auto, none, mpi or nccl)", suggestion(c.dist.backend, backends));
     HPT_CHECK(c.dist.timeout_s >= 0 && c.dist.bucket_mb > 0, "dist.timeout_s must be >= 0 (0: no limit) and dist.bucket_mb > 0");
     HPT_CHECK(c.run.checkpoint_every >= 0 && c.run.log_every > 0, "run.checkpoint_every must be >= 0 and run.log_every > 0");
+    // Checked here, before any training, so that a bad value cannot stop a run after its work.
+    const EvalSection& e = c.eval;
+    HPT_CHECK(e.knn_k >= 1, "eval.knn_k = ", e.knn_k, ": must be at least 1");
+    HPT_CHECK(e.knn_t > 0, "eval.knn_t = ", e.knn_t, ": must be positive");
+    HPT_CHECK(e.probe_epochs >= 1, "eval.probe_epochs = ", e.probe_epochs, ": must be at least 1");
+    HPT_CHECK(e.probe_lr > 0 && e.probe_weight_decay >= 0, "eval.probe_lr must be positive and eval.probe_weight_decay >= 0");
+    HPT_CHECK(e.max_train >= 0 && e.every >= 0, "eval.max_train and eval.every must be >= 0 (0: all / only at stage ends)");
+    const AugmentSection& a = c.augment;
+    HPT_CHECK(a.crop_min_scale > 0 && a.crop_min_scale <= a.crop_max_scale && a.crop_max_scale <= 1,
+              "augment.crop_min_scale = ", a.crop_min_scale, ", augment.crop_max_scale = ", a.crop_max_scale,
+              ": need 0 < min <= max <= 1");
+    HPT_CHECK(a.crop_ratio_min > 0 && a.crop_ratio_min <= a.crop_ratio_max, "augment.crop_ratio_min = ",
+              a.crop_ratio_min, ", augment.crop_ratio_max = ", a.crop_ratio_max, ": need 0 < min <= max");
+    HPT_CHECK(a.crop_attempts >= 0 && a.crop_attempts <= ssl::kMaxCropAttempts, "augment.crop_attempts = ",
+              a.crop_attempts, ": must be in [0, ", ssl::kMaxCropAttempts, "]");
+    HPT_CHECK(a.blur_sigma_min > 0 && a.blur_sigma_min <= a.blur_sigma_max && a.blur_radius_sigmas > 0,
+              "augment.blur_sigma_min/blur_sigma_max/blur_radius_sigmas: need 0 < min <= max and a positive radius factor");
+    for (const auto& [name, p] : {std::pair<const char*, double>{"jitter_p", a.jitter_p}, {"gray_p", a.gray_p},
+                                  {"blur_p", a.blur_p}, {"flip_p", a.flip_p}})
+        HPT_CHECK(p >= 0 && p <= 1, "augment.", name, " = ", p, ": not a probability");
     std::vector<std::string> names;
     for (size_t i = 0; i < c.stages.size(); ++i) {
         const StageConfig& s = c.stages[i];

@@ -19,6 +19,7 @@ struct RunSection {
     std::string out = "runs/hpt";
     int64_t checkpoint_every = 200;  // steps; 0 = only at the end of each stage
     int64_t log_every = 10;
+    bool strict_data = false;  // an unreadable image in a folder or list stops the run (else: skipped, counted)
 };
 
 struct ModelSection {
@@ -37,7 +38,10 @@ struct MocoSection {
 };
 
 struct AugmentSection {
-    double crop_min_scale = 0.2;
+    double crop_min_scale = 0.2, crop_max_scale = 1.0;   // RandomResizedCrop area fraction
+    double crop_ratio_min = 3.0 / 4.0, crop_ratio_max = 4.0 / 3.0;  // aspect ratio w/h, log-uniform
+    int64_t crop_attempts = 10;                         // then the centre-crop fallback
+    double blur_radius_sigmas = 3.0;                    // blur kernel radius = ceil(this * sigma)
     double brightness = 0.4, contrast = 0.4, saturation = 0.4, hue = 0.4;
     double jitter_p = 0.8, gray_p = 0.2, blur_p = 0.5, flip_p = 0.5;
     double blur_sigma_min = 0.1, blur_sigma_max = 2.0;

@@ -70,7 +70,7 @@ Loaded load_model(const BackboneRequest& r) {
 
 EvalResult evaluate_checkpoint(const BackboneRequest& r, const EvalSection& cfg) {
     Loaded l = load_model(r);
-    const data::Dataset ds = data::load_dataset(r.data);
+    const data::Dataset ds = data::load_dataset(r.data, r.load);
     HPT_CHECK(ds.train.num_classes > 1 && ds.test.size() > 0, r.data, ": evaluation needs labeled train and test splits");
     const auto [mean, std] = data::channel_mean_std(ds.train);
     const data::InputSpec spec = data::spec_for(mean, std, l.model->config().in_channels, l.image_size);
@@ -84,7 +84,7 @@ std::pair<Tensor, Tensor> embed(const BackboneRequest& r) {
     const models::ResNetConfig& mc = model.config();
     const Device device = l.device;
     const int64_t size = l.image_size;
-    data::Dataset ds = data::load_dataset(r.data);
+    data::Dataset ds = data::load_dataset(r.data, r.load);
     auto [mean, std] = data::channel_mean_std(ds.train.size() ? ds.train : ds.test);
     if (!r.mean.empty()) mean = r.mean;
     if (!r.std.empty()) std = r.std;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "engine/core/tensor.h"
+#include "engine/data/dataset.h"
 #include "hpt/eval.h"
 
 namespace hpt::pipeline {
@@ -12,6 +13,7 @@ struct BackboneRequest {
     std::string split = "all";  // train | val | test | all (concatenated in that order)
     int64_t image_size = 0;     // 0: the checkpoint's training size, else the data's
     std::vector<double> mean, std;  // empty: the dataset's own training statistics
+    data::LoadOptions load;         // format (detected unless forced) and strictness
 };
 
 // Pooled features [N, C] (float32, CPU) and their labels.

@@ -51,9 +51,12 @@ int main(int argc, char** argv) {
     train->add_option("--seed", seed, "seed (run.seed)")->each([&](const std::string&) { seed_given = true; });
     train->add_flag("--resume", resume, "continue the run in --out from its last checkpoints");
     train->add_option("--device", device, "cpu, cuda, cuda:N or auto");
+    bool strict = false;
+    train->add_flag("--strict", strict, "an unreadable image stops the run (run.strict_data; default: skipped and counted)");
 
     auto* eval = app.add_subcommand("eval", "linear probe and kNN of a checkpoint's backbone on a labeled dataset");
     BackboneRequest er;
+    std::string er_format = "auto";
     RunConfig eval_cfg;
     eval->add_option("--checkpoint", er.checkpoint, "hpt checkpoint or torchvision-style safetensors")->required();
     eval->add_option("--data", er.data, "labeled dataset (train/val/test splits; val is carved if absent)")->required();
@@ -61,6 +64,8 @@ int main(int argc, char** argv) {
     eval->add_option("--probe-epochs", eval_cfg.eval.probe_epochs)->capture_default_str();
     eval->add_option("--knn-k", eval_cfg.eval.knn_k)->capture_default_str();
     eval->add_option("--device", device, "cpu, cuda, cuda:N or auto");
+    eval->add_option("--format", er_format, "force the dataset format: idx, npz, digits_csv, image_folder, list_file");
+    eval->add_flag("--strict", er.load.strict, "an unreadable image is an error (default: skipped and counted)");
 
     auto* emb = app.add_subcommand("embed", "write a dataset's pooled backbone features as .npy");
     BackboneRequest br;
@@ -73,6 +78,8 @@ int main(int argc, char** argv) {
     emb->add_option("--mean", br.mean, "per-channel mean in [0,1] (default: the dataset's)");
     emb->add_option("--std", br.std, "per-channel std in [0,1] (default: the dataset's)");
     emb->add_option("--device", device, "cpu, cuda, cuda:N or auto");
+    emb->add_option("--format", er_format, "force the dataset format: idx, npz, digits_csv, image_folder, list_file");
+    emb->add_flag("--strict", br.load.strict, "an unreadable image is an error (default: skipped and counted)");
 
 
     auto* data_cmd = app.add_subcommand("data", "look at a dataset before training on it");
@@ -85,6 +92,8 @@ int main(int argc, char** argv) {
         ->required();
     inspect->add_option("--format", data_format, "force the format: idx, npz, digits_csv, image_folder, list_file")
         ->capture_default_str();
+    bool data_strict = false;
+    inspect->add_flag("--strict", data_strict, "an unreadable image is an error (default: skipped and counted)");
     auto* preview = data_cmd->add_subcommand("preview", "a PNG grid of images and their two augmented views");
     preview->add_option("path", data_path, "dataset")->required();
     preview->add_option("--out", preview_out, "the PNG to write")->required();
@@ -93,6 +102,7 @@ int main(int argc, char** argv) {
     preview->add_option("--size", preview_size, "view size (default: the images' size)");
     preview->add_option("--seed", preview_seed)->capture_default_str();
     preview->add_option("--format", data_format, "force the dataset format")->capture_default_str();
+    preview->add_flag("--strict", data_strict, "an unreadable image is an error (default: skipped and counted)");
 
     try {
         app.parse(argc, argv);
@@ -106,11 +116,13 @@ int main(int argc, char** argv) {
             if (!out.empty()) cfg.run.out = out;
             if (seed_given) cfg.run.seed = seed;
             if (device != "auto") cfg.run.device = device;
+            if (strict) cfg.run.strict_data = true;
             for (const std::string& s : sets) apply_override(cfg, s);
             const RunResult r = run_pipeline(cfg, resume);
             if (r.rank == 0) std::printf("\n%s", summary_table(r).c_str());
             return 0;
         }
+        if (er_format != "auto") er.load.format = br.load.format = data::parse_format(er_format);
         if (*eval) {
             er.device = device;
             const EvalResult r = evaluate_checkpoint(er, eval_cfg.eval);
@@ -131,6 +143,7 @@ int main(int argc, char** argv) {
         if (*data_cmd) {
             data::LoadOptions lo;
             if (data_format != "auto") lo.format = data::parse_format(data_format);
+            lo.strict = data_strict;
             if (*inspect) {
                 std::printf("%s", data::inspect_report(data_path, lo).c_str());
                 return 0;
@@ -140,7 +153,7 @@ int main(int argc, char** argv) {
             ssl::AugmentConfig cfg = ssl::augment_policy(policy, int32_t(preview_size ? preview_size : set.images.size(1)));
             const auto [mean, std] = data::channel_mean_std(set);
             ssl::set_normalization(cfg, mean, std);
-            ssl::write_preview_grid(data_path, preview_out, preview_n, cfg, preview_seed);
+            ssl::write_preview_grid(ds, preview_out, preview_n, cfg, preview_seed);
             std::printf("wrote %s: %lld images (left) and two %s views of each\n", preview_out.c_str(),
                         static_cast<long long>(preview_n), policy.c_str());
             return 0;

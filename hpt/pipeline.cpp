@@ -27,8 +27,26 @@ Device resolve_device(const std::string& spec) {
     return d;
 }
 
+namespace {
+
+// Every path of every stage is checked before anything runs, so that a typo in the last stage
+// does not surface after hours of the first.
+void check_paths(const RunConfig& cfg) {
+    for (const StageConfig& st : cfg.stages) {
+        HPT_CHECK(fs::exists(st.data), "stage '", st.name, "': data ", st.data, " does not exist (stage.", st.name, ".data)");
+        for (const std::string& d : st.eval_data)
+            HPT_CHECK(fs::exists(d), "stage '", st.name, "': eval_data ", d, " does not exist (stage.", st.name, ".eval_data)");
+        if (st.init != "random" && st.init != "previous")
+            HPT_CHECK(fs::exists(st.init), "stage '", st.name, "': init checkpoint ", st.init, " does not exist (stage.",
+                      st.name, ".init)");
+    }
+}
+
+}  // namespace
+
 RunResult run_pipeline(const RunConfig& cfg, bool resume) {
     validate(cfg);
+    check_paths(cfg);
     RunResult res;
     res.out_dir = cfg.run.out;
     const Device device = dist::device_for_rank(resolve_device(cfg.run.device), dist::detect_launch());

@@ -1,6 +1,7 @@
 #include "hpt/stage.h"
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/dist/reducer.h"
@@ -27,15 +29,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const data::Dataset& dataset(const std::string& path, uint64_t seed) {
+const data::Dataset& dataset(const std::string& path, const RunConfig& cfg) {
     static std::mutex mu;
-    static std::map<std::pair<std::string, uint64_t>, data::Dataset> cache;
+    static std::map<std::tuple<std::string, uint64_t, bool>, data::Dataset> cache;
     std::lock_guard<std::mutex> lock(mu);
-    auto key = std::make_pair(path, seed);
+    auto key = std::make_tuple(path, cfg.run.seed, cfg.run.strict_data);
     auto it = cache.find(key);
     if (it == cache.end()) {
         data::LoadOptions o;
-        o.seed = seed;
+        o.seed = cfg.run.seed;
+        o.strict = cfg.run.strict_data;
         it = cache.emplace(key, data::load_dataset(path, o)).first;
     }
     return it->second;
@@ -63,7 +66,10 @@ ssl::AugmentConfig augment_config(const RunConfig& cfg, const StageConfig& st, i
                                   const std::vector<double>& mean, const std::vector<double>& std) {
     ssl::AugmentConfig a = ssl::augment_policy(st.policy, size);
     const AugmentSection& s = cfg.augment;
-    a.scale_min = s.crop_min_scale;
+    a.scale_min = s.crop_min_scale, a.scale_max = s.crop_max_scale;
+    a.ratio_min = s.crop_ratio_min, a.ratio_max = s.crop_ratio_max;
+    a.crop_attempts = int32_t(s.crop_attempts);
+    a.blur_radius_sigmas = s.blur_radius_sigmas;
     a.brightness = s.brightness, a.contrast = s.contrast, a.saturation = s.saturation, a.hue = s.hue;
     a.jitter_p = s.jitter_p, a.gray_p = s.gray_p, a.blur_p = s.blur_p, a.flip_p = s.flip_p;
     a.blur_sigma_min = s.blur_sigma_min, a.blur_sigma_max = s.blur_sigma_max;
@@ -79,11 +85,13 @@ void rewrite_metrics_up_to(const std::string& out_dir, const std::string& stage,
     std::ifstream in(path);
     std::string line, kept;
     while (std::getline(in, line)) {
-        // Lines of this stage logged after the checkpoint describe work that is redone now.
+        // Lines of this stage logged after the checkpoint describe work that is redone now, and so
+        // are its end-of-stage evaluations (a stage without final.safetensors evaluates again).
         try {
             const io::Json j = io::Json::parse(line, path);
-            if (j.has("stage") && j.at("stage").as_string() == stage && j.has("step") && j.at("step").as_int() > step)
-                continue;
+            const bool mine = j.has("stage") && j.at("stage").as_string() == stage;
+            if (mine && j.has("step") && j.at("step").as_int() > step) continue;
+            if (mine && j.has("event") && j.at("event").as_string() == "eval") continue;
         } catch (const Error&) {
             continue;  // a line torn by the kill
         }
@@ -95,6 +103,24 @@ void rewrite_metrics_up_to(const std::string& out_dir, const std::string& stage,
 int64_t debug_kill_step() {
     const char* e = std::getenv("HPT_DEBUG_KILL_AFTER_STEP");
     return e ? std::atoll(e) : -1;
+}
+
+// Tests: HPT_DEBUG_NAN_AT_STEP=s replaces the loss of step s by NaN, as a diverging run would.
+int64_t debug_nan_step() {
+    const char* e = std::getenv("HPT_DEBUG_NAN_AT_STEP");
+    return e ? std::atoll(e) : -1;
+}
+
+// A finite loss can still leave inf or NaN weights behind (an overflowing update); such weights
+// must never be written as a "good" checkpoint. One reduction over the flat buffer: its sum is
+// finite only if every element is.
+void check_finite_weights(const Tensor& flat, const std::string& stage, int64_t step, const std::string& last) {
+    NoGradGuard ng;
+    const double s = sum(flat.reshape({-1}).to(DType::f64)).item<double>();
+    if (std::isfinite(s)) return;
+    const std::string keep = fs::exists(last) ? "the last good checkpoint is " + last : "no checkpoint was written yet";
+    HPT_THROW("stage '", stage, "': the weights hold inf or NaN after step ", step, "; stopped (", keep,
+              "). Lower the learning rate (stage.", stage, ".lr) or check the data");
 }
 
 // Tests: HPT_DEBUG_HANG="rank:step" makes that rank stop responding after that step, as a rank
@@ -112,7 +138,7 @@ void debug_hang(int64_t rank, int64_t done) {
 
 int64_t model_channels(const RunConfig& cfg) {
     if (cfg.model.in_channels) return cfg.model.in_channels;
-    return dataset(cfg.stages.at(0).data, cfg.run.seed).train.images.size(3);
+    return dataset(cfg.stages.at(0).data, cfg).train.images.size(3);
 }
 
 void append_metric(const std::string& out_dir, const io::Json& line) {
@@ -125,7 +151,7 @@ void append_metric(const std::string& out_dir, const io::Json& line) {
 
 EvalResult evaluate_backbone(models::ResNet& model, const std::string& path, int64_t image_size, const RunConfig& cfg,
                              Device device) {
-    const data::Dataset& ds = dataset(path, cfg.run.seed);
+    const data::Dataset& ds = dataset(path, cfg);
     HPT_CHECK(ds.train.size() > 0 && ds.test.size() > 0, path, ": evaluation needs labeled train and test splits");
     HPT_CHECK(ds.train.num_classes > 1, path, ": evaluation needs labels (the dataset is unlabeled)");
     const auto [mean, std] = data::channel_mean_std(ds.train);
@@ -169,7 +195,7 @@ StageOutcome run_stage(const StageRun& r) {
               " exists from an earlier run; pass --resume to continue it or choose another --out");
     fs::create_directories(dir);
 
-    const data::Dataset& ds = dataset(st.data, cfg.run.seed);
+    const data::Dataset& ds = dataset(st.data, cfg);
     const Tensor images = pretraining_images(ds);
     const int64_t n = images.size(0), data_c = images.size(3);
     HPT_CHECK(n >= st.batch, "stage '", st.name, "': ", st.data, " has ", n, " images, fewer than the batch of ", st.batch);
@@ -199,11 +225,13 @@ StageOutcome run_stage(const StageRun& r) {
     if (!r.init_path.empty()) {
         const Checkpoint c = read_checkpoint(r.init_path);
         load_backbone(c, moco.query(), r.init_path);
-        moco.query().reset_head(init);  // DESIGN.md §2: a fresh head, key and queue per stage
-        moco.key().copy_state_from(moco.query());
         man.parent = r.init_path;
         man.parent_sha256 = io::sha256_file(r.init_path);
     }
+    // DESIGN.md §2: every stage, from a parent or from random init, starts with a head drawn by
+    // the same rule (Kaiming normal, fan_in), a key encoder copied from the query and a fresh queue.
+    moco.query().reset_head(init);
+    moco.key().copy_state_from(moco.query());
     if (st.trainable == "bn") {  // HPT-BN: convs frozen (no grad, no decay); BN affine and head train
         for (auto& c : moco.query().convs()) c->weight.requires_grad_(false);
     }
@@ -224,6 +252,8 @@ StageOutcome run_stage(const StageRun& r) {
                                                       {"step", io::Json::integer(start)}}));
             std::cerr << "[" << st.name << "] resuming at step " << start << " from " << last << "\n";
         }
+    } else if (r.resume && lead) {
+        rewrite_metrics_up_to(r.out_dir, st.name, 0);  // killed before its first checkpoint: start over
     }
     // Every rank starts from rank 0's state: the same weights, BN statistics and queue.
     dist::broadcast_state(moco.query(), comm);
@@ -232,7 +262,7 @@ StageOutcome run_stage(const StageRun& r) {
     dist::GradReducer reducer(moco.query(), comm, int64_t(cfg.dist.bucket_mb * (1 << 20)));
 
     const int64_t spe = n / st.batch;  // drop_last
-    const int64_t kill_at = debug_kill_step();
+    const int64_t kill_at = debug_kill_step(), nan_at = debug_nan_step();
     const double lr0 = st.effective_lr();
     const uint64_t seed = cfg.run.seed ^ (0x9E3779B97F4A7C15ull * (r.index + 1));
     Progress prog(st.name, st.iterations, start, cfg.run.log_every);
@@ -267,7 +297,7 @@ StageOutcome run_stage(const StageRun& r) {
         const Tensor view1 = ssl::augment_view(q_images, q_idx, 0, aug, seed, epoch);
         const Tensor key_input = ssl::augment_view(k_images, k_idx, 1, aug, seed, epoch);
         const Tensor loss = moco.loss_on_rank(view1, key_input, key_perm, comm);
-        loss_value = loss.item<double>();
+        loss_value = step + 1 == nan_at ? std::nan("") : loss.item<double>();
         {  // the global batch's loss, so that every rank sees (and stops on) the same value
             Tensor l = full({1}, loss_value, DType::f64);
             comm.all_reduce_sum(l);
@@ -294,8 +324,10 @@ StageOutcome run_stage(const StageRun& r) {
                                                       {"lr", io::Json::number(lr)},
                                                       {"images_per_s", io::Json::number(prog.images_per_second())}}));
         }
-        if (lead && cfg.run.checkpoint_every > 0 && done % cfg.run.checkpoint_every == 0 && done < st.iterations)
+        if (lead && cfg.run.checkpoint_every > 0 && done % cfg.run.checkpoint_every == 0 && done < st.iterations) {
+            check_finite_weights(moco.query().flat_params(), st.name, done, last);
             save_checkpoint(last, moco, opt, checkpoint_manifest(done));
+        }
         const bool monitor = cfg.eval.every > 0 && done % cfg.eval.every == 0 && done < st.iterations;
         if (lead && monitor) {
             EvalSection knn_only = cfg.eval;
@@ -323,6 +355,10 @@ StageOutcome run_stage(const StageRun& r) {
         comm.barrier(0);  // until rank 0 has evaluated and written the stage's files
         return out;
     }
+    // The trained state goes to disk before evaluation, so that an evaluation that fails (bad
+    // eval data, out of memory) costs a re-evaluation on --resume, not the training.
+    check_finite_weights(moco.query().flat_params(), st.name, st.iterations, last);
+    if (start < st.iterations) save_checkpoint(last, moco, opt, checkpoint_manifest(st.iterations));
     io::Json results = io::Json::array();
     for (const std::string& d : st.eval_data.empty() ? std::vector<std::string>{st.data} : st.eval_data) {
         std::cerr << "[" << st.name << "] evaluating on " << d << "\n";

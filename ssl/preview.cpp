@@ -47,12 +47,11 @@ void blit(Canvas& cv, int x0, int y0, int h, int w, int scale, const Pixel& pixe
 
 }  // namespace
 
-void write_preview_grid(const std::string& data_path, const std::string& out_png, int64_t n_images,
+void write_preview_grid(const data::Dataset& ds, const std::string& out_png, int64_t n_images,
                         const AugmentConfig& cfg_in, uint64_t seed) {
     HPT_CHECK(n_images >= 1, "preview: n_images must be at least 1, got ", n_images);
-    const data::Dataset ds = data::load_dataset(data_path);
     const data::ImageSet& set = ds.train.size() ? ds.train : ds.test;
-    HPT_CHECK(set.size() > 0, "preview: ", data_path, " has no images");
+    HPT_CHECK(set.size() > 0, "preview: ", ds.path, " has no images");
     const int64_t n = std::min(n_images, set.size());
     const Tensor images = set.images.narrow(0, 0, n).contiguous();
     const int h = int(images.size(1)), w = int(images.size(2)), c = int(images.size(3));

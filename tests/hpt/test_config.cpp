@@ -91,6 +91,40 @@ TEST_CASE("validation names the offending key", "[config]") {
     CHECK_THROWS_WITH(validate(c), Catch::Contains("no data"));
 }
 
+TEST_CASE("every augmentation parameter and strict data loading are config keys", "[config]") {
+    const RunConfig c = parse_config(std::string(kToml) + R"(
+[augment]
+crop_min_scale = 0.3
+crop_max_scale = 0.9
+crop_ratio_min = 0.5
+crop_ratio_max = 2.0
+crop_attempts = 4
+blur_radius_sigmas = 2.5
+hue = 0.1
+)", "demo.toml");
+    CHECK(c.augment.crop_min_scale == 0.3);
+    CHECK(c.augment.crop_max_scale == 0.9);
+    CHECK(c.augment.crop_ratio_min == 0.5);
+    CHECK(c.augment.crop_ratio_max == 2.0);
+    CHECK(c.augment.crop_attempts == 4);
+    CHECK(c.augment.blur_radius_sigmas == 2.5);
+    CHECK(c.augment.hue == 0.1);
+    CHECK_FALSE(c.run.strict_data);
+    RunConfig s = c;
+    apply_override(s, "run.strict_data=true");
+    CHECK(s.run.strict_data);
+    validate(c);
+    RunConfig bad = c;
+    bad.augment.crop_max_scale = 0.1;  // below crop_min_scale
+    CHECK_THROWS_WITH(validate(bad), Catch::Contains("augment.crop_max_scale"));
+    bad = c;
+    bad.eval.knn_k = 0;
+    CHECK_THROWS_WITH(validate(bad), Catch::Contains("eval.knn_k"));
+    bad = c;
+    bad.eval.probe_epochs = 0;
+    CHECK_THROWS_WITH(validate(bad), Catch::Contains("eval.probe_epochs"));
+}
+
 TEST_CASE("a config survives the JSON round trip of checkpoint manifests", "[config]") {
     const RunConfig c = parse_config(kToml, "demo.toml");
     const RunConfig d = from_json(to_json(c));

@@ -108,15 +108,86 @@ TEST_CASE("a NaN loss stops the run naming the step and keeps the last good chec
     const std::string dir = tmp_dir("nan");
     RunConfig cfg = load_config(write_config(dir, 12));
     cfg.run.out = dir + "/out";
-    apply_override(cfg, "stage.a.lr=1e30");
+    {  // a diverging learning rate: stops at its first steps, before any checkpoint
+        RunConfig wild = cfg;
+        wild.run.out = dir + "/wild";
+        apply_override(wild, "stage.a.lr=1e30");
+        try {
+            run_pipeline(wild, false);
+            FAIL("no error");
+        } catch (const Error& e) {
+            const std::string m = e.what();
+            CHECK_THAT(m, Catch::Contains("stage 'a': the loss is") && Catch::Contains("at step"));
+            CHECK_THAT(m, Catch::Contains("stage.a.lr"));
+        }
+    }
+    // NaN at step 7, after the checkpoint of step 4: that checkpoint survives, untouched, and the
+    // run resumes from it once the cause is gone.
+    ::setenv("HPT_DEBUG_NAN_AT_STEP", "7", 1);
+    std::string msg;
     try {
         run_pipeline(cfg, false);
-        FAIL("no error");
     } catch (const Error& e) {
-        const std::string m = e.what();
-        CHECK_THAT(m, Catch::Contains("stage 'a': the loss is") && Catch::Contains("at step"));
-        CHECK_THAT(m, Catch::Contains("stage.a.lr"));
+        msg = e.what();
     }
+    ::unsetenv("HPT_DEBUG_NAN_AT_STEP");
+    CHECK_THAT(msg, Catch::Contains("the loss is nan at step 7") && Catch::Contains("last good checkpoint is " + dir + "/out/a/last.safetensors"));
+    REQUIRE(fs::exists(dir + "/out/a/last.safetensors"));
+    CHECK(read_checkpoint(dir + "/out/a/last.safetensors").manifest.step == 4);
+    CHECK_FALSE(fs::exists(dir + "/out/a/final.safetensors"));
+    run_pipeline(cfg, true);
+    CHECK(fs::exists(dir + "/out/b/final.safetensors"));
+    fs::remove_all(dir);
+}
+
+TEST_CASE("an evaluation that fails after training loses no training; --resume only re-evaluates", "[hpt]") {
+    const std::string dir = tmp_dir("evalfail");
+    RunConfig cfg = load_config(write_config(dir, 6));
+    cfg.stages.resize(1);
+    cfg.run.out = dir + "/out";
+    cfg.stages[0].eval_data = {dir + "/run.toml"};  // exists, but is no dataset
+    CHECK_THROWS(run_pipeline(cfg, false));
+    REQUIRE(fs::exists(dir + "/out/a/last.safetensors"));
+    CHECK(read_checkpoint(dir + "/out/a/last.safetensors").manifest.step == 6);
+    const auto trained = losses(dir + "/out/metrics.jsonl");
+    CHECK(trained.size() == 6);
+
+    cfg.stages[0].eval_data.clear();
+    const RunResult r = run_pipeline(cfg, true);
+    CHECK(losses(dir + "/out/metrics.jsonl") == trained);  // no step was trained again
+    REQUIRE(r.stages.size() == 1);
+    REQUIRE(r.stages[0].evals.size() == 1);
+    CHECK(r.stages[0].evals[0].result.knn_test_acc > 0.2);  // digits, 10 classes
+    CHECK(fs::exists(dir + "/out/a/final.safetensors"));
+    fs::remove_all(dir);
+}
+
+TEST_CASE("HPT-BN trains BN and the head from the previous stage and leaves every conv as it was", "[hpt]") {
+    const std::string dir = tmp_dir("hptbn");
+    RunConfig cfg = load_config(write_config(dir, 4));  // stage b: init previous, trainable bn
+    cfg.run.out = dir + "/out";
+    run_pipeline(cfg, false);
+    const Checkpoint a = read_checkpoint(dir + "/out/a/final.safetensors"), b = read_checkpoint(dir + "/out/b/final.safetensors");
+    CHECK(b.manifest.parent == dir + "/out/a/final.safetensors");
+    int convs = 0, bns_changed = 0, bns = 0;
+    for (const auto& [name, t] : b.tensors.tensors) {
+        if (name.rfind("encoder_q.", 0) != 0 || name.rfind("encoder_q.fc.", 0) == 0) continue;
+        const Tensor* before = a.tensors.find(name);
+        REQUIRE(before);
+        const bool same = t.to_vector<double>() == before->to_vector<double>();
+        if (name.find("conv") != std::string::npos || name.find("downsample.0.") != std::string::npos) {
+            INFO(name);
+            CHECK(same);
+            ++convs;
+        } else if (name.find("running_mean") != std::string::npos || (name.find("bn") != std::string::npos &&
+                                                                     name.find("weight") != std::string::npos)) {
+            bns_changed += !same;
+            ++bns;
+        }
+    }
+    CHECK(convs == 20);  // ResNet-18: 17 convs in the stem and blocks plus 3 downsample convs
+    CHECK(bns > 0);
+    CHECK(bns_changed == bns);
     fs::remove_all(dir);
 }
 
@@ -127,6 +198,11 @@ TEST_CASE("missing data and incompatible init checkpoints are clear errors", "[h
     RunConfig missing = cfg;
     missing.stages[0].data = dir + "/nowhere";
     CHECK_THROWS_WITH(run_pipeline(missing, false), Catch::Contains(dir + "/nowhere"));
+    // A missing path in the last stage stops the run before the first stage trains.
+    missing = cfg;
+    missing.stages[1].eval_data = {dir + "/elsewhere"};
+    CHECK_THROWS_WITH(run_pipeline(missing, false), Catch::Contains("stage 'b': eval_data " + dir + "/elsewhere"));
+    CHECK_FALSE(fs::exists(dir + "/out/metrics.jsonl"));
 
     cfg.stages.resize(1);
     run_pipeline(cfg, false);  // a width-1/8 backbone

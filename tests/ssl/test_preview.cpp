@@ -21,7 +21,8 @@ TEST_CASE("write_preview_grid writes a PNG of originals and two views", "[ssl][p
         return;
     }
     const auto path = std::filesystem::temp_directory_path() / ("hpt_preview_" + std::to_string(::getpid()) + ".png");
-    ssl::write_preview_grid(dir + "/retinamnist.npz", path.string(), 3, ssl::augment_policy("full", 32), 5);
+    const data::Dataset ds = data::load_dataset(dir + "/retinamnist.npz");
+    ssl::write_preview_grid(ds, path.string(), 3, ssl::augment_policy("full", 32), 5);
     std::ifstream f(path, std::ios::binary);
     unsigned char head[24] = {};
     f.read(reinterpret_cast<char*>(head), 24);
@@ -30,7 +31,7 @@ TEST_CASE("write_preview_grid writes a PNG of originals and two views", "[ssl][p
     // Cells of max(28, 32) = 32 pixels magnified 3x (>= 96), three columns, three rows, 4-px gaps.
     CHECK(be32(head + 16) == 3 * 96 + 4 * 4);
     CHECK(be32(head + 20) == 3 * (96 + 4) + 4);
-    CHECK_THROWS_WITH(ssl::write_preview_grid(dir + "/retinamnist.npz", "/nonexistent/dir/x.png", 1,
+    CHECK_THROWS_WITH(ssl::write_preview_grid(ds, "/nonexistent/dir/x.png", 1,
                                               ssl::augment_policy("full", 32), 5),
                       Catch::Contains("cannot write"));
 }

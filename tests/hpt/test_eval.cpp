@@ -1,0 +1,103 @@
+// Evaluation on features with a known answer: the linear probe and kNN find separable classes and
+// stay near chance on random labels; kNN votes as InstDisc does; the summary table shows results.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+
+#include "engine/core/random.h"
+#include "engine/ops/ops.h"
+#include "hpt/eval.h"
+#include "hpt/pipeline.h"
+
+using namespace hpt;
+using namespace hpt::pipeline;
+
+namespace {
+
+// `per_class` points of each of `classes` Gaussian clusters in `dim` dimensions, centres `spread`
+// apart (unit noise); labels random instead when `shuffle_labels`.
+std::pair<Tensor, Tensor> clusters(int64_t classes, int64_t per_class, int64_t dim, double spread, Generator& g,
+                                   bool shuffle_labels = false) {
+    Generator centres(99);  // the same centres for every split
+    const Tensor c = centres.randn({classes, dim}) * spread;
+    const int64_t n = classes * per_class;
+    std::vector<int64_t> y(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) y[size_t(i)] = i % classes;
+    const Tensor x = index_select(c, 0, from_vector<int64_t>(y)) + g.randn({n, dim});
+    if (shuffle_labels)
+        for (int64_t i = 0; i < n; ++i) y[size_t(i)] = g.next_below(classes);
+    return {x, from_vector<int64_t>(y)};
+}
+
+FeatureSet feature_set(double spread, bool shuffle_labels) {
+    Generator g(5);
+    FeatureSet f;
+    std::tie(f.train, f.y_train) = clusters(3, 100, 16, spread, g, shuffle_labels);
+    std::tie(f.val, f.y_val) = clusters(3, 20, 16, spread, g, shuffle_labels);
+    std::tie(f.test, f.y_test) = clusters(3, 40, 16, spread, g, shuffle_labels);
+    f.num_classes = 3;
+    return f;
+}
+
+}  // namespace
+
+TEST_CASE("the linear probe and kNN separate separable classes and not random labels", "[eval]") {
+    EvalSection cfg;
+    cfg.probe_epochs = 20;
+    cfg.knn_k = 20;
+    const EvalResult good = evaluate(feature_set(4.0, false), cfg, 1);
+    CHECK(good.probe_test_acc > 0.95);
+    CHECK(good.probe_val_acc > 0.95);
+    CHECK(good.probe_best_epoch >= cfg.probe_epochs / 2);  // chosen in the second half of training
+    CHECK(good.knn_test_acc > 0.95);
+
+    const EvalResult chance = evaluate(feature_set(4.0, true), cfg, 1);  // 3 classes: 33%
+    CHECK(chance.probe_test_acc < 0.6);
+    CHECK(chance.knn_test_acc < 0.6);
+
+    EvalSection knn_only = cfg;
+    knn_only.linear_probe = false;
+    const EvalResult k = evaluate(feature_set(4.0, false), knn_only, 1);
+    CHECK(k.probe_test_acc == -1);  // "not run", which the summary table prints as "-"
+    CHECK(k.knn_test_acc == good.knn_test_acc);
+}
+
+TEST_CASE("kNN weighs the k nearest by exp(cosine / t)", "[eval]") {
+    // Test point along x. Neighbours: one of class 0 at angle 0 (cos 1), two of class 1 at cos 0.8.
+    const Tensor train = from_vector<float>({1, 0, 0.8f, 0.6f, 0.8f, -0.6f, -1, 0}, {4, 2});
+    const Tensor y_train = from_vector<int64_t>({0, 1, 1, 0}, {4});
+    const Tensor test = from_vector<float>({2, 0}, {1, 2});
+    const Tensor y0 = from_vector<int64_t>({0}, {1}), y1 = from_vector<int64_t>({1}, {1});
+    // k = 1: the nearest alone (class 0).
+    CHECK(knn_accuracy(train, y_train, test, y0, 2, 1, 0.1) == 1.0);
+    // k = 3, t = 0.1: class 0 has e^10 = 22026, class 1 has 2 e^8 = 5962: class 0 wins.
+    CHECK(knn_accuracy(train, y_train, test, y0, 2, 3, 0.1) == 1.0);
+    // t = 1: e^1 = 2.72 against 2 e^0.8 = 4.45: class 1 wins; the weights, not the count, decide.
+    CHECK(knn_accuracy(train, y_train, test, y1, 2, 3, 1.0) == 1.0);
+    CHECK_THROWS_WITH(knn_accuracy(train, y_train, test, y0, 2, 0, 0.1), Catch::Contains("k = 0"));
+}
+
+TEST_CASE("the summary table lists every stage's evaluations", "[eval]") {
+    RunResult r;
+    StageOutcome a;
+    a.name = "base";
+    a.iterations = 600;
+    a.seconds = 75;
+    StageEval e;
+    e.data = "/usr/share/datasets/fashion-mnist";
+    e.result.probe_test_acc = 0.8347;
+    e.result.knn_test_acc = 0.7662;
+    a.evals.push_back(e);
+    StageOutcome b = a;
+    b.name = "target";
+    b.iterations = 300;
+    b.evals[0].result.probe_test_acc = -1;  // not run
+    r.stages = {a, b};
+    const std::string t = summary_table(r);
+    CHECK_THAT(t, Catch::Contains("stage") && Catch::Contains("probe acc") && Catch::Contains("kNN acc"));
+    CHECK_THAT(t, Catch::Contains("base") && Catch::Contains("83.47%") && Catch::Contains("76.62%"));
+    CHECK_THAT(t, Catch::Contains("target") && Catch::Contains("300"));
+    CHECK(std::count(t.begin(), t.end(), '\n') == 3);
+}
