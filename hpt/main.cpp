@@ -11,6 +11,7 @@
 
 #include "engine/core/error.h"
 #include "engine/data/inspect.h"
+#include "engine/dist/comm.h"
 #include "ssl/preview.h"
 #include "hpt/embed.h"
 #include "hpt/example.h"
@@ -161,6 +162,15 @@ int main(int argc, char** argv) {
         ex.device = device;
         return run_example(ex);
     } catch (const std::exception& e) {
+        const dist::LaunchInfo l = dist::detect_launch();
+        if (l.world > 1) {
+            // The other ranks may wait for this one without a time limit (while it evaluates, say):
+            // an error on one rank ends the whole job instead of leaving them blocked.
+            std::fprintf(stderr, "hpt_run: error on rank %d of %d: %s\nhpt_run: aborting all ranks\n", l.rank, l.world,
+                         e.what());
+            std::fflush(stderr);
+            dist::abort_job(1);
+        }
         std::fprintf(stderr, "hpt_run: error: %s\n", e.what());
         return 1;
     }

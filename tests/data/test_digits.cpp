@@ -24,8 +24,7 @@ std::string row(int first, int label) {
 
 TEST_CASE("real sklearn digits: 1797 images, fixed test carve, seeded val carve", "[data][real]") {
     if (!std::filesystem::exists(kDigits)) {
-        WARN("python3-sklearn's digits.csv.gz not found: real-data part skipped");
-        return;
+        FAIL("python3-sklearn's digits.csv.gz not found at " << kDigits << ": install python3-sklearn (tools/install-deps)");
     }
     const Dataset ds = load_dataset(kDigits);
     CHECK(ds.format == "digits_csv");

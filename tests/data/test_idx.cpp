@@ -23,8 +23,7 @@ Bytes iota_bytes(size_t n, int start = 0) {
 TEST_CASE("real Fashion-MNIST: counts, classes, known pixels, carved val", "[data][real]") {
     const std::string dir = test::find_dataset_dir("fashion-mnist", "train-images-idx3-ubyte.gz");
     if (dir.empty()) {
-        WARN("Fashion-MNIST not found (shared/datasets or the dataset-fashion-mnist package): real-data part skipped");
-        return;
+        FAIL("Fashion-MNIST not found: install Debian's dataset-fashion-mnist (tools/install-deps) or set HPT_DATA_DIR");
     }
     LoadOptions opt;
     opt.val_fraction = 0;  // the whole training split, to count its classes
@@ -78,8 +77,7 @@ TEST_CASE("real MNIST test-only directory becomes a test split", "[data][real]")
 TEST_CASE("real gzip truncated at many points or with a flipped byte is an error naming the file", "[data][real]") {
     const std::string dir = test::find_dataset_dir("fashion-mnist", "t10k-labels-idx1-ubyte.gz");
     if (dir.empty()) {
-        WARN("Fashion-MNIST not found: real-file truncation part skipped");
-        return;
+        FAIL("Fashion-MNIST not found: install Debian's dataset-fashion-mnist (tools/install-deps) or set HPT_DATA_DIR");
     }
     const Bytes gz = test::read_bytes(dir + "/t10k-labels-idx1-ubyte.gz");
     REQUIRE(parse_idx(gz.data(), gz.size(), "x").dims == std::vector<int64_t>{10000});

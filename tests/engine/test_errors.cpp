@@ -334,6 +334,21 @@ TEST_CASE("errors: a tensor on cuda:0 mixed with a CPU tensor", "[errors]") {
                       Contains(str("cuda:", hpt::cuda_device_count())));
 }
 
+TEST_CASE("errors: the device check runs before any kernel, also on machines without a GPU", "[errors]") {
+    // A tensor that only claims to live on cuda:0 (its memory is host memory no kernel touches):
+    // every op must refuse it next to a CPU tensor before dispatching, naming both devices.
+    std::vector<float> mem(6, 1.f);
+    const Tensor fake = from_blob(mem.data(), {2, 3}, DType::f32, Device::cuda(0));
+    const Tensor host = f32({2, 3});
+    CHECK_THROWS_WITH(add(fake, host), Contains("op 'add'") && Contains("different devices") && Contains("cuda:0") &&
+                                           Contains("cpu") && Contains("[2, 3]"));
+    CHECK_THROWS_WITH(mul(host, fake), Contains("op 'mul'") && Contains("cuda:0") && Contains("cpu"));
+    CHECK_THROWS_WITH(matmul(fake, host.t()), Contains("op 'matmul'") && Contains("cuda:0") && Contains("cpu"));
+    CHECK_THROWS_WITH(cat({host, fake}), Contains("op 'cat'") && Contains("cuda:0") && Contains("cpu"));
+    CHECK_THROWS_WITH(where(ones({2, 3}, DType::u8), fake, host), Contains("op 'where'") && Contains("cuda:0"));
+    CHECK_THROWS_WITH(index_select(fake, 0, from_vector<int64_t>({0})), Contains("op 'index_select'") && Contains("cuda:0"));
+}
+
 TEST_CASE("errors: no CUDA device means creating a CUDA tensor throws", "[errors]") {
     if (hpt::test::cuda_available()) return;
     CHECK_THROWS_AS(zeros({2}, DType::f32, Device::cuda(0)), hpt::Error);

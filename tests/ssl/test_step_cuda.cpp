@@ -15,6 +15,10 @@
 #include "tests/support/compare.h"
 #include "tests/support/devices.h"
 
+#ifdef HPT_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
+
 using namespace hpt;
 
 namespace {
@@ -46,6 +50,14 @@ TEST_CASE("a ResNet-18 training step on the GPU gives the CPU's loss, gradients 
         WARN("skipped: no CUDA device");
         return;
     }
+#ifdef HPT_WITH_CUDA
+    // The CPU has no TF32: both sides compute in f32 whatever HPT_CUDA_TF32 says.
+    struct Tf32Off {
+        bool was = cuda_tf32();
+        Tf32Off() { set_cuda_tf32(false); }
+        ~Tf32Off() { set_cuda_tf32(was); }
+    } tf32_off;
+#endif
     models::ResNetConfig c;
     c.depth = 18;
     c.small_stem = true;
@@ -59,7 +71,7 @@ TEST_CASE("a ResNet-18 training step on the GPU gives the CPU's loss, gradients 
     }
 
     Generator data(77);
-    const Tensor x = data.randn({16, 3, 16, 16});
+    const Tensor x = data.randn({16, 3, 32, 32});  // the small-image setting: 32x32, 3x3 stem
     std::vector<int64_t> labels(16);
     for (int64_t i = 0; i < 16; ++i) labels[size_t(i)] = data.next_below(10);
     const Tensor y = from_vector<int64_t>(labels);

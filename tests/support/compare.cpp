@@ -19,6 +19,11 @@ double dtype_eps(DType t) {
 
 Tolerance tol(DType t, double k_abs, double k_rel) { return {k_abs * dtype_eps(t), k_rel * dtype_eps(t)}; }
 
+ClosestCheck& closest_check() {
+    static ClosestCheck c;
+    return c;
+}
+
 Comparison compare(const Tensor& actual, const Tensor& reference, Tolerance t, const std::string& what) {
     NoGradGuard ng;
     Comparison c;
@@ -52,6 +57,12 @@ Comparison compare(const Tensor& actual, const Tensor& reference, Tolerance t, c
         }
     }
     c.ok = c.n_bad == 0;
+    ClosestCheck& cc = closest_check();
+    ++cc.checks;
+    if (c.worst_fraction >= cc.worst_fraction) {
+        cc.worst_fraction = c.worst_fraction;
+        cc.what = what;
+    }
     os.precision(3);
     os << a.size() << " values, atol " << t.atol << " rtol " << t.rtol << ": worst uses "
        << 100.0 * c.worst_fraction << "% of its bound (index " << c.worst_index << "), max abs err "

@@ -32,6 +32,16 @@ struct Comparison {
 // Compares values (both are copied to the CPU and converted to double); shapes must match.
 Comparison compare(const Tensor& actual, const Tensor& reference, Tolerance t, const std::string& what = "");
 
+// The closest any comparison of the running test case came to its bound. The test runner prints
+// it after every test case that compared values (tests/support/main.cpp), passing or not, so a
+// check that passes at 95% of its bound shows up in the log.
+struct ClosestCheck {
+    int64_t checks = 0;
+    double worst_fraction = 0.0;
+    std::string what;
+};
+ClosestCheck& closest_check();
+
 }  // namespace hpt::test
 
 // Catch2 helper: records the report, fails on mismatch.
