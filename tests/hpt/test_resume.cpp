@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <csignal>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,8 @@
 
 #include "engine/io/atomic_file.h"
 #include "engine/io/json.h"
+#include "engine/io/sha256.h"
+#include "hpt/embed.h"
 #include "hpt/checkpoint.h"
 #include "hpt/example.h"
 #include "hpt/pipeline.h"
@@ -188,6 +191,61 @@ TEST_CASE("HPT-BN trains BN and the head from the previous stage and leaves ever
     CHECK(convs == 20);  // ResNet-18: 17 convs in the stem and blocks plus 3 downsample convs
     CHECK(bns > 0);
     CHECK(bns_changed == bns);
+    fs::remove_all(dir);
+}
+
+TEST_CASE("checkpoint manifests name their parent by hash; embed reads both checkpoint kinds", "[hpt][embed]") {
+    const std::string dir = tmp_dir("embed");
+    RunConfig cfg = load_config(write_config(dir, 2));
+    cfg.run.out = dir + "/out";
+    run_pipeline(cfg, false);
+    const std::string a = dir + "/out/a/final.safetensors", b = dir + "/out/b/final.safetensors";
+    const Manifest m = read_checkpoint(b).manifest;
+    CHECK(m.stage == "b");
+    CHECK(m.final);
+    CHECK(m.step == 2);
+    CHECK(m.iterations == 2);
+    CHECK(m.seed == 3);
+    CHECK(m.dataset == sklearn_digits());
+    CHECK(m.engine_version == HPT_VERSION);
+    CHECK(m.parent == a);
+    CHECK(m.parent_sha256 == io::sha256_file(a));
+    CHECK(m.parent_sha256.size() == 64);
+    REQUIRE(m.results.is_array());
+    CHECK(from_json(m.config).stages.size() == 2);
+    CHECK(read_checkpoint(a).manifest.parent.empty());  // random init: no parent
+
+    // The backbone file (bare torchvision names, no head) gives the same features as the full
+    // checkpoint it came from.
+    BackboneRequest r;
+    r.data = sklearn_digits();
+    r.split = "test";
+    r.device = "cpu";
+    r.checkpoint = b;
+    const auto [f_full, labels] = embed(r);
+    r.checkpoint = dir + "/out/b/backbone.safetensors";
+    const auto [f_bare, labels2] = embed(r);
+    CHECK(f_full.shape() == Shape{359, 64});  // digits' test split; ResNet-18 at width 1/8: 64 features
+    CHECK(f_full.dtype() == DType::f32);
+    CHECK(f_full.to_vector<float>() == f_bare.to_vector<float>());
+    CHECK(labels.to_vector<int64_t>() == labels2.to_vector<int64_t>());
+
+    // The CLI writes a float32 .npy that numpy reads: magic, version 1.0, '<f4', C order, the shape.
+    const std::string npy = dir + "/feats.npy";
+    REQUIRE(run_hpt("embed --device cpu --checkpoint '" + b + "' --data '" + sklearn_digits() + "' --split test --out '" + npy + "'") == 0);
+    const std::string bytes = io::read_file(npy);
+    REQUIRE(bytes.size() > 10);
+    CHECK(bytes.substr(0, 6) == "\x93NUMPY");
+    CHECK(bytes[6] == 1);
+    const std::string header = bytes.substr(10, size_t(uint8_t(bytes[8]) | uint8_t(bytes[9]) << 8));
+    CHECK_THAT(header, Catch::Contains("'descr': '<f4'") && Catch::Contains("'fortran_order': False") &&
+                           Catch::Contains("'shape': (359, 64)"));
+    CHECK(bytes.size() == 10 + header.size() + 359 * 64 * 4);
+    std::vector<float> stored(359 * 64);
+    std::memcpy(stored.data(), bytes.data() + 10 + header.size(), stored.size() * 4);
+    CHECK(stored == f_full.to_vector<float>());
+    CHECK(fs::exists(npy + ".labels.npy"));
+    CHECK(run_hpt("embed --checkpoint '" + dir + "/run.toml' --data '" + sklearn_digits() + "' --out '" + npy + "'") == 1);
     fs::remove_all(dir);
 }
 

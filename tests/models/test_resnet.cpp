@@ -2,6 +2,8 @@
 // golden (tools/golden_resnet.py) matched in eval and in train mode after loading safetensors.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "engine/autograd/grad_mode.h"
@@ -127,6 +129,47 @@ HPT_DEVICE_TEST("a torchvision ResNet-18 checkpoint loads by name and matches Py
                 if (n == key) ours_t = t;
             INFO(key);
             HPT_CHECK_CLOSE(ours_t, test::golden_tensor(golden, "after_train." + key), test::tol(DType::f32, 64 * k, 64 * k));
+        }
+    }
+}
+
+TEST_CASE("initialisation follows torchvision, and reset_head follows DESIGN.md", "[models][init]") {
+    auto stats = [](const Tensor& t) {
+        const std::vector<double> v = t.to_vector<double>();
+        double s = 0, s2 = 0;
+        for (double x : v) s += x, s2 += x * x;
+        const double m = s / double(v.size());
+        return std::make_pair(m, std::sqrt(s2 / double(v.size()) - m * m));
+    };
+    models::ResNetConfig c = tv(50);
+    c.head = models::Head::mlp;
+    Generator g(17);
+    models::ResNet m(c, g);
+    int convs = 0;
+    for (auto& [name, t] : m.named_parameters()) {
+        INFO(name);
+        if (t.dim() == 4 && t.numel() >= 16384) {  // convs big enough for a 2% bound on the sample std
+            // Kaiming normal, fan_out, ReLU gain: std = sqrt(2 / (out_channels * kh * kw)).
+            const auto [mean, sd] = stats(t);
+            const double want = std::sqrt(2.0 / double(t.size(0) * t.size(2) * t.size(3)));
+            CHECK(std::fabs(mean) < 0.02 * want);
+            CHECK(sd == Approx(want).epsilon(0.02));
+            ++convs;
+        } else if (name.find("bn") != std::string::npos || name.find("downsample.1") != std::string::npos) {
+            const std::vector<double> v = t.to_vector<double>();
+            const double want = name.size() > 7 && name.substr(name.size() - 7) == ".weight" ? 1.0 : 0.0;
+            CHECK(std::all_of(v.begin(), v.end(), [&](double x) { return x == want; }));
+        }
+    }
+    CHECK(convs >= 50);
+    m.reset_head(g);
+    for (auto& [name, t] : m.head()->named_parameters()) {
+        INFO(name);
+        if (t.dim() == 2) {  // Kaiming normal, fan_in, ReLU gain: std = sqrt(2 / in_features)
+            const auto [mean, sd] = stats(t);
+            CHECK(sd == Approx(std::sqrt(2.0 / double(t.size(1)))).epsilon(0.02));
+        } else {
+            CHECK(t.to_vector<double>() == std::vector<double>(size_t(t.numel()), 0.0));
         }
     }
 }
