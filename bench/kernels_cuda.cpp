@@ -152,6 +152,18 @@ void add_gemm_case(std::vector<Case>& cases, const GemmShape& s, const Device& d
            s.flops(), 0, {}};
     k.run = [=] { run_kernel(OpId::matmul, {a, b}, {c}); };
     cases.push_back(k);
+    // Its backward, as the engine's autograd runs it: dA = dC B^T, dB = A^T dC (two GEMMs).
+    const Tensor gc = g.randn({s.m, s.n}, DType::f32, dev);
+    const Tensor ga = empty({s.m, s.k}, DType::f32, dev), gb = empty({s.k, s.n}, DType::f32, dev);
+    Case kb{"gemm_bwd", s.key(), s.name,
+            str("{\"bench\": \"gemm_bwd\", \"shape\": \"", s.key(), "\", \"m\": ", s.m, ", \"n\": ", s.n, ", \"k\": ", s.k,
+                "}"),
+            2.0 * s.flops(), 0, {}, ""};
+    kb.run = [=] {
+        run_kernel(OpId::matmul, {gc, b.t()}, {ga});
+        run_kernel(OpId::matmul, {a.t(), gc}, {gb});
+    };
+    cases.push_back(kb);
 }
 
 // MoCo's loss: the fused op's forward and its backward to q. FP32 math: two N x K x D products
@@ -247,10 +259,11 @@ int run_cuda_kernel_benches(const CudaBenchOptions& o) {
             }
         }
         for (const GemmShape& s : gemms_for(net.convs, net.convs.front().n, net.feat)) {
-            if (!want("gemm", s.key())) continue;
+            if (!want("gemm", s.key()) && !want("gemm_bwd", s.key())) continue;
             std::vector<Case> cases;
             add_gemm_case(cases, s, dev);
-            time_case(std::move(cases[0]), net.name);
+            for (Case& c : cases)
+                if (want(c.bench, c.shape)) time_case(std::move(c), net.name);
         }
     }
     {

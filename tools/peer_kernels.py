@@ -137,6 +137,15 @@ def gemm_case(s, dev, g):
     return step
 
 
+def gemm_bwd_case(s, dev, g):
+    """The backward of C = A B: dA = dC B^T and dB = A^T dC, as autograd runs them."""
+    a = randn((s["m"], s["k"]), dev, g).requires_grad_()
+    b = randn((s["k"], s["n"]), dev, g).requires_grad_()
+    c = torch.mm(a, b)
+    gc = randn((s["m"], s["n"]), dev, g)
+    return lambda: torch.autograd.grad(c, (a, b), gc, retain_graph=True)
+
+
 def info_nce_case(s, dev, g):
     """MoCo's usual formulation: einsum for the positive and negative logits, cat, cross-entropy,
     backward to q (the queue stored [D, K] as in the reference code)."""
@@ -193,7 +202,7 @@ def momentum_foreach_case(s, dev, g):
 
 CASES = {"info_nce_fwd_bwd": info_nce_case, "momentum_update_loop": momentum_loop_case,
          "momentum_update_foreach": momentum_foreach_case, "conv2d_fwd_bwd": conv_case, "conv2d_fwd": conv_fwd_case, "conv2d_bwd": conv_bwd_case,
-         "bn_fwd": bn_fwd_case, "bn_bwd": bn_bwd_case, "gemm": gemm_case}
+         "bn_fwd": bn_fwd_case, "bn_bwd": bn_bwd_case, "gemm": gemm_case, "gemm_bwd": gemm_bwd_case}
 
 
 def main():
