@@ -32,62 +32,22 @@ using namespace hpt::bench;
 
 namespace {
 
-struct Options {
-    std::string device = "cpu";
-    std::string filter = ".*";
-    std::string out;
+struct Options : CommonArgs {
     std::string data;
     std::string policy = "full";
-    int threads = 0;
-    double min_seconds = 2.0;
-    bool peer = true;
+    Options() { min_seconds = 2.0; }
 };
 
-void usage() {
-    std::cout << "usage: bench_augment [options]\n"
-                 "  --device cpu|cuda     device to time (cuda needs a GPU)\n"
-                 "  --threads N           CPU threads for us and DataLoader workers for torchvision (default: all)\n"
-                 "  --policy NAME         full, no_gray, no_color, crop_blur, crop_only (default full)\n"
-                 "  --data PATH           RetinaMNIST npz (default: ../shared/datasets/retinamnist)\n"
-                 "  --filter REGEX        only shapes matching\n"
-                 "  --min-time S          seconds of timing per shape and side (default 2)\n"
-                 "  --out FILE            also append the JSON lines to FILE\n"
-                 "  --no-peer             do not run torchvision\n";
-}
-
-Options parse(int argc, char** argv) {
-    Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto next = [&]() -> std::string {
-            if (i + 1 >= argc) throw Error("bench_augment: " + a + " needs a value");
-            return argv[++i];
-        };
-        if (a == "--help" || a == "-h") {
-            usage();
-            std::exit(0);
-        } else if (a == "--device") {
-            o.device = next();
-        } else if (a == "--threads") {
-            o.threads = std::stoi(next());
-        } else if (a == "--policy") {
-            o.policy = next();
-        } else if (a == "--data") {
-            o.data = next();
-        } else if (a == "--filter") {
-            o.filter = next();
-        } else if (a == "--min-time") {
-            o.min_seconds = std::stod(next());
-        } else if (a == "--out") {
-            o.out = next();
-        } else if (a == "--no-peer") {
-            o.peer = false;
-        } else {
-            throw Error("bench_augment: unknown option '" + a + "' (see --help)");
-        }
-    }
-    return o;
-}
+const char* kUsage =
+    "usage: bench_augment [options]\n"
+    "  --device cpu|cuda     device to time (cuda needs a GPU)\n"
+    "  --threads N           CPU threads for us and DataLoader workers for torchvision (default: all)\n"
+    "  --policy NAME         full, no_gray, no_color, crop_blur, crop_only (default full)\n"
+    "  --data PATH           RetinaMNIST npz (default: ../shared/datasets/retinamnist)\n"
+    "  --filter REGEX        only shapes matching\n"
+    "  --min-time S          seconds of timing per shape and side (default 2)\n"
+    "  --out FILE            also append the JSON lines to FILE\n"
+    "  --no-peer             do not run torchvision\n";
 
 struct Case {
     int64_t n, size;
@@ -222,7 +182,18 @@ Measured time_cuda(const Tensor& images, const ssl::AugmentConfig& cfg, double m
 
 int main(int argc, char** argv) {
     try {
-        const Options o = parse(argc, argv);
+        Options o;
+        const bool go = parse_args(argc, argv, kUsage, o, [&](const std::string& a, const auto& value) {
+            if (a == "--policy") {
+                o.policy = value();
+            } else if (a == "--data") {
+                o.data = value();
+            } else {
+                return false;
+            }
+            return true;
+        });
+        if (!go) return 0;
         HPT_CHECK(o.device == "cpu" || o.device == "cuda", "bench_augment: --device cpu or cuda");
 #ifndef HPT_WITH_CUDA
         HPT_CHECK(o.device == "cpu", "bench_augment: this build has no CUDA backend");

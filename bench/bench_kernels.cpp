@@ -25,65 +25,23 @@ using namespace hpt::bench;
 
 namespace {
 
-struct Options {
-    std::string device = "cpu";
-    std::string filter = ".*";
-    std::string out;
+struct Options : CommonArgs {
     int64_t batch = 64;
     bool batch_set = false;
     std::string nets = "all";
-    int threads = 0;
-    double min_seconds = 1.0;
-    bool peer = true;
 };
 
-void usage() {
-    std::cout << "usage: bench_kernels [options]\n"
-                 "  --device D            cpu (default), cuda or cuda:N\n"
-                 "  --batch N             batch of the ResNet-18 shapes (default 64, 32x32 images); on CUDA\n"
-                 "                        the batch of every network (default 512 for ResNet-18, 256 for ResNet-50)\n"
-                 "  --nets NAME           CUDA only: resnet18, resnet50 or all (default)\n"
-                 "  --threads N           CPU threads for us and for PyTorch (default: all cores)\n"
-                 "  --filter REGEX        only benches whose 'bench shape' matches\n"
-                 "  --min-time S          seconds of timing per shape and side, in 3 alternating rounds (default 1.0)\n"
-                 "  --out FILE            also append the JSON lines to FILE\n"
-                 "  --no-peer             do not run PyTorch\n";
-}
-
-Options parse(int argc, char** argv) {
-    Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto next = [&]() -> std::string {
-            if (i + 1 >= argc) throw Error("bench_kernels: " + a + " needs a value");
-            return argv[++i];
-        };
-        if (a == "--help" || a == "-h") {
-            usage();
-            std::exit(0);
-        } else if (a == "--device") {
-            o.device = next();
-        } else if (a == "--batch") {
-            o.batch = std::stoll(next());
-            o.batch_set = true;
-        } else if (a == "--nets") {
-            o.nets = next();
-        } else if (a == "--threads") {
-            o.threads = std::stoi(next());
-        } else if (a == "--filter") {
-            o.filter = next();
-        } else if (a == "--min-time") {
-            o.min_seconds = std::stod(next());
-        } else if (a == "--out") {
-            o.out = next();
-        } else if (a == "--no-peer") {
-            o.peer = false;
-        } else {
-            throw Error("bench_kernels: unknown option '" + a + "' (see --help)");
-        }
-    }
-    return o;
-}
+const char* kUsage =
+    "usage: bench_kernels [options]\n"
+    "  --device D            cpu (default), cuda or cuda:N\n"
+    "  --batch N             batch of the ResNet-18 shapes (default 64, 32x32 images); on CUDA\n"
+    "                        the batch of every network (default 512 for ResNet-18, 256 for ResNet-50)\n"
+    "  --nets NAME           CUDA only: resnet18, resnet50 or all (default)\n"
+    "  --threads N           CPU threads for us and for PyTorch (default: all cores)\n"
+    "  --filter REGEX        only benches whose 'bench shape' matches\n"
+    "  --min-time S          seconds of timing per shape and side, in 3 alternating rounds (default 1.0)\n"
+    "  --out FILE            also append the JSON lines to FILE\n"
+    "  --no-peer             do not run PyTorch\n";
 
 struct Result {
     std::string bench, shape, layer;
@@ -183,7 +141,19 @@ std::string gemm_json(const GemmShape& s) {
 
 int main(int argc, char** argv) {
     try {
-        const Options o = parse(argc, argv);
+        Options o;
+        const bool go = parse_args(argc, argv, kUsage, o, [&](const std::string& a, const auto& value) {
+            if (a == "--batch") {
+                o.batch = std::stoll(value());
+                o.batch_set = true;
+            } else if (a == "--nets") {
+                o.nets = value();
+            } else {
+                return false;
+            }
+            return true;
+        });
+        if (!go) return 0;
         if (o.device != "cpu") {
             CudaBenchOptions c;
             c.device = o.device;

@@ -114,39 +114,20 @@ Timing time_ranks(OurStep& s, dist::Comm& comm, double min_seconds, int min_reps
 
 int main(int argc, char** argv) {
     try {
-        std::string out, filter;
-        double min_seconds = 5.0;
-        bool peer_on = true;
-        std::string device_spec = "cpu";
-        for (int i = 1; i < argc; ++i) {
-            const std::string a = argv[i];
-            auto next = [&]() -> std::string {
-                if (i + 1 >= argc) throw Error("bench_step: " + a + " needs a value");
-                return argv[++i];
-            };
-            if (a == "--out") {
-                out = next();
-            } else if (a == "--filter") {
-                filter = next();
-            } else if (a == "--min-time") {
-                min_seconds = std::stod(next());
-            } else if (a == "--threads") {
-                set_num_threads(std::stoi(next()));
-            } else if (a == "--device") {
-                device_spec = next();
-            } else if (a == "--no-peer") {
-                peer_on = false;
-            } else if (a == "--help" || a == "-h") {
-                std::cout << "usage: bench_step [--device cpu|cuda[:N]] [--filter SUBSTR] [--min-time S] [--threads N]\n"
-                             "                  [--out FILE] [--no-peer]\n"
-                             "  times MoCo v2 steps (ResNet-18 small stem at 32x32, batch 64 and 256; ResNet-50 at\n"
-                             "  224x224, batch 32 on the CPU, 256 on a GPU) next to tools/peer_step.py on the same device.\n"
-                             "  Under mpirun each rank takes its share of the batch (NCCL on GPUs, MPI on the CPU).\n";
-                return 0;
-            } else {
-                throw Error("bench_step: unknown option '" + a + "' (see --help)");
-            }
-        }
+        CommonArgs args;
+        args.min_seconds = 5.0;
+        args.filter = "";
+        const char* usage =
+            "usage: bench_step [--device cpu|cuda[:N]] [--filter SUBSTR] [--min-time S] [--threads N]\n"
+            "                  [--out FILE] [--no-peer]\n"
+            "  times MoCo v2 steps (ResNet-18 small stem at 32x32, batch 64 and 256; ResNet-50 at\n"
+            "  224x224, batch 32 on the CPU, 256 on a GPU) next to tools/peer_step.py on the same device.\n"
+            "  Under mpirun each rank takes its share of the batch (NCCL on GPUs, MPI on the CPU).\n";
+        if (!parse_args(argc, argv, usage, args)) return 0;
+        if (args.threads > 0) set_num_threads(args.threads);
+        const std::string &out = args.out, &filter = args.filter, &device_spec = args.device;
+        const double min_seconds = args.min_seconds;
+        bool peer_on = args.peer;
         Device device = Device::parse(device_spec);
         if (device.is_cuda()) {
             HPT_CHECK(cuda_device_count() > device.index, device_spec, " requested but ",

@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include "engine/core/error.h"
+
 namespace hpt::bench {
 
 Timing time_it(const std::function<void()>& fn, int warmup, int min_reps, double min_seconds, int max_reps,
@@ -329,6 +331,49 @@ std::string gpu_name(int device) {
     if (cudaGetDeviceProperties(&p, device) == cudaSuccess) return p.name;
 #endif
     return "cuda:" + std::to_string(device);
+}
+
+bool parse_args(int argc, char** argv, const std::string& usage, CommonArgs& o,
+                const ExtraArg& extra) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        const std::function<std::string()> value = [&]() -> std::string {
+            if (i + 1 >= argc) throw Error(a + " needs a value");
+            return argv[++i];
+        };
+        // A number that does not parse names the option rather than ending in std::stoi's message.
+        auto number = [&](auto convert) {
+            const std::string v = value();
+            try {
+                size_t used = 0;
+                const auto x = convert(v, &used);
+                if (used == v.size()) return x;
+            } catch (const std::exception&) {
+            }
+            throw Error(a + " " + v + " is not a number");
+        };
+        if (a == "--help" || a == "-h") {
+            std::cout << usage;
+            return false;
+        }
+        if (extra && extra(a, value)) continue;
+        if (a == "--device") {
+            o.device = value();
+        } else if (a == "--threads") {
+            o.threads = number([](const std::string& s, size_t* u) { return std::stoi(s, u); });
+        } else if (a == "--filter") {
+            o.filter = value();
+        } else if (a == "--min-time") {
+            o.min_seconds = number([](const std::string& s, size_t* u) { return std::stod(s, u); });
+        } else if (a == "--out") {
+            o.out = value();
+        } else if (a == "--no-peer") {
+            o.peer = false;
+        } else {
+            throw Error("unknown option '" + a + "' (see --help)");
+        }
+    }
+    return true;
 }
 
 }  // namespace hpt::bench

@@ -95,6 +95,23 @@ private:
     std::string path_;
 };
 
+// The options every benchmark takes, parsed in one place:
+//   --device D  --threads N  --filter PATTERN  --min-time S  --out FILE  --no-peer  --help
+// `extra` sees every other option first: it returns true when it took the option (reading its
+// value through the given function); anything left is an error.
+struct CommonArgs {
+    std::string device = "cpu";
+    std::string filter = ".*";
+    std::string out;
+    int threads = 0;  // 0: all cores
+    double min_seconds = 1.0;
+    bool peer = true;
+};
+using ExtraArg = std::function<bool(const std::string& flag, const std::function<std::string()>& value)>;
+// Returns false when --help printed `usage` (the caller exits 0).
+bool parse_args(int argc, char** argv, const std::string& usage, CommonArgs& o,
+                const ExtraArg& extra = {});
+
 // The GPU's marketing name ("NVIDIA H100 80GB HBM3"), for the JSON lines' device field.
 std::string gpu_name(int device);
 
