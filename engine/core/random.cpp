@@ -30,35 +30,24 @@ std::vector<int64_t> Generator::permutation(int64_t n) {
     return p;
 }
 
-void Generator::normal_(const Tensor& t, double mean, double std) {
+void Generator::fill_(const Tensor& t, int dist, double a, double b) {
     NoGradGuard ng;
-    RandomAttrs a;
-    a.dist = RandomAttrs::normal;
-    a.seed = seed_, a.stream = stream_, a.offset = position_, a.a = mean, a.b = std;
+    RandomAttrs r;
+    r.dist = RandomAttrs::Dist(dist);
+    r.seed = seed_, r.stream = stream_, r.offset = position_, r.a = a, r.b = b;
     if (t.is_contiguous()) {
-        fill_random(t, a);
+        fill_random(t, r);
     } else {
         Tensor tmp = empty(t.shape(), t.dtype(), t.device());
-        fill_random(tmp, a);
+        fill_random(tmp, r);
         t.copy_(tmp);
     }
     position_ += uint64_t(t.numel());
 }
 
-void Generator::uniform_(const Tensor& t, double lo, double hi) {
-    NoGradGuard ng;
-    RandomAttrs a;
-    a.dist = RandomAttrs::uniform;
-    a.seed = seed_, a.stream = stream_, a.offset = position_, a.a = lo, a.b = hi;
-    if (t.is_contiguous()) {
-        fill_random(t, a);
-    } else {
-        Tensor tmp = empty(t.shape(), t.dtype(), t.device());
-        fill_random(tmp, a);
-        t.copy_(tmp);
-    }
-    position_ += uint64_t(t.numel());
-}
+void Generator::normal_(const Tensor& t, double mean, double std) { fill_(t, RandomAttrs::normal, mean, std); }
+
+void Generator::uniform_(const Tensor& t, double lo, double hi) { fill_(t, RandomAttrs::uniform, lo, hi); }
 
 Tensor Generator::randn(const Shape& s, DType dt, Device d) {
     Tensor t = empty(s, dt, d);

@@ -30,6 +30,9 @@ public:
     Tensor rand(const Shape& s, DType dt = DType::f32, Device d = Device::cpu());
 
 private:
+    // Draws t's elements from distribution `dist` (RandomAttrs::Dist) with parameters a, b.
+    void fill_(const Tensor& t, int dist, double a, double b);
+
     uint64_t seed_, stream_, position_ = 0;
 };
 
