@@ -29,12 +29,16 @@ CpuConvImpl impl_from_env() {
 
 std::atomic<CpuConvImpl> g_impl{impl_from_env()};
 
-// im2col + GEMM beats oneDNN's direct convolution for spatial kernels on output maps of at most
-// 16 pixels (ResNet-18's layer4 at 32x32 input: 72 vs 96 ms and 137 vs 156 ms forward+backward at
-// batch 64 on 2 AVX2 cores); on larger maps and for 1x1 kernels oneDNN wins (bench_kernels with
-// HPT_CPU_CONV=im2col / onednn, bench/results/cpu/README.md).
+// On AVX2-only cores im2col + GEMM beats oneDNN's direct convolution for spatial kernels on
+// output maps of at most 16 pixels (ResNet-18's layer4 at 32x32 input: 72 vs 96 ms and 137 vs
+// 156 ms forward+backward at batch 64 on 2 AVX2 cores); on larger maps and for 1x1 kernels oneDNN
+// wins. With AVX-512 oneDNN's direct kernels win there too (2 AVX-512 EPYC cores: layer4 3x3 39-44
+// vs 53-60 ms, layer4.0.conv1 25-29 vs 27-33 ms). bench_kernels with HPT_CPU_CONV=im2col / onednn,
+// bench/results/cpu/README.md. The choice depends only on the machine, so a run and its resumption
+// on one machine take the same path (bit-for-bit resume).
 bool im2col_wins(const Tensor& x, const Tensor& w, int64_t oh, int64_t ow, const Conv2dAttrs& p) {
-    return oh * ow <= 16 && w.size(2) * w.size(3) > 1 && conv2d_im2col_fits(x, w, oh, ow, p);
+    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    return !avx512 && oh * ow <= 16 && w.size(2) * w.size(3) > 1 && conv2d_im2col_fits(x, w, oh, ow, p);
 }
 
 struct Geom {
