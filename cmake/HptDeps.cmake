@@ -12,6 +12,13 @@ add_library(hpt::dnnl UNKNOWN IMPORTED)
 set_target_properties(hpt::dnnl PROPERTIES IMPORTED_LOCATION ${DNNL_LIBRARY}
   INTERFACE_INCLUDE_DIRECTORIES ${DNNL_INCLUDE_DIR})
 
+# stb (Debian libstb-dev): headers only; image decoding, resizing and PNG writing are compiled
+# into the engine (engine/data/image_decode.cpp, ssl/preview.cpp).
+find_path(STB_INCLUDE_DIR stb/stb_image.h)
+if(NOT STB_INCLUDE_DIR)
+  message(FATAL_ERROR "stb not found: install Debian's libstb-dev (see README.md)")
+endif()
+
 # Where pip puts nvidia-cudnn-cu13 / nvidia-nccl-cu13 (the lent GPU machine has them there).
 function(_hpt_wheel_hints out pkg)
   file(GLOB _dirs
