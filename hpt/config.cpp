@@ -89,6 +89,7 @@ const std::vector<Field>& fields() {
         HPT_FIELD("eval.probe_weight_decay", f64, c.eval.probe_weight_decay),
         HPT_FIELD("eval.max_train", i64, c.eval.max_train),
         HPT_FIELD("eval.every", i64, c.eval.every),
+        HPT_FIELD("eval.monitor_probe", boolean, c.eval.monitor_probe),
         HPT_FIELD("dist.backend", str, c.dist.backend),
         HPT_FIELD("dist.timeout_s", f64, c.dist.timeout_s),
         HPT_FIELD("dist.bucket_mb", f64, c.dist.bucket_mb),

@@ -57,6 +57,7 @@ struct EvalSection {
     double probe_weight_decay = 0.0;
     int64_t max_train = 20000;  // train images used for probe/kNN features (0 = all)
     int64_t every = 0;          // kNN monitor every this many steps (0 = only at stage ends)
+    bool monitor_probe = false; // the linear probe too at those steps (seconds each, on features)
 };
 
 // Data parallelism (ranks started by mpirun or srun; see README "Many GPUs or CPU ranks").

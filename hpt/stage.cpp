@@ -330,17 +330,20 @@ StageOutcome run_stage(const StageRun& r) {
         }
         const bool monitor = cfg.eval.every > 0 && done % cfg.eval.every == 0 && done < st.iterations;
         if (lead && monitor) {
-            EvalSection knn_only = cfg.eval;
-            knn_only.linear_probe = false;
-            RunConfig c2 = cfg;
-            c2.eval = knn_only;
+            RunConfig c2 = cfg;  // kNN (cheap) at every monitor step; the probe too when asked
+            c2.eval.linear_probe = cfg.eval.linear_probe && cfg.eval.monitor_probe;
             for (const std::string& d : st.eval_data.empty() ? std::vector<std::string>{st.data} : st.eval_data) {
                 const EvalResult e = evaluate_backbone(moco.query(), d, size, c2, r.device);
+                std::cerr << "[" << st.name << "] step " << done << " on " << d << ": kNN " << 100 * e.knn_test_acc << "%";
+                if (c2.eval.linear_probe) std::cerr << ", linear probe " << 100 * e.probe_test_acc << "%";
+                std::cerr << "\n";
                 append_metric(r.out_dir, io::Json::object({{"event", io::Json::string("monitor")},
                                                           {"stage", io::Json::string(st.name)},
                                                           {"step", io::Json::integer(done)},
                                                           {"data", io::Json::string(d)},
-                                                          {"knn_test_acc", io::Json::number(e.knn_test_acc)}}));
+                                                          {"knn_test_acc", io::Json::number(e.knn_test_acc)},
+                                                          {"probe_test_acc", io::Json::number(e.probe_test_acc)},
+                                                          {"probe_val_acc", io::Json::number(e.probe_val_acc)}}));
             }
         }
         if (monitor) comm.barrier(0);  // rank 0 evaluated meanwhile: no limit on that wait

@@ -165,6 +165,36 @@ TEST_CASE("an evaluation that fails after training loses no training; --resume o
     fs::remove_all(dir);
 }
 
+TEST_CASE("evaluations at chosen steps: kNN, and the linear probe when asked", "[hpt]") {
+    const std::string dir = tmp_dir("monitor");
+    RunConfig cfg = load_config(write_config(dir, 4));
+    cfg.stages.resize(1);
+    cfg.run.out = dir + "/out";
+    cfg.eval.every = 2;
+    cfg.eval.linear_probe = true;
+    cfg.eval.probe_epochs = 4;
+    cfg.eval.monitor_probe = true;
+    run_pipeline(cfg, false);
+    std::ifstream in(dir + "/out/metrics.jsonl");
+    std::string line;
+    int monitors = 0, evals = 0;
+    while (std::getline(in, line)) {
+        const io::Json j = io::Json::parse(line, "metrics");
+        const std::string ev = j.at("event").as_string();
+        if (ev == "monitor") {
+            ++monitors;
+            CHECK(j.at("step").as_int() == 2);  // every 2 steps, not at the stage's end (that is "eval")
+            CHECK(j.at("knn_test_acc").as_double() > 0.2);
+            CHECK(j.at("probe_test_acc").as_double() > 0.2);  // digits, 10 classes
+            CHECK(j.at("probe_val_acc").as_double() > 0.2);
+        }
+        evals += ev == "eval";
+    }
+    CHECK(monitors == 1);
+    CHECK(evals == 1);
+    fs::remove_all(dir);
+}
+
 TEST_CASE("HPT-BN trains BN and the head from the previous stage and leaves every conv as it was", "[hpt]") {
     const std::string dir = tmp_dir("hptbn");
     RunConfig cfg = load_config(write_config(dir, 4));  // stage b: init previous, trainable bn
