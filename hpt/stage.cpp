@@ -334,9 +334,11 @@ StageOutcome run_stage(const StageRun& r) {
             c2.eval.linear_probe = cfg.eval.linear_probe && cfg.eval.monitor_probe;
             for (const std::string& d : st.eval_data.empty() ? std::vector<std::string>{st.data} : st.eval_data) {
                 const EvalResult e = evaluate_backbone(moco.query(), d, size, c2, r.device);
-                std::cerr << "[" << st.name << "] step " << done << " on " << d << ": kNN " << 100 * e.knn_test_acc << "%";
-                if (c2.eval.linear_probe) std::cerr << ", linear probe " << 100 * e.probe_test_acc << "%";
-                std::cerr << "\n";
+                char msg[160];
+                std::snprintf(msg, sizeof msg, ": kNN %.2f%%", 100 * e.knn_test_acc);
+                std::cerr << "[" << st.name << "] step " << done << " on " << d << msg;
+                if (c2.eval.linear_probe) std::fprintf(stderr, ", linear probe %.2f%%", 100 * e.probe_test_acc);
+                std::cerr << std::endl;
                 append_metric(r.out_dir, io::Json::object({{"event", io::Json::string("monitor")},
                                                           {"stage", io::Json::string(st.name)},
                                                           {"step", io::Json::integer(done)},
