@@ -47,6 +47,14 @@ std::string write_config(const std::string& dir, int64_t iterations) {
     return dir + "/run.toml";
 }
 
+// That run as a RunConfig writing into dir/out, with its first `stages` stages.
+RunConfig tiny_run(const std::string& dir, int64_t iterations, size_t stages = 2) {
+    RunConfig cfg = load_config(write_config(dir, iterations));
+    cfg.stages.resize(stages);
+    cfg.run.out = dir + "/out";
+    return cfg;
+}
+
 // step -> loss text, exactly as logged.
 std::map<std::pair<std::string, int64_t>, std::string> losses(const std::string& metrics) {
     std::map<std::pair<std::string, int64_t>, std::string> m;
@@ -100,8 +108,7 @@ TEST_CASE("a killed run resumes and reproduces the uninterrupted losses bit for 
 
 TEST_CASE("a run refuses to overwrite an earlier one without --resume", "[hpt]") {
     const std::string dir = tmp_dir("overwrite");
-    RunConfig cfg = load_config(write_config(dir, 2));
-    cfg.run.out = dir + "/out";
+    RunConfig cfg = tiny_run(dir, 2);
     run_pipeline(cfg, false);
     CHECK_THROWS_WITH(run_pipeline(cfg, false), Catch::Contains("already holds a run") && Catch::Contains("--resume"));
     fs::remove_all(dir);
@@ -109,8 +116,7 @@ TEST_CASE("a run refuses to overwrite an earlier one without --resume", "[hpt]")
 
 TEST_CASE("a NaN loss stops the run naming the step and keeps the last good checkpoint", "[hpt]") {
     const std::string dir = tmp_dir("nan");
-    RunConfig cfg = load_config(write_config(dir, 12));
-    cfg.run.out = dir + "/out";
+    RunConfig cfg = tiny_run(dir, 12);
     {  // a diverging learning rate: stops at its first steps, before any checkpoint
         RunConfig wild = cfg;
         wild.run.out = dir + "/wild";
@@ -145,9 +151,7 @@ TEST_CASE("a NaN loss stops the run naming the step and keeps the last good chec
 
 TEST_CASE("an evaluation that fails after training loses no training; --resume only re-evaluates", "[hpt]") {
     const std::string dir = tmp_dir("evalfail");
-    RunConfig cfg = load_config(write_config(dir, 6));
-    cfg.stages.resize(1);
-    cfg.run.out = dir + "/out";
+    RunConfig cfg = tiny_run(dir, 6, 1);
     cfg.stages[0].eval_data = {dir + "/run.toml"};  // exists, but is no dataset
     CHECK_THROWS(run_pipeline(cfg, false));
     REQUIRE(fs::exists(dir + "/out/a/last.safetensors"));
@@ -167,9 +171,7 @@ TEST_CASE("an evaluation that fails after training loses no training; --resume o
 
 TEST_CASE("evaluations at chosen steps: kNN, and the linear probe when asked", "[hpt]") {
     const std::string dir = tmp_dir("monitor");
-    RunConfig cfg = load_config(write_config(dir, 4));
-    cfg.stages.resize(1);
-    cfg.run.out = dir + "/out";
+    RunConfig cfg = tiny_run(dir, 4, 1);
     cfg.eval.every = 2;
     cfg.eval.linear_probe = true;
     cfg.eval.probe_epochs = 4;
@@ -197,8 +199,7 @@ TEST_CASE("evaluations at chosen steps: kNN, and the linear probe when asked", "
 
 TEST_CASE("HPT-BN trains BN and the head from the previous stage and leaves every conv as it was", "[hpt]") {
     const std::string dir = tmp_dir("hptbn");
-    RunConfig cfg = load_config(write_config(dir, 4));  // stage b: init previous, trainable bn
-    cfg.run.out = dir + "/out";
+    RunConfig cfg = tiny_run(dir, 4);  // stage b: init previous, trainable bn
     run_pipeline(cfg, false);
     const Checkpoint a = read_checkpoint(dir + "/out/a/final.safetensors"), b = read_checkpoint(dir + "/out/b/final.safetensors");
     CHECK(b.manifest.parent == dir + "/out/a/final.safetensors");
@@ -226,8 +227,7 @@ TEST_CASE("HPT-BN trains BN and the head from the previous stage and leaves ever
 
 TEST_CASE("checkpoint manifests name their parent by hash; embed reads both checkpoint kinds", "[hpt][embed]") {
     const std::string dir = tmp_dir("embed");
-    RunConfig cfg = load_config(write_config(dir, 2));
-    cfg.run.out = dir + "/out";
+    RunConfig cfg = tiny_run(dir, 2);
     run_pipeline(cfg, false);
     const std::string a = dir + "/out/a/final.safetensors", b = dir + "/out/b/final.safetensors";
     const Manifest m = read_checkpoint(b).manifest;
@@ -281,8 +281,7 @@ TEST_CASE("checkpoint manifests name their parent by hash; embed reads both chec
 
 TEST_CASE("missing data and incompatible init checkpoints are clear errors", "[hpt]") {
     const std::string dir = tmp_dir("bad");
-    RunConfig cfg = load_config(write_config(dir, 2));
-    cfg.run.out = dir + "/out";
+    RunConfig cfg = tiny_run(dir, 2);
     RunConfig missing = cfg;
     missing.stages[0].data = dir + "/nowhere";
     CHECK_THROWS_WITH(run_pipeline(missing, false), Catch::Contains(dir + "/nowhere"));
