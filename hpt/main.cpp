@@ -151,9 +151,9 @@ int main(int argc, char** argv) {
             }
             const data::Dataset ds = data::load_dataset(data_path, lo);
             const data::ImageSet& set = ds.train.size() ? ds.train : ds.test;
-            ssl::AugmentConfig cfg = ssl::augment_policy(policy, int32_t(preview_size ? preview_size : set.images.size(1)));
-            const auto [mean, std] = data::channel_mean_std(set);
-            ssl::set_normalization(cfg, mean, std);
+            // The grid normalises with the training split's own statistics (ssl/preview.h).
+            const ssl::AugmentConfig cfg =
+                ssl::augment_policy(policy, int32_t(preview_size ? preview_size : set.images.size(1)));
             ssl::write_preview_grid(ds, preview_out, preview_n, cfg, preview_seed);
             std::printf("wrote %s: %lld images (left) and two %s views of each\n", preview_out.c_str(),
                         static_cast<long long>(preview_n), policy.c_str());
