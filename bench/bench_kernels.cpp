@@ -12,6 +12,7 @@
 
 #include "bench/common.h"
 #include "bench/kernels_cuda.h"
+#include "bench/moco_cases.h"
 #include "bench/shapes.h"
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/random.h"
@@ -81,45 +82,6 @@ struct GemmCase {
         NoGradGuard ng;
         matmul(a, b);
     }
-};
-
-// MoCo's loss at N = 256, D = 128, K = 65536: the fused op, forward and backward to q.
-struct InfoNceCase {
-    static constexpr int64_t N = 256, D = 128, K = 65536;
-    Tensor q, k, queue;
-    InfoNceCase() {
-        Generator g(7, 3);
-        q = l2_normalize(g.randn({N, D}), 1).detach().requires_grad_();
-        k = l2_normalize(g.randn({N, D}), 1).detach();
-        queue = l2_normalize(g.randn({K, D}), 1).detach();
-    }
-    void step() {
-        q.set_grad(Tensor());
-        info_nce(q, k, queue, 0.2).backward();
-    }
-    // Two GEMM-sized products (logits, then dq), 2 flops per multiply-add.
-    static double flops() { return 4.0 * double(N) * double(K) * double(D); }
-    // The queue is read twice (forward, backward); q, k and dq are small.
-    static double bytes() { return 2.0 * double(K) * double(D) * 4.0; }
-};
-
-// The key encoder's update over a ResNet-50 MoCo encoder's parameters (backbone and MLP head).
-struct MomentumCase {
-    Tensor k, q;
-    int64_t n;
-    MomentumCase() {
-        models::ResNetConfig c;
-        c.depth = 50;
-        c.head = models::Head::mlp;
-        Generator g(7, 4);
-        models::ResNet m(c, g);
-        m.flatten();
-        q = m.flat_params();
-        k = q.clone();
-        n = m.num_parameters();
-    }
-    void step() { momentum_update(k, q, 0.999); }
-    double bytes() const { return 12.0 * double(k.numel()); }  // read k and q, write k (f32)
 };
 
 std::string conv_json(const ConvShape& s) {
@@ -201,22 +163,17 @@ int main(int argc, char** argv) {
             GemmCase c(s);
             run({"gemm", s.key(), s.name, {}, s.flops(), 0}, [&] { c.step(); }, gemm_json(s));
         }
-        if (want("info_nce_fwd_bwd", "n256_d128_k65536")) {
+        if (want("info_nce_fwd_bwd", InfoNceCase::shape())) {
             InfoNceCase c;
-            run({"info_nce_fwd_bwd", "n256_d128_k65536", "MoCo loss, T=0.2", {}, InfoNceCase::flops(), 0},
-                [&] { c.step(); },
-                "{\"bench\": \"info_nce_fwd_bwd\", \"shape\": \"n256_d128_k65536\", \"n\": 256, \"d\": 128, "
-                "\"k\": 65536, \"t\": 0.2}");
+            run({"info_nce_fwd_bwd", InfoNceCase::shape(), "MoCo loss, T=0.2", {}, InfoNceCase::flops(), 0},
+                [&] { c.step(); }, InfoNceCase::peer_request());
             results.back().bytes = InfoNceCase::bytes();
         }
         if (want("momentum_update", "resnet50_mlp")) {
             MomentumCase c;
-            for (const char* variant : {"loop", "foreach"}) {
-                run({"momentum_update", "resnet50_mlp_" + std::to_string(c.n), std::string("vs PyTorch ") +
-                     (std::string(variant) == "loop" ? "per-tensor loop" : "_foreach_mul_/_foreach_add_"), {}, 0, 0},
-                    [&] { c.step(); },
-                    std::string("{\"bench\": \"momentum_update_") + variant +
-                        "\", \"shape\": \"resnet50_mlp\", \"depth\": 50, \"m\": 0.999}");
+            for (const std::string variant : {"loop", "foreach"}) {
+                run({"momentum_update", c.shape(), MomentumCase::layer(variant), {}, 0, 0}, [&] { c.step(); },
+                    MomentumCase::peer_request(variant));
                 results.back().bytes = c.bytes();
             }
         }

@@ -23,6 +23,7 @@
 #include <sstream>
 
 #include "bench/common.h"
+#include "bench/moco_cases.h"
 #include "bench/shapes.h"
 #include "engine/core/error.h"
 
@@ -34,8 +35,6 @@
 #include "engine/ops/ops.h"
 #include "engine/ops/registry.h"
 #include "kernels/cpu/parallel.h"
-#include "models/resnet.h"
-#include "ssl/ops.h"
 #include "kernels/cuda/runtime.h"
 #endif
 
@@ -166,45 +165,21 @@ void add_gemm_case(std::vector<Case>& cases, const GemmShape& s, const Device& d
     cases.push_back(kb);
 }
 
-// MoCo's loss: the fused op's forward and its backward to q. FP32 math: two N x K x D products
-// (logits, then dq); the queue (32 MB) is read once by each.
-void add_info_nce_case(std::vector<Case>& cases, const Device& dev) {
-    constexpr int64_t N = 256, D = 128, K = 65536;
-    Generator g(7, 3);
-    NoGradGuard ng;
-    const Tensor q = l2_normalize(g.randn({N, D}, DType::f32, dev), 1);
-    const Tensor k = l2_normalize(g.randn({N, D}, DType::f32, dev), 1);
-    const Tensor queue = l2_normalize(g.randn({K, D}, DType::f32, dev), 1);
-    const std::string shape = "n256_d128_k65536";
-    Case c{"info_nce_fwd_bwd", shape, "MoCo loss, T=0.2",
-           str("{\"bench\": \"info_nce_fwd_bwd\", \"shape\": \"", shape, "\", \"n\": 256, \"d\": 128, \"k\": 65536, \"t\": 0.2}"),
-           4.0 * N * K * D, 2.0 * K * D * 4.0, {}, ""};
-    c.run = [=] {
-        const Tensor qq = q.detach().requires_grad_();
-        info_nce(qq, k, queue, 0.2).backward();
-    };
-    cases.push_back(c);
-}
-
-// theta_k <- m theta_k + (1 - m) theta_q over every parameter of a ResNet-50 with MoCo's MLP head,
-// one pass over the flat buffers: 12 bytes per parameter. Timed once per PyTorch variant.
-void add_momentum_cases(std::vector<Case>& cases, const Device& dev) {
-    models::ResNetConfig rc;
-    rc.depth = 50;
-    rc.head = models::Head::mlp;
-    Generator g(7, 4);
-    models::ResNet m(rc, g);
-    m.flatten(dev);
-    const Tensor q = m.flat_params(), k = q.clone();
-    const std::string shape = "resnet50_mlp_" + std::to_string(m.num_parameters());
-    for (const char* variant : {"loop", "foreach"}) {
-        const std::string pb = std::string("momentum_update_") + variant;
-        Case c{"momentum_update", shape,
-               std::string("vs PyTorch ") + (pb == "momentum_update_loop" ? "per-tensor loop" : "_foreach_mul_/_foreach_add_"),
-               str("{\"bench\": \"", pb, "\", \"shape\": \"resnet50_mlp\", \"depth\": 50, \"m\": 0.999}"), 0,
-               12.0 * double(q.numel()), {}, pb + " resnet50_mlp"};
-        c.run = [=] { momentum_update(k, q, 0.999); };
-        cases.push_back(c);
+// The two MoCo kernels (bench/moco_cases.h); the case object keeps its tensors alive in `run`.
+void add_moco_cases(std::vector<Case>& cases, const Device& dev, bool info_nce_wanted, bool momentum_wanted) {
+    if (info_nce_wanted) {
+        auto c = std::make_shared<InfoNceCase>(dev);
+        Case x{"info_nce_fwd_bwd", InfoNceCase::shape(), "MoCo loss, T=0.2", InfoNceCase::peer_request(),
+               InfoNceCase::flops(), InfoNceCase::bytes(), [c] { c->step(); }, ""};
+        cases.push_back(x);
+    }
+    if (momentum_wanted) {
+        auto c = std::make_shared<MomentumCase>(dev);
+        for (const std::string variant : {"loop", "foreach"}) {
+            Case x{"momentum_update", c->shape(), MomentumCase::layer(variant), MomentumCase::peer_request(variant), 0,
+                   c->bytes(), [c] { c->step(); }, MomentumCase::peer_bench(variant) + " resnet50_mlp"};
+            cases.push_back(x);
+        }
     }
 }
 
@@ -268,8 +243,7 @@ int run_cuda_kernel_benches(const CudaBenchOptions& o) {
     }
     {
         std::vector<Case> moco;
-        if (want("info_nce_fwd_bwd", "n256_d128_k65536")) add_info_nce_case(moco, dev);
-        if (want("momentum_update", "resnet50_mlp")) add_momentum_cases(moco, dev);
+        add_moco_cases(moco, dev, want("info_nce_fwd_bwd", InfoNceCase::shape()), want("momentum_update", "resnet50_mlp"));
         for (Case& c : moco) time_case(std::move(c), "moco");
     }
     peer_in += "]";
