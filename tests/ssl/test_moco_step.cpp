@@ -39,14 +39,6 @@ void fill_from_table(nn::Module& m, const std::string& table_json, uint64_t seed
     }
 }
 
-// atol k*eps relative to the tensor's largest magnitude: gradients of different layers differ in
-// scale by orders of magnitude, and each is judged against its own.
-test::Tolerance scaled(const Tensor& ref, double k) {
-    const Tensor flat = ref.to(DType::f64).reshape({-1});
-    const double m = std::max(1e-30, max(clamp(flat, 0.0, std::nullopt) - clamp(flat, std::nullopt, 0.0), 0).first.item<double>());
-    return {k * 1.1920929e-07 * m, k * 1.1920929e-07};
-}
-
 }  // namespace
 
 HPT_DEVICE_TEST("one MoCo v2 step matches PyTorch: loss, query gradients, key update, queue", "[ssl][golden]") {
@@ -88,7 +80,7 @@ HPT_DEVICE_TEST("one MoCo v2 step matches PyTorch: loss, query gradients, key up
     for (auto& [name, p] : moco.query().named_parameters()) {
         INFO("gradient of " << name);
         const Tensor& ref = test::golden_tensor(g, "grad." + name);
-        HPT_CHECK_CLOSE(p.grad(), ref, scaled(ref, 128 * k));
+        HPT_CHECK_CLOSE(p.grad(), ref, test::tol_of_max(ref, 128 * k));
         ++checked;
     }
     CHECK(checked == int(moco.query().named_parameters().size()));
@@ -98,7 +90,7 @@ HPT_DEVICE_TEST("one MoCo v2 step matches PyTorch: loss, query gradients, key up
         if (t.dtype() == DType::i64) {
             CHECK(t.cpu().to_vector<int64_t>() == ref.to_vector<int64_t>());
         } else {
-            HPT_CHECK_CLOSE(t, ref, scaled(ref, 64 * k));
+            HPT_CHECK_CLOSE(t, ref, test::tol_of_max(ref, 64 * k));
         }
     }
     moco.enqueue();

@@ -5,8 +5,6 @@
 // against the CPU kernels, in f32 with TF32 off.
 #include <catch2/catch.hpp>
 
-#include <algorithm>
-#include <cmath>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/ops/ops.h"
@@ -34,14 +32,6 @@ struct Net {
         return model;
     }
 };
-
-// Each tensor is judged against its own largest magnitude: layer gradients differ by decades.
-test::Tolerance relative_to_max(const Tensor& ref, double k) {
-    const std::vector<double> v = ref.to_vector<double>();
-    double m = 1e-30;
-    for (double x : v) m = std::max(m, std::fabs(x));
-    return {k * 1.1920929e-07 * m, k * 1.1920929e-07};
-}
 
 }  // namespace
 
@@ -91,7 +81,7 @@ TEST_CASE("a ResNet-18 training step on the GPU gives the CPU's loss, gradients 
         for (size_t i = 0; i < pc.size(); ++i) {
             INFO("gradient of " << pc[i].first);
             REQUIRE(pc[i].first == pg[i].first);
-            HPT_CHECK_CLOSE(pg[i].second.grad(), pc[i].second.grad(), relative_to_max(pc[i].second.grad(), 2048));
+            HPT_CHECK_CLOSE(pg[i].second.grad(), pc[i].second.grad(), test::tol_of_max(pc[i].second.grad(), 2048));
         }
         cpu.opt.step(0.1);
         gpu.opt.step(0.1);
@@ -102,7 +92,7 @@ TEST_CASE("a ResNet-18 training step on the GPU gives the CPU's loss, gradients 
             if (bc[i].second.dtype() == DType::i64) {
                 CHECK(bg[i].second.cpu().to_vector<int64_t>() == bc[i].second.to_vector<int64_t>());
             } else {
-                HPT_CHECK_CLOSE(bg[i].second, bc[i].second, relative_to_max(bc[i].second, 512));
+                HPT_CHECK_CLOSE(bg[i].second, bc[i].second, test::tol_of_max(bc[i].second, 512));
             }
         }
     }

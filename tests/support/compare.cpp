@@ -1,5 +1,6 @@
 #include "tests/support/compare.h"
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <sstream>
@@ -18,6 +19,12 @@ double dtype_eps(DType t) {
 }
 
 Tolerance tol(DType t, double k_abs, double k_rel) { return {k_abs * dtype_eps(t), k_rel * dtype_eps(t)}; }
+
+Tolerance tol_of_max(const Tensor& reference, double k) {
+    double m = 1e-30;
+    for (double x : reference.to_vector<double>()) m = std::max(m, std::fabs(x));
+    return {k * double(FLT_EPSILON) * m, k * double(FLT_EPSILON)};
+}
 
 ClosestCheck& closest_check() {
     static ClosestCheck c;

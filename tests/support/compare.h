@@ -19,6 +19,10 @@ struct Tolerance {
 double dtype_eps(DType t);
 // atol = k_abs * eps, rtol = k_rel * eps of dtype t.
 Tolerance tol(DType t, double k_abs, double k_rel);
+// f32 bounds scaled to the reference's largest magnitude: atol = k * eps * max|ref|, rtol = k * eps.
+// For tensors whose values differ by decades between tensors (gradients of different layers), each
+// judged against its own scale.
+Tolerance tol_of_max(const Tensor& reference, double k);
 
 struct Comparison {
     bool ok = true;
