@@ -334,11 +334,10 @@ StageOutcome run_stage(const StageRun& r) {
             c2.eval.linear_probe = cfg.eval.linear_probe && cfg.eval.monitor_probe;
             for (const std::string& d : st.eval_data.empty() ? std::vector<std::string>{st.data} : st.eval_data) {
                 const EvalResult e = evaluate_backbone(moco.query(), d, size, c2, r.device);
-                char msg[160];
-                std::snprintf(msg, sizeof msg, ": kNN %.2f%%", 100 * e.knn_test_acc);
-                std::cerr << "[" << st.name << "] step " << done << " on " << d << msg;
+                std::fprintf(stderr, "[%s] step %lld on %s: kNN %.2f%%", st.name.c_str(), static_cast<long long>(done),
+                             d.c_str(), 100 * e.knn_test_acc);
                 if (c2.eval.linear_probe) std::fprintf(stderr, ", linear probe %.2f%%", 100 * e.probe_test_acc);
-                std::cerr << std::endl;
+                std::fprintf(stderr, "\n");
                 append_metric(r.out_dir, io::Json::object({{"event", io::Json::string("monitor")},
                                                           {"stage", io::Json::string(st.name)},
                                                           {"step", io::Json::integer(done)},
