@@ -24,12 +24,6 @@
 using namespace hpt;
 using Catch::Matchers::Contains;
 
-#define HPT_NEED_GPU()                                \
-    if (!hpt::test::cuda_available()) {               \
-        WARN("skipped: no CUDA device");              \
-        return;                                       \
-    }
-
 #ifndef HPT_WITH_CUDA
 
 TEST_CASE("cuda runtime: this build has no CUDA backend", "[cuda_api]") {

@@ -40,10 +40,7 @@ struct Run {
 }  // namespace
 
 TEST_CASE("a MoCo step through NCCL at world size 1 equals the plain step [cuda]", "[ssl][dist][cuda]") {
-    if (!test::cuda_available()) {
-        WARN("skipped: no CUDA device");
-        return;
-    }
+    HPT_NEED_GPU();
     const Device dev = Device::cuda(0);
     Generator g1(5), g2(5), data(9);
     Run plain(g1, dev), ranked(g2, dev);

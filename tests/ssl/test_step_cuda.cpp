@@ -36,10 +36,7 @@ struct Net {
 }  // namespace
 
 TEST_CASE("a ResNet-18 training step on the GPU gives the CPU's loss, gradients and update [cuda]", "[ssl][step][cuda]") {
-    if (!test::cuda_available()) {
-        WARN("skipped: no CUDA device");
-        return;
-    }
+    HPT_NEED_GPU();
 #ifdef HPT_WITH_CUDA
     // The CPU has no TF32: both sides compute in f32 whatever HPT_CUDA_TF32 says.
     struct Tf32Off {

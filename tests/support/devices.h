@@ -14,14 +14,18 @@ namespace hpt::test {
 inline bool cuda_available() { return cuda_device_count() > 0; }
 }  // namespace hpt::test
 
+// First line of a [cuda]-only TEST_CASE: returns with a visible warning when no GPU is present.
+#define HPT_NEED_GPU()                                                                           \
+    if (!::hpt::test::cuda_available()) {                                                        \
+        WARN("skipped: no CUDA device");                                                         \
+        return;                                                                                  \
+    }
+
 #define HPT_DEVICE_TEST_IMPL(name, tags, body_fn)                                                \
     static void body_fn(::hpt::Device dev);                                                      \
     TEST_CASE(name " [cpu]", tags "[cpu]") { body_fn(::hpt::Device::cpu()); }                    \
     TEST_CASE(name " [cuda]", tags "[cuda]") {                                                   \
-        if (!::hpt::test::cuda_available()) {                                                    \
-            WARN("skipped: no CUDA device");                                                     \
-            return;                                                                              \
-        }                                                                                        \
+        HPT_NEED_GPU()                                                                           \
         body_fn(::hpt::Device::cuda(0));                                                         \
     }                                                                                            \
     static void body_fn(::hpt::Device dev)
