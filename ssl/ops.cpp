@@ -19,20 +19,23 @@ Tensor info_nce(const Tensor& q, const Tensor& k, const Tensor& queue, double te
     HPT_CHECK(queue.size(0) > 0, "op 'info_nce': empty queue ", desc(queue), " (MoCo needs K >= 1 negatives)");
     HPT_CHECK(temperature > 0, "op 'info_nce': temperature must be positive, got ", temperature);
     const Device d = common_device("info_nce", {q, k, queue});
-    Tensor loss = empty({}, q.dtype(), d), lse = empty({q.size(0)}, q.dtype(), d);
+    // lse and o (the softmax-weighted sum of the queue rows, kernels/cpu/info_nce.cpp) are what the
+    // backward needs: with o, dq takes no second pass over the queue.
+    Tensor loss = empty({}, q.dtype(), d), lse = empty({q.size(0)}, q.dtype(), d), o = empty(q.shape(), q.dtype(), d);
     const Tensor qc = q.contiguous(), kc = k.contiguous(), uc = queue.contiguous();
     InfoNceAttrs a{temperature};
-    run_kernel(OpId::info_nce, {qc, kc, uc}, {loss, lse}, &a);
-    if (should_record({q, k, queue})) record(OpId::info_nce, {q, k, queue}, {loss, lse}, keep(a), {qc, kc, uc, lse});
+    run_kernel(OpId::info_nce, {qc, kc, uc}, {loss, lse, o}, &a);
+    if (should_record({q, k, queue}))
+        record(OpId::info_nce, {q, k, queue}, {loss, lse, o}, keep(a), {qc, kc, uc, lse, o});
     return loss;
 }
 
 std::vector<Tensor> backward_info_nce(const BackwardCtx& c) {
-    const Tensor &q = c.saved[0], &k = c.saved[1], &queue = c.saved[2], &lse = c.saved[3];
+    const Tensor &q = c.saved[0], &k = c.saved[1], &queue = c.saved[2], &lse = c.saved[3], &o = c.saved[4];
     Tensor gq = c.needs_grad(0) ? empty(q.shape(), q.dtype(), q.device()) : Tensor();
     Tensor gk = c.needs_grad(1) ? empty(k.shape(), k.dtype(), k.device()) : Tensor();
     Tensor gu = c.needs_grad(2) ? empty(queue.shape(), queue.dtype(), queue.device()) : Tensor();
-    run_kernel(OpId::info_nce_backward, {c.grad_out[0], q, k, queue, lse}, {gq, gk, gu}, c.attrs);
+    run_kernel(OpId::info_nce_backward, {c.grad_out[0], q, k, queue, lse, o}, {gq, gk, gu}, c.attrs);
     return {gq, gk, gu};
 }
 

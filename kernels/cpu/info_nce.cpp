@@ -1,9 +1,15 @@
-// CPU InfoNCE, forward and backward, over tiles of the queue.
+// CPU InfoNCE, forward and backward, over tiles of the queue. This is the specification the CUDA
+// kernels are tested against.
 //
 // Forward: for each tile of queue rows, S = q tile^T / T by GEMM, then a per-row online
 // log-sum-exp (running max m and sum s, rescaled when m grows) — the logits of one tile are the
-// only ones ever stored. Backward recomputes each tile's logits, turns them into probabilities
-// P = exp(S - lse) and applies dq += P tile / (N T) and dqueue_tile = P^T q / (N T) by GEMM.
+// only ones ever stored. The same pass accumulates o_i = sum_j p_ij u_j, the softmax-weighted sum
+// of the queue rows (p over all K + 1 logits, the positive's weight p_i0 not included), kept
+// relative to the running max like s and rescaled with it (flash attention with V = the queue).
+// o is an output of the op so that the backward needs no second pass over the queue for dq:
+//   dq_i = g/(N T) * (o_i + (p_i0 - 1) k_i),   dk_i = g/(N T) * (p_i0 - 1) q_i.
+// Only dqueue (which MoCo never asks for) recomputes each tile's logits, P = exp(S - lse), and
+// applies dqueue_tile = P^T q / (N T) by GEMM.
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -33,22 +39,33 @@ void forward(const KernelArgs& a) {
         for (int64_t c = 0; c < D; ++c) d += double(pq[i * D + c]) * double(pk[i * D + c]);
         pos[size_t(i)] = m[size_t(i)] = d * invT;
     }
-    std::vector<T> S(size_t(N * std::min(K, kTile)));
+    // o accumulates unnormalised (relative to the row's running max), in T like the GEMMs.
+    std::vector<T> S(size_t(N * std::min(K, kTile))), o(size_t(N * D), T(0));
     for (int64_t j0 = 0; j0 < K; j0 += kTile) {
         const int64_t kt = std::min(kTile, K - j0);
         cpu_gemm(false, true, N, kt, D, T(invT), pq, D, pu + j0 * D, D, T(0), S.data(), kt);
         parallel_for(N, 16, [&](int64_t b, int64_t e) {
             for (int64_t i = b; i < e; ++i) {
-                const T* row = S.data() + i * kt;
+                T* row = S.data() + i * kt;
                 double mx = m[size_t(i)];
                 for (int64_t j = 0; j < kt; ++j) mx = std::max(mx, double(row[j]));
-                double acc = s[size_t(i)] * std::exp(m[size_t(i)] - mx);
-                for (int64_t j = 0; j < kt; ++j) acc += std::exp(double(row[j]) - mx);
+                const double alpha = std::exp(m[size_t(i)] - mx);
+                double acc = s[size_t(i)] * alpha;
+                for (int64_t j = 0; j < kt; ++j) {
+                    const double p = std::exp(double(row[j]) - mx);
+                    acc += p;
+                    row[j] = T(p);  // the tile's weights, for o += P tile below
+                }
+                for (int64_t c = 0; c < D; ++c) o[size_t(i * D + c)] = T(double(o[size_t(i * D + c)]) * alpha);
                 m[size_t(i)] = mx;
                 s[size_t(i)] = acc;
             }
         });
+        cpu_gemm(false, false, N, D, kt, T(1), S.data(), kt, pu + j0 * D, D, T(1), o.data(), D);
     }
+    T* po = a.out[2].data<T>();
+    for (int64_t i = 0; i < N; ++i)
+        for (int64_t c = 0; c < D; ++c) po[i * D + c] = T(double(o[size_t(i * D + c)]) / s[size_t(i)]);
     T* lse = a.out[1].data<T>();
     double total = 0;
     for (int64_t i = 0; i < N; ++i) {
@@ -61,7 +78,7 @@ void forward(const KernelArgs& a) {
 
 template <class T>
 void backward(const KernelArgs& a) {
-    const Tensor &g = a.in[0], &q = a.in[1], &k = a.in[2], &queue = a.in[3], &lse_t = a.in[4];
+    const Tensor &g = a.in[0], &q = a.in[1], &k = a.in[2], &queue = a.in[3], &lse_t = a.in[4], &o_t = a.in[5];
     const Tensor &gq = a.out[0], &gk = a.out[1], &gu = a.out[2];
     const int64_t N = q.size(0), D = q.size(1), K = queue.size(0);
     const double invT = 1.0 / a.attr<InfoNceAttrs>().temperature;
@@ -78,16 +95,18 @@ void backward(const KernelArgs& a) {
         c0[size_t(i)] = (std::exp(d * invT - double(lse[i])) - 1.0) * scale;
     }
     if (gq.defined()) {
-        T* o = gq.data<T>();
+        T* d = gq.data<T>();
+        const T* o = o_t.data<T>();
         for (int64_t i = 0; i < N; ++i)
-            for (int64_t c = 0; c < D; ++c) o[i * D + c] = T(c0[size_t(i)] * double(pk[i * D + c]));
+            for (int64_t c = 0; c < D; ++c)
+                d[i * D + c] = T(scale * double(o[i * D + c]) + c0[size_t(i)] * double(pk[i * D + c]));
     }
     if (gk.defined()) {
         T* o = gk.data<T>();
         for (int64_t i = 0; i < N; ++i)
             for (int64_t c = 0; c < D; ++c) o[i * D + c] = T(c0[size_t(i)] * double(pq[i * D + c]));
     }
-    if (!gq.defined() && !gu.defined()) return;
+    if (!gu.defined()) return;
     std::vector<T> P(size_t(N * std::min(K, kTile)));
     for (int64_t j0 = 0; j0 < K; j0 += kTile) {
         const int64_t kt = std::min(kTile, K - j0);
@@ -97,8 +116,7 @@ void backward(const KernelArgs& a) {
                 for (int64_t j = 0; j < kt; ++j)
                     P[size_t(i * kt + j)] = T(std::exp(double(P[size_t(i * kt + j)]) - double(lse[i])) * scale);
         });
-        if (gq.defined()) cpu_gemm(false, false, N, D, kt, T(1), P.data(), kt, pu + j0 * D, D, T(1), gq.data<T>(), D);
-        if (gu.defined()) cpu_gemm(true, false, kt, D, N, T(1), P.data(), kt, pq, D, T(0), gu.data<T>() + j0 * D, D);
+        cpu_gemm(true, false, kt, D, N, T(1), P.data(), kt, pq, D, T(0), gu.data<T>() + j0 * D, D);
     }
 }
 

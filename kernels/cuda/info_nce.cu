@@ -1,30 +1,38 @@
-// The fused InfoNCE of MoCo on CUDA (DESIGN.md §4): the N x (K+1) logits are never stored.
+// The fused InfoNCE of MoCo on CUDA (DESIGN.md §4): the N x (K+1) logits are never stored, and
+// the queue is read once for the loss and dq (the one-pass form; kernels/cpu/info_nce.cpp is the
+// specification, with the op's third output o_i = sum_j p_ij u_j).
 //
-// Forward, two kernels:
+// Forward, three kernels:
 //   partial:  grid (row tiles of 64 queries) x (chunks of the queue). A block keeps its 64 query
-//             rows in shared memory, walks its chunk in tiles of 64 queue rows, computes the
-//             64x64 logits of each tile in registers and folds them into a running (max, sum)
-//             per query (online log-sum-exp); it writes one (max, sum) per query and chunk.
-//   finish:   per query, the positive logit q.k/T and the chunks' (max, sum) give lse and the
-//             row's loss; one block then sums the rows in a fixed order.
-// Backward recomputes each tile's logits, P = exp(S - lse) * g/(N T), and accumulates
-// dq += P queue_tile in registers per (row tile, chunk) — partial sums that a last kernel adds in
-// chunk order together with the positive term (p0 - 1) k. dqueue (not needed by MoCo) is
-// computed per queue tile over all queries; dk from p0 alone.
+//             rows in shared memory and walks its chunk in tiles of 64 queue rows: the tile's
+//             logits, a running (max, sum) per query (online log-sum-exp) and a running
+//             o = sum_j exp(s_ij - max) u_j, rescaled when the max grows (flash attention with
+//             V = the queue). It writes one (max, sum, o) per query and chunk (info_nce.h).
+//             Two versions: FP32 FMA here (the default), TF32 tensor cores in info_nce_tc.cu
+//             when cuda_tf32() is on.
+//   merge:    per query, the positive logit q.k/T (FP32) and the chunks' partials, merged in chunk
+//             order with the usual rescaling, give lse, the row's loss and o.
+//   mean:     one block sums the rows' losses in a fixed order.
+// Backward: dq = scale (o + (p0 - 1) k) and dk = scale (p0 - 1) q, elementwise, with
+// scale = g/(N T) and p0 = exp(q.k/T - lse). dqueue (not needed by MoCo) recomputes the logits
+// per queue tile over all queries, in FP32 whatever the TF32 switch says.
 // Every sum runs in a fixed order (warp shuffles with fixed offsets, chunks in index order), so
-// the results are deterministic. The math is FP32 FMA; tensor-core (TF32/BF16) variants are
-// left for tuning on the GPU.
+// the results are deterministic.
+#include <cstdio>
+
 #include "engine/ops/attrs.h"
 #include "engine/ops/registry.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/info_nce.h"
 #include "kernels/cuda/kernel_entry.h"
 
 namespace hpt::cuda {
 namespace {
 
-constexpr int kTile = 64;       // query rows and queue rows per tile
-constexpr int kPad = 4;         // shared-memory row padding (bank conflicts)
-constexpr int kMaxD = 256;      // shared memory holds two 64 x D tiles
+using info_nce_detail::kMaxD;
+using info_nce_detail::kTile;
+constexpr int kPad = 4;  // shared-memory row padding (bank conflicts)
+constexpr int kCols = kMaxD / 16;  // o columns per thread: tx + 16 e
 
 size_t tile_smem(int64_t D) { return size_t(2 * kTile * (D + kPad)) * sizeof(float); }
 
@@ -69,23 +77,31 @@ __device__ float row_sum(float v) {
     return v;
 }
 
+// Thread (ty, tx) of the 16 x 16 layout owns rows ty*4..+3 of the block's logits tile (columns
+// tx*4..+3) and of o (columns tx + 16 e).
 __global__ void fwd_partial(const float* q, const float* queue, int64_t N, int64_t K, int64_t D, float invT,
-                            int64_t chunk, float* part_m, float* part_s) {
+                            int64_t chunk, float* part_m, float* part_s, float* part_o) {
     extern __shared__ float smem[];
     float* Qs = smem;
     float* Us = smem + kTile * (D + kPad);
+    __shared__ float Ps[kTile][kTile + 1];
+    const int64_t ld = D + kPad;
     const int64_t row0 = int64_t(blockIdx.x) * kTile, c = blockIdx.y;
     const int64_t j_begin = c * chunk, j_end = min(K, j_begin + chunk);
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
     load_tile(Qs, q, row0, N, D);
-    float m[4], s[4];
+    float m[4], s[4], o[4][kCols];
 #pragma unroll
-    for (int r = 0; r < 4; ++r) m[r] = -INFINITY, s[r] = 0.f;
+    for (int r = 0; r < 4; ++r) {
+        m[r] = -INFINITY, s[r] = 0.f;
+#pragma unroll
+        for (int e = 0; e < kCols; ++e) o[r][e] = 0.f;
+    }
     for (int64_t j0 = j_begin; j0 < j_end; j0 += kTile) {
-        __syncthreads();
+        __syncthreads();  // the previous tile's P U is done with Us and Ps
         load_tile(Us, queue, j0, j_end, D);
         __syncthreads();
-        float acc[4][4];
+        float acc[4][4], alpha[4];
         tile_dot(Qs, Us, D, acc);
 #pragma unroll
         for (int r = 0; r < 4; ++r) {
@@ -95,21 +111,43 @@ __global__ void fwd_partial(const float* q, const float* queue, int64_t N, int64
                 acc[r][cc] = j0 + tx * 4 + cc < j_end ? acc[r][cc] * invT : -INFINITY;
                 tmax = fmaxf(tmax, acc[r][cc]);
             }
-            tmax = row_max(tmax);
-            const float mn = fmaxf(m[r], tmax);
+            const float mn = fmaxf(m[r], row_max(tmax));  // finite: queue row j0 is always valid
             float ts = 0.f;
 #pragma unroll
-            for (int cc = 0; cc < 4; ++cc) ts += acc[r][cc] == -INFINITY ? 0.f : __expf(acc[r][cc] - mn);
-            ts = row_sum(ts);
-            s[r] = (m[r] == -INFINITY ? 0.f : s[r] * __expf(m[r] - mn)) + ts;
+            for (int cc = 0; cc < 4; ++cc) {
+                const float p = acc[r][cc] == -INFINITY ? 0.f : __expf(acc[r][cc] - mn);
+                Ps[ty * 4 + r][tx * 4 + cc] = p;
+                ts += p;
+            }
+            alpha[r] = m[r] == -INFINITY ? 0.f : __expf(m[r] - mn);
+            s[r] = s[r] * alpha[r] + row_sum(ts);
             m[r] = mn;
         }
-    }
-    if (tx == 0) {
+        __syncthreads();
 #pragma unroll
-        for (int r = 0; r < 4; ++r) {
-            const int64_t row = row0 + ty * 4 + r;
-            if (row < N) part_m[c * N + row] = m[r], part_s[c * N + row] = s[r];
+        for (int r = 0; r < 4; ++r)
+#pragma unroll
+            for (int e = 0; e < kCols; ++e) o[r][e] *= alpha[r];
+        for (int64_t j = 0; j < kTile; ++j) {
+#pragma unroll
+            for (int e = 0; e < kCols; ++e) {
+                const int64_t col = tx + 16 * e;
+                if (col >= D) break;
+                const float u = Us[j * ld + col];
+#pragma unroll
+                for (int r = 0; r < 4; ++r) o[r][e] = fmaf(Ps[ty * 4 + r][j], u, o[r][e]);
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+        const int64_t row = row0 + ty * 4 + r;
+        if (row >= N) continue;
+        if (tx == 0) part_m[c * N + row] = m[r], part_s[c * N + row] = s[r];
+#pragma unroll
+        for (int e = 0; e < kCols; ++e) {
+            const int64_t col = tx + 16 * e;
+            if (col < D) part_o[(c * N + row) * D + col] = o[r][e];
         }
     }
 }
@@ -120,21 +158,40 @@ __device__ float dot_row(const float* a, const float* b, int64_t D) {
     return d;
 }
 
-__global__ void fwd_finish(int64_t N, const float* q, const float* k, int64_t D, float invT, const float* part_m,
-                           const float* part_s, int64_t chunks, float* lse, float* row_loss) {
-    HPT_GRID_STRIDE(i, N) {
-        const float pos = dot_row(q + i * D, k + i * D, D) * invT;
-        float m = pos, s = 1.f;
-        for (int64_t c = 0; c < chunks; ++c) {
-            const float cm = part_m[c * N + i], cs = part_s[c * N + i];
-            if (cm == -INFINITY) continue;
-            const float mn = fmaxf(m, cm);
-            s = s * __expf(m - mn) + cs * __expf(cm - mn);
-            m = mn;
+constexpr int kMergeThreads = 128;
+
+// One block per query row; every thread merges the chunks' (max, sum) itself (the same numbers in
+// the same order, so the same result) and its columns of o.
+__global__ void fwd_merge(int64_t N, const float* q, const float* k, int64_t D, float invT, const float* part_m,
+                          const float* part_s, const float* part_o, int64_t chunks, float* lse, float* row_loss,
+                          float* o) {
+    constexpr int kPer = ceil_div(kMaxD, kMergeThreads);
+    const int64_t i = blockIdx.x;
+    const float pos = dot_row(q + i * D, k + i * D, D) * invT;
+    float m = pos, s = 1.f, acc[kPer];
+#pragma unroll
+    for (int e = 0; e < kPer; ++e) acc[e] = 0.f;
+    for (int64_t c = 0; c < chunks; ++c) {
+        const float cm = part_m[c * N + i], cs = part_s[c * N + i];
+        const float mn = fmaxf(m, cm);
+        const float a = expf(m - mn), b = expf(cm - mn);
+        s = s * a + cs * b;
+        m = mn;
+        const float* po = part_o + (c * N + i) * D;
+#pragma unroll
+        for (int e = 0; e < kPer; ++e) {
+            const int64_t d = threadIdx.x + int64_t(e) * kMergeThreads;
+            if (d < D) acc[e] = acc[e] * a + po[d] * b;
         }
-        const float l = m + logf(s);
-        lse[i] = l;
+    }
+    if (threadIdx.x == 0) {
+        lse[i] = m + logf(s);
         row_loss[i] = (m - pos) + logf(s);
+    }
+#pragma unroll
+    for (int e = 0; e < kPer; ++e) {
+        const int64_t d = threadIdx.x + int64_t(e) * kMergeThreads;
+        if (d < D) o[i * D + d] = acc[e] / s;
     }
 }
 
@@ -152,77 +209,14 @@ __global__ void mean_rows(const float* row_loss, int64_t N, float* loss) {
     if (threadIdx.x == 0) loss[0] = part[0] / float(N);
 }
 
-// dq partials: for the block's row tile and queue chunk, sum_j P_ij queue_j with
-// P_ij = exp(S_ij - lse_i) * scale. Thread (ty, tx) owns rows ty*4..+3 and columns tx*8..+7 of
-// dq (D = 128: 16 x 8; other D: columns tx + 16 e).
-__global__ void bwd_dq_partial(const float* q, const float* queue, const float* lse, int64_t N, int64_t K, int64_t D,
-                               float invT, float scale, int64_t chunk, float* dq_part) {
-    extern __shared__ float smem[];
-    float* Qs = smem;
-    float* Us = smem + kTile * (D + kPad);
-    __shared__ float Ps[kTile][kTile + 1];
-    const int64_t ld = D + kPad;
-    const int64_t row0 = int64_t(blockIdx.x) * kTile, c = blockIdx.y;
-    const int64_t j_begin = c * chunk, j_end = min(K, j_begin + chunk);
-    const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
-    load_tile(Qs, q, row0, N, D);
-    float l[4];
-#pragma unroll
-    for (int r = 0; r < 4; ++r) l[r] = row0 + ty * 4 + r < N ? lse[row0 + ty * 4 + r] : 0.f;
-    constexpr int kCols = kMaxD / 16;
-    float acc2[4][kCols];
-#pragma unroll
-    for (int r = 0; r < 4; ++r)
-#pragma unroll
-        for (int e = 0; e < kCols; ++e) acc2[r][e] = 0.f;
-    for (int64_t j0 = j_begin; j0 < j_end; j0 += kTile) {
-        __syncthreads();
-        load_tile(Us, queue, j0, j_end, D);
-        __syncthreads();
-        float acc[4][4];
-        tile_dot(Qs, Us, D, acc);
-#pragma unroll
-        for (int r = 0; r < 4; ++r)
-#pragma unroll
-            for (int cc = 0; cc < 4; ++cc)
-                Ps[ty * 4 + r][tx * 4 + cc] =
-                    j0 + tx * 4 + cc < j_end ? __expf(acc[r][cc] * invT - l[r]) * scale : 0.f;
-        __syncthreads();
-        for (int64_t j = 0; j < kTile; ++j) {
-#pragma unroll
-            for (int e = 0; e < kCols; ++e) {
-                const int64_t col = tx + 16 * e;
-                if (col >= D) break;
-                const float u = Us[j * ld + col];
-#pragma unroll
-                for (int r = 0; r < 4; ++r) acc2[r][e] = fmaf(Ps[ty * 4 + r][j], u, acc2[r][e]);
-            }
-        }
-    }
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-        const int64_t row = row0 + ty * 4 + r;
-        if (row >= N) continue;
-#pragma unroll
-        for (int e = 0; e < kCols; ++e) {
-            const int64_t col = tx + 16 * e;
-            if (col < D) dq_part[(c * N + row) * D + col] = acc2[r][e];
-        }
-    }
-}
-
-// dq = sum over chunks (in order) + c0 k; dk = c0 q; c0 = (exp(pos - lse) - 1) * scale.
-__global__ void bwd_finish(int64_t ND, int64_t D, int64_t N, const float* q, const float* k, const float* lse,
-                           const float* dq_part, int64_t chunks, float invT, float scale, float* dq, float* dk) {
+// dq = scale o + c0 k; dk = c0 q; c0 = (exp(pos - lse) - 1) * scale.
+__global__ void bwd_finish(int64_t ND, int64_t D, const float* q, const float* k, const float* lse, const float* o,
+                           float invT, float scale, float* dq, float* dk) {
     HPT_GRID_STRIDE(e, ND) {
         const int64_t i = e / D;
         const float pos = dot_row(q + i * D, k + i * D, D) * invT;
         const float c0 = (__expf(pos - lse[i]) - 1.f) * scale;
-        if (dq) {
-            float a = 0.f;
-            for (int64_t c = 0; c < chunks; ++c) a += dq_part[c * N * D + e];
-            dq[e] = a + c0 * k[e];
-        }
+        if (dq) dq[e] = scale * o[e] + c0 * k[e];
         if (dk) dk[e] = c0 * q[e];
     }
 }
@@ -238,7 +232,6 @@ __global__ void bwd_dqueue(const float* q, const float* queue, const float* lse,
     const int64_t j0 = int64_t(blockIdx.x) * kTile;
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
     load_tile(Us, queue, j0, K, D);
-    constexpr int kCols = kMaxD / 16;
     float acc2[4][kCols];  // queue rows tx*4.. would need a transposed layout; use rows ty*4+r
 #pragma unroll
     for (int r = 0; r < 4; ++r)
@@ -282,12 +275,17 @@ __global__ void bwd_dqueue(const float* q, const float* queue, const float* lse,
     }
 }
 
-// Chunks of the queue per block: enough blocks to fill the GPU (a few per SM), whole tiles each.
-int64_t chunk_size(int64_t N, int64_t K) {
+// Chunks of the queue per block: about `blocks` blocks in all, whole tiles each. More blocks fill
+// the GPU better; fewer write fewer (max, sum, o) partials (chunks x N x D floats).
+int64_t chunk_size(int64_t N, int64_t K, int64_t blocks) {
     const int64_t row_tiles = ceil_div(N, kTile), tiles = ceil_div(K, kTile);
-    const int64_t want_chunks = std::max<int64_t>(1, std::min<int64_t>(tiles, 512 / std::max<int64_t>(row_tiles, 1)));
+    const int64_t want_chunks = std::max<int64_t>(1, std::min<int64_t>(tiles, blocks / std::max<int64_t>(row_tiles, 1)));
     return ceil_div(tiles, want_chunks) * kTile;
 }
+// FP32: 256-thread blocks, a few per SM. TF32: 128-thread blocks of far more work per logit tile;
+// about two per SM of an H100 (132 SMs) keeps the partials small. Both are first guesses for the
+// GPU session to tune.
+constexpr int64_t kBlocksFp32 = 512, kBlocksTf32 = 264;
 
 template <class Kernel>
 void allow_smem(Kernel k, size_t bytes) {
@@ -299,29 +297,53 @@ void check_inputs(const KernelArgs& a, const Tensor& q) {
     HPT_CHECK(q.size(1) <= kMaxD, "info_nce on CUDA: feature size ", q.size(1), " above ", kMaxD);
 }
 
+// TF32 when asked for and the device has it (mma .tf32: compute capability 8.0); said once otherwise.
+bool use_tf32() {
+    if (!cuda_tf32()) return false;
+    int major = 0;
+    HPT_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, current_device()));
+    if (major >= 8) return true;
+    static bool said = false;
+    if (!said) {
+        said = true;
+        std::fprintf(stderr, "hpt: info_nce: TF32 asked for, but cuda:%d has compute capability %d.x (< 8.0); "
+                             "using the FP32 kernels\n", current_device(), major);
+    }
+    return false;
+}
+
 void info_nce_cuda(const KernelArgs& a) {
     const Tensor &q = a.in[0], &k = a.in[1], &queue = a.in[2];
     check_inputs(a, q);
     const int64_t N = q.size(0), D = q.size(1), K = queue.size(0);
     const float invT = float(1.0 / a.attr<InfoNceAttrs>().temperature);
-    const int64_t chunk = chunk_size(N, K), chunks = ceil_div(K, chunk);
+    const bool tf32 = use_tf32();
+    const int64_t chunk = chunk_size(N, K, tf32 ? kBlocksTf32 : kBlocksFp32), chunks = ceil_div(K, chunk);
     const Device dev = q.device();
     Tensor pm = empty({chunks, N}, DType::f32, dev), ps = empty({chunks, N}, DType::f32, dev);
-    Tensor rows = empty({N}, DType::f32, dev);
-    const size_t smem = tile_smem(D);
-    allow_smem(fwd_partial, smem);
-    fwd_partial<<<dim3(unsigned(ceil_div(N, kTile)), unsigned(chunks)), 256, smem, current_stream()>>>(
-        q.data<float>(), queue.data<float>(), N, K, D, invT, chunk, pm.data<float>(), ps.data<float>());
-    HPT_CUDA_LAUNCH_CHECK("info_nce partial");
-    launch_linear("info_nce finish", fwd_finish, N, q.data<float>(), k.data<float>(), D, invT, pm.data<float>(),
-                  ps.data<float>(), chunks, a.out[1].data<float>(), rows.data<float>());
+    Tensor po = empty({chunks, N, D}, DType::f32, dev), rows = empty({N}, DType::f32, dev);
+    if (tf32) {
+        info_nce_detail::launch_partial_tf32(q.data<float>(), queue.data<float>(), N, K, D, invT, chunk,
+                                             pm.data<float>(), ps.data<float>(), po.data<float>(), current_stream());
+    } else {
+        const size_t smem = tile_smem(D);
+        allow_smem(fwd_partial, smem);
+        fwd_partial<<<dim3(unsigned(ceil_div(N, kTile)), unsigned(chunks)), 256, smem, current_stream()>>>(
+            q.data<float>(), queue.data<float>(), N, K, D, invT, chunk, pm.data<float>(), ps.data<float>(),
+            po.data<float>());
+        HPT_CUDA_LAUNCH_CHECK("info_nce partial");
+    }
+    fwd_merge<<<unsigned(N), kMergeThreads, 0, current_stream()>>>(
+        N, q.data<float>(), k.data<float>(), D, invT, pm.data<float>(), ps.data<float>(), po.data<float>(), chunks,
+        a.out[1].data<float>(), rows.data<float>(), a.out[2].data<float>());
+    HPT_CUDA_LAUNCH_CHECK("info_nce merge");
     mean_rows<<<1, kThreads, 0, current_stream()>>>(rows.data<float>(), N, a.out[0].data<float>());
     HPT_CUDA_LAUNCH_CHECK("info_nce mean");
 }
 HPT_REGISTER_CUDA_KERNEL(info_nce, info_nce_cuda);
 
 void info_nce_backward_cuda(const KernelArgs& a) {
-    const Tensor &g = a.in[0], &q = a.in[1], &k = a.in[2], &queue = a.in[3], &lse = a.in[4];
+    const Tensor &g = a.in[0], &q = a.in[1], &k = a.in[2], &queue = a.in[3], &lse = a.in[4], &o = a.in[5];
     const Tensor &gq = a.out[0], &gk = a.out[1], &gu = a.out[2];
     check_inputs(a, q);
     const int64_t N = q.size(0), D = q.size(1), K = queue.size(0);
@@ -329,26 +351,13 @@ void info_nce_backward_cuda(const KernelArgs& a) {
     // The loss gradient is one number; reading it costs a sync, which the backward of a scalar loss
     // can afford (it is the first op of the backward pass).
     const float scale = float(g.item<double>() / double(N) * invT);
-    const Device dev = q.device();
-    const size_t smem = tile_smem(D);
-    Tensor dq_part;
-    int64_t chunks = 0;
-    if (gq.defined()) {
-        const int64_t chunk = chunk_size(N, K);
-        chunks = ceil_div(K, chunk);
-        dq_part = empty({chunks, N, D}, DType::f32, dev);
-        allow_smem(bwd_dq_partial, smem);
-        bwd_dq_partial<<<dim3(unsigned(ceil_div(N, kTile)), unsigned(chunks)), 256, smem, current_stream()>>>(
-            q.data<float>(), queue.data<float>(), lse.data<float>(), N, K, D, float(invT), scale, chunk,
-            dq_part.data<float>());
-        HPT_CUDA_LAUNCH_CHECK("info_nce_backward dq");
-    }
     if (gq.defined() || gk.defined()) {
-        launch_linear("info_nce_backward finish", bwd_finish, N * D, D, N, q.data<float>(), k.data<float>(),
-                      lse.data<float>(), gq.defined() ? dq_part.data<float>() : nullptr, chunks, float(invT), scale,
+        launch_linear("info_nce_backward finish", bwd_finish, N * D, D, q.data<float>(), k.data<float>(),
+                      lse.data<float>(), o.data<float>(), float(invT), scale,
                       gq.defined() ? gq.data<float>() : nullptr, gk.defined() ? gk.data<float>() : nullptr);
     }
     if (gu.defined()) {
+        const size_t smem = tile_smem(D);
         allow_smem(bwd_dqueue, smem);
         bwd_dqueue<<<unsigned(ceil_div(K, kTile)), 256, smem, current_stream()>>>(
             q.data<float>(), queue.data<float>(), lse.data<float>(), N, K, D, float(invT), scale, gu.data<float>());
