@@ -2,6 +2,7 @@
 
 #include <condition_variable>
 #include <cstring>
+#include <algorithm>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -59,25 +60,32 @@ struct CudaStage {
     int device = 0;
     cudaStream_t copy_stream = nullptr;
     struct Slot {
-        Tensor pinned_images, pinned_samples;  // pinned host memory
-        Tensor images, samples;                // device copies
+        Tensor pinned_images, pinned_samples, pinned_params;  // pinned host memory
+        Tensor images, samples, params;                       // device copies
         cudaEvent_t copied = nullptr, consumed = nullptr;
         bool used = false;
     } slots[2];
     int next_slot = 0;
     Tensor scratch, params, plain_params;  // used only by kernels on the compute stream, in order
 
-    CudaStage(int dev, int64_t batch, int64_t image_bytes, int64_t view_elems, int n_views,
+    // `planned`: batches under a plan carry two sets of images and host-drawn view parameters.
+    CudaStage(int dev, int64_t batch, int64_t image_bytes, int64_t view_elems, int n_views, bool planned,
               const ssl::ViewParams& plain)
         : device(dev) {
         const cuda::DeviceGuard guard(device);
         HPT_LOADER_CUDA(cudaStreamCreateWithFlags(&copy_stream, cudaStreamNonBlocking));
         const Device d = Device::cuda(dev);
+        const int64_t images = planned ? 2 * batch : batch;
+        const int64_t param_bytes = 2 * batch * int64_t(sizeof(ssl::ViewParams));
         for (Slot& s : slots) {
-            s.pinned_images = cuda::pinned_empty({batch * image_bytes}, DType::u8);
+            s.pinned_images = cuda::pinned_empty({images * image_bytes}, DType::u8);
             s.pinned_samples = cuda::pinned_empty({batch}, DType::i64);
-            s.images = empty({batch * image_bytes}, DType::u8, d);
+            s.images = empty({images * image_bytes}, DType::u8, d);
             s.samples = empty({batch}, DType::i64, d);
+            if (planned) {
+                s.pinned_params = cuda::pinned_empty({param_bytes}, DType::u8);
+                s.params = empty({param_bytes}, DType::u8, d);
+            }
             HPT_LOADER_CUDA(cudaEventCreateWithFlags(&s.copied, cudaEventDisableTiming));
             HPT_LOADER_CUDA(cudaEventCreateWithFlags(&s.consumed, cudaEventDisableTiming));
         }
@@ -142,19 +150,41 @@ struct Loader::Impl {
     std::unique_ptr<CudaStage> cuda;
 #endif
 
+    void indices_of(int64_t b, Batch& out);
     Batch make(int64_t b);
-    void run_worker(int64_t ep, int64_t batches);
+    void run_worker(int64_t first, int64_t batches);
     void stop_worker();
 };
+
+// This batch's dataset indices: the plan's, or the b-th slice of the epoch's order.
+void Loader::Impl::indices_of(int64_t b, Batch& out) {
+    if (!cfg.plan) {
+        const int64_t bs = cfg.batch_size, begin = b * bs, end = std::min<int64_t>(begin + bs, int64_t(order.size()));
+        out.indices.assign(order.begin() + begin, order.begin() + end);
+        if (cfg.mode == LoaderMode::augment) out.indices2 = out.indices;
+        return;
+    }
+    BatchPlan p = cfg.plan(epoch, b);
+    HPT_CHECK(!p.view1.empty() && p.view1.size() == p.view2.size() && int64_t(p.view1.size()) <= cfg.batch_size,
+              "loader: the plan's batch ", b, " of epoch ", epoch, " has ", p.view1.size(), " and ", p.view2.size(),
+              " images for its two views; expected the same number, 1 to ", cfg.batch_size);
+    const int64_t n = set.size();
+    for (const auto* v : {&p.view1, &p.view2})
+        for (const int64_t i : *v)
+            HPT_CHECK(i >= 0 && i < n, "loader: the plan's batch ", b, " of epoch ", epoch, " names image ", i,
+                      " of a set of ", n);
+    out.indices = std::move(p.view1);
+    out.indices2 = std::move(p.view2);
+}
 
 Batch Loader::Impl::make(int64_t b) {
     if (hook) hook(epoch, b);
     Batch out;
     out.epoch = epoch;
     out.index = b;
-    const int64_t bs = cfg.batch_size, begin = b * bs, end = std::min<int64_t>(begin + bs, int64_t(order.size()));
-    out.indices.assign(order.begin() + begin, order.begin() + end);
-    const int64_t n = end - begin;
+    indices_of(b, out);
+    const int64_t n = out.size();
+    const bool planned = bool(cfg.plan);
 
     Tensor labels = empty({n}, DType::i64);
     {
@@ -163,16 +193,29 @@ Batch Loader::Impl::make(int64_t b) {
         for (int64_t i = 0; i < n; ++i) l[i] = src ? src[out.indices[size_t(i)]] : -1;
     }
     const uint8_t* all = set.images.data<uint8_t>();
+    auto gather = [&](const std::vector<int64_t>& idx, uint8_t* dst) {
+        for (size_t i = 0; i < idx.size(); ++i)
+            std::memcpy(dst + int64_t(i) * image_bytes, all + idx[i] * image_bytes, size_t(image_bytes));
+    };
+    auto draw = [&](const std::vector<int64_t>& idx, int view, ssl::ViewParams* p) {
+        for (size_t i = 0; i < idx.size(); ++i) p[i] = ssl::draw_view_params(cfg.seed, epoch, idx[i], view, aug, h, w);
+    };
     const bool augment = cfg.mode == LoaderMode::augment;
     const ssl::AugmentConfig& acfg = augment ? aug : plain;
     const Shape view_shape = {n, out_c, acfg.out_h, acfg.out_w};
 
     if (cfg.device.is_cpu()) {
         Tensor u8 = empty({n, h, w, c}, DType::u8);
-        uint8_t* dst = u8.data<uint8_t>();
-        for (int64_t i = 0; i < n; ++i)
-            std::memcpy(dst + i * image_bytes, all + out.indices[size_t(i)] * image_bytes, size_t(image_bytes));
-        if (augment) {
+        gather(out.indices, u8.data<uint8_t>());
+        if (planned) {
+            Tensor u8_2 = empty({n, h, w, c}, DType::u8);
+            gather(out.indices2, u8_2.data<uint8_t>());
+            std::vector<ssl::ViewParams> p1(static_cast<size_t>(n)), p2(static_cast<size_t>(n));
+            draw(out.indices, 0, p1.data());
+            draw(out.indices2, 1, p2.data());
+            out.view1 = ssl::apply_views(u8, p1, aug, cfg.worker_threads);
+            out.view2 = ssl::apply_views(u8_2, p2, aug, cfg.worker_threads);
+        } else if (augment) {
             out.view1 = empty(view_shape, DType::f32);
             out.view2 = empty(view_shape, DType::f32);
             ssl::augment_batch_into(u8, out.indices, aug, cfg.seed, epoch, out.view1, out.view2, cfg.worker_threads);
@@ -189,19 +232,39 @@ Batch Loader::Impl::make(int64_t b) {
     CudaStage::Slot& slot = st.acquire();
     uint8_t* pin = slot.pinned_images.data<uint8_t>();
     int64_t* pin_samples = slot.pinned_samples.data<int64_t>();
-    for (int64_t i = 0; i < n; ++i) {
-        std::memcpy(pin + i * image_bytes, all + out.indices[size_t(i)] * image_bytes, size_t(image_bytes));
-        pin_samples[i] = out.indices[size_t(i)];
+    gather(out.indices, pin);
+    for (int64_t i = 0; i < n; ++i) pin_samples[i] = out.indices[size_t(i)];
+    int64_t copy_images = n;
+    int32_t max_r = 0;
+    if (planned) {  // view parameters drawn here (cheap), images of both views side by side
+        gather(out.indices2, pin + n * image_bytes);
+        auto* pp = reinterpret_cast<ssl::ViewParams*>(slot.pinned_params.data<uint8_t>());
+        draw(out.indices, 0, pp);
+        draw(out.indices2, 1, pp + n);
+        for (int64_t i = 0; i < 2 * n; ++i) max_r = std::max(max_r, pp[i].blur_radius);
+        copy_images = 2 * n;
+        HPT_LOADER_CUDA(cudaMemcpyAsync(slot.params.data_ptr(), pp, size_t(2 * n) * sizeof(ssl::ViewParams),
+                                        cudaMemcpyHostToDevice, st.copy_stream));
     }
-    HPT_LOADER_CUDA(cudaMemcpyAsync(slot.images.data_ptr(), pin, size_t(n * image_bytes), cudaMemcpyHostToDevice,
-                                    st.copy_stream));
+    HPT_LOADER_CUDA(cudaMemcpyAsync(slot.images.data_ptr(), pin, size_t(copy_images * image_bytes),
+                                    cudaMemcpyHostToDevice, st.copy_stream));
     HPT_LOADER_CUDA(cudaMemcpyAsync(slot.samples.data_ptr(), pin_samples, size_t(n) * sizeof(int64_t),
                                     cudaMemcpyHostToDevice, st.copy_stream));
     HPT_LOADER_CUDA(cudaEventRecord(slot.copied, st.copy_stream));
     cudaStream_t compute = cuda::current_stream(st.device);
     HPT_LOADER_CUDA(cudaStreamWaitEvent(compute, slot.copied, 0));
     auto* params_out = static_cast<ssl::ViewParams*>(st.params.data_ptr());
-    if (augment) {
+    if (planned) {  // two one-view launches, each over its own images with the given parameters
+        out.view1 = empty(view_shape, DType::f32, cfg.device);
+        out.view2 = empty(view_shape, DType::f32, cfg.device);
+        const auto* given = static_cast<const ssl::ViewParams*>(slot.params.data_ptr());
+        const int64_t view_elems = int64_t(out_c) * aug.out_h * aug.out_w;
+        for (int v = 0; v < 2; ++v)
+            ssl::augment_views_cuda(slot.images.data<uint8_t>() + v * n * image_bytes, int32_t(n), h, w, c, nullptr,
+                                    given + v * n, aug, 0, 0, 1, max_r, (v ? out.view2 : out.view1).data<float>(),
+                                    nullptr, st.scratch.data<float>() + v * n * view_elems, params_out + v * n,
+                                    compute);
+    } else if (augment) {
         out.view1 = empty(view_shape, DType::f32, cfg.device);
         out.view2 = empty(view_shape, DType::f32, cfg.device);
         ssl::augment_views_cuda(slot.images.data<uint8_t>(), int32_t(n), h, w, c, slot.samples.data<int64_t>(),
@@ -221,12 +284,11 @@ Batch Loader::Impl::make(int64_t b) {
 #endif
 }
 
-void Loader::Impl::run_worker(int64_t ep, int64_t batches) {
+void Loader::Impl::run_worker(int64_t first, int64_t batches) {
 #ifdef HPT_WITH_CUDA
     if (cuda) cudaSetDevice(cuda->device);  // the current device is per thread
 #endif
-    (void)ep;
-    for (int64_t b = 0; b < batches; ++b) {
+    for (int64_t b = first; b < batches; ++b) {
         {
             std::unique_lock<std::mutex> lock(mu);
             cv_space.wait(lock, [&] { return stop || int(queue.size()) < cfg.prefetch; });
@@ -275,6 +337,8 @@ Loader::Loader(ImageSet set, LoaderConfig cfg) : impl_(std::make_unique<Impl>())
               set.images.size(3));
     HPT_CHECK(cfg_.batch_size >= 1, "Loader: batch_size ", cfg_.batch_size);
     HPT_CHECK(cfg_.prefetch >= 0, "Loader: prefetch ", cfg_.prefetch);
+    HPT_CHECK(!cfg_.plan || (cfg_.mode == LoaderMode::augment && cfg_.plan_batches >= 1),
+              "Loader: a plan needs augment mode and plan_batches >= 1 (got ", cfg_.plan_batches, ")");
     HPT_CHECK(cfg_.world_size >= 1 && cfg_.rank >= 0 && cfg_.rank < cfg_.world_size, "Loader: rank ", cfg_.rank,
               " of ", cfg_.world_size);
     HPT_CHECK(!set.labels.defined() || (set.labels.dtype() == DType::i64 && set.labels.numel() == set.images.size(0)),
@@ -306,7 +370,7 @@ Loader::Loader(ImageSet set, LoaderConfig cfg) : impl_(std::make_unique<Impl>())
         const ssl::AugmentConfig& a = augment ? m.aug : m.plain;
         m.cuda = std::make_unique<CudaStage>(cfg_.device.index, cfg_.batch_size, m.image_bytes,
                                              int64_t(m.out_c) * a.out_h * a.out_w, augment ? 2 : 1,
-                                             ssl::identity_params(m.h, m.w));
+                                             bool(cfg_.plan), ssl::identity_params(m.h, m.w));
 #else
         HPT_THROW("Loader: device ", cfg_.device.str(), " in a build without CUDA");
 #endif
@@ -324,6 +388,7 @@ int64_t Loader::samples_per_epoch() const {
 }
 
 int64_t Loader::batches_per_epoch() const {
+    if (cfg_.plan) return cfg_.plan_batches;
     const int64_t s = samples_per_epoch(), b = cfg_.batch_size;
     return cfg_.drop_last ? s / b : (s + b - 1) / b;
 }
@@ -340,16 +405,18 @@ std::vector<int64_t> Loader::epoch_indices(int64_t epoch) const {
     return shard(order, cfg_.rank, cfg_.world_size, cfg_.drop_last);
 }
 
-void Loader::start_epoch(int64_t epoch) {
+void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
     HPT_CHECK(epoch >= 0, "Loader::start_epoch(", epoch, ")");
+    HPT_CHECK(first_batch >= 0 && first_batch <= batches_per_epoch(), "Loader::start_epoch: batch ", first_batch,
+              " of an epoch of ", batches_per_epoch());
     Impl& m = *impl_;
     m.stop_worker();
     m.epoch = epoch;
-    m.order = epoch_indices(epoch);
+    m.order = cfg_.plan ? std::vector<int64_t>() : epoch_indices(epoch);
     m.n_batches = batches_per_epoch();
-    m.next_sync = 0;
+    m.next_sync = first_batch;
     m.finished = false;
-    if (cfg_.prefetch > 0) m.worker = std::thread([&m] { m.run_worker(m.epoch, m.n_batches); });
+    if (cfg_.prefetch > 0) m.worker = std::thread([&m, first_batch] { m.run_worker(first_batch, m.n_batches); });
 }
 
 bool Loader::next(Batch& out) {

@@ -16,6 +16,12 @@
 // Normalisation uses `mean`/`std` when given (pass the TRAINING split's statistics when loading
 // val or test), else the set's own channel_mean_std.
 //
+// A plan (augment mode) replaces the loader's own order and sharding: batch `index` of `epoch` is
+// view 1 of the images plan.view1 and view 2 of the images plan.view2 — the same images, or others:
+// under shuffle BN MoCo's keys are other rows of the global batch, which each rank loads itself.
+// Views stay keyed by (seed, epoch, dataset index, view), so a plan decides which images meet in
+// a batch, never how an image is augmented. The planner runs on the thread that makes the batch.
+//
 // Prefetching: with prefetch > 0 a worker thread assembles (and on the CPU augments) up to
 // `prefetch` batches ahead while the caller computes. Errors in the worker are re-thrown by
 // next(); the destructor and start_epoch() stop the worker cleanly. On the CPU the worker's
@@ -41,6 +47,11 @@ namespace hpt::data {
 
 enum class LoaderMode { augment, plain };
 
+struct BatchPlan {
+    std::vector<int64_t> view1, view2;  // dataset indices, equally many, at most batch_size
+};
+using Planner = std::function<BatchPlan(int64_t epoch, int64_t index)>;
+
 struct LoaderConfig {
     LoaderMode mode = LoaderMode::augment;
     int64_t batch_size = 256;
@@ -55,11 +66,14 @@ struct LoaderConfig {
     ssl::AugmentConfig augment;     // augment mode (its mean/std are replaced by the above)
     int64_t resize = 0;             // plain mode: output size (square); 0 keeps the images' size
     bool gray_to_rgb = false;       // plain mode: 1-channel images become 3 channels
+    Planner plan;                   // augment mode: explicit batches (see above); empty: the own order
+    int64_t plan_batches = 0;       // with a plan: batches per epoch
 };
 
 struct Batch {
     int64_t epoch = 0, index = 0;  // which batch of which epoch
-    std::vector<int64_t> indices;  // dataset indices of the images
+    std::vector<int64_t> indices;  // dataset indices of the images (of view1 in augment mode)
+    std::vector<int64_t> indices2; // augment mode: dataset indices of view2's images (== indices without a plan)
     Tensor labels;                 // i64 [B] on the device
     Tensor view1, view2;           // augment mode: f32 [B, C, H, W] on the device
     Tensor images;                 // plain mode: f32 [B, C, H, W] on the device
@@ -79,13 +93,14 @@ public:
     Loader& operator=(const Loader&) = delete;
 
     const LoaderConfig& config() const { return cfg_; }
-    int64_t samples_per_epoch() const;  // this rank's, after drop_last
-    int64_t batches_per_epoch() const;
-    // The dataset indices this rank visits in `epoch`, in order (before batching).
+    int64_t samples_per_epoch() const;  // this rank's, after drop_last (of the own order)
+    int64_t batches_per_epoch() const;  // with a plan: plan_batches
+    // The dataset indices this rank visits in `epoch` by the own order (before batching).
     std::vector<int64_t> epoch_indices(int64_t epoch) const;
 
-    // Starts (or restarts) an epoch; the worker begins assembling its first batches.
-    void start_epoch(int64_t epoch);
+    // Starts (or restarts) an epoch at batch `first_batch` (a resumed run starts mid-epoch); the
+    // worker begins assembling from there.
+    void start_epoch(int64_t epoch, int64_t first_batch = 0);
     // The next batch of the current epoch; false at its end. Re-throws the worker's errors.
     bool next(Batch& out);
 

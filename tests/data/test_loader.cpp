@@ -7,6 +7,7 @@
 #include <set>
 
 #include "engine/data/loader.h"
+#include "engine/ops/ops.h"
 
 using namespace hpt;
 using namespace hpt::data;
@@ -236,4 +237,81 @@ TEST_CASE("worker errors surface in next(), and the loader shuts down cleanly", 
     }
     CHECK(made >= 2);
     CHECK_THROWS_WITH(Loader(set, cfg).next(b), Catch::Contains("before start_epoch"));
+}
+
+TEST_CASE("a plan pairs view 1 of some images with view 2 of others, and an epoch can start mid-way",
+          "[data][loader]") {
+    const ImageSet set = numbered_set(40);
+    LoaderConfig cfg;
+    cfg.batch_size = 6;
+    cfg.seed = 5;
+    cfg.augment = ssl::augment_policy("full", 8);
+    // Batch b of epoch e: images 6b.. for view 1, the same block reversed and shifted for view 2.
+    cfg.plan = [](int64_t epoch, int64_t b) {
+        BatchPlan p;
+        for (int64_t j = 0; j < 6; ++j) {
+            p.view1.push_back((6 * b + j + epoch) % 40);
+            p.view2.push_back((6 * b + 5 - j + 2 * epoch) % 40);
+        }
+        return p;
+    };
+    cfg.plan_batches = 4;
+    const auto [mean, sd] = channel_mean_std(set);
+    ssl::AugmentConfig aug = cfg.augment;
+    ssl::set_normalization(aug, mean, sd);
+    auto images_of = [&](const std::vector<int64_t>& idx) { return index_select(set.images, 0, from_vector(idx)); };
+    for (const int prefetch : {0, 2}) {
+        cfg.prefetch = prefetch;
+        Loader l(set, cfg);
+        CHECK(l.batches_per_epoch() == 4);
+        const auto bs = epoch_batches(l, 1);
+        REQUIRE(bs.size() == 4);
+        for (const Batch& b : bs) {
+            const BatchPlan p = cfg.plan(1, b.index);
+            CHECK(b.indices == p.view1);
+            CHECK(b.indices2 == p.view2);
+            // Each view is the one its image would get in any batch: keyed by (seed, epoch, index, view).
+            CHECK(same_bits(b.view1, ssl::augment_view(images_of(p.view1), p.view1, 0, aug, 5, 1)));
+            CHECK(same_bits(b.view2, ssl::augment_view(images_of(p.view2), p.view2, 1, aug, 5, 1)));
+            CHECK(b.labels.to_vector<int64_t>()[0] == p.view1[0] % 7);
+        }
+        l.start_epoch(1, 2);  // a resumed run: batches 2 and 3 only, the same as before
+        Batch b;
+        for (int64_t k = 2; k < 4; ++k) {
+            REQUIRE(l.next(b));
+            CHECK(b.index == k);
+            CHECK(same_bits(b.view1, bs[size_t(k)].view1));
+            CHECK(same_bits(b.view2, bs[size_t(k)].view2));
+        }
+        CHECK_FALSE(l.next(b));
+        CHECK_THROWS_WITH(l.start_epoch(1, 5), Catch::Contains("batch 5 of an epoch of 4"));
+    }
+}
+
+TEST_CASE("without a plan view 2 is of the same images; a bad plan is named", "[data][loader]") {
+    const ImageSet set = numbered_set(20);
+    LoaderConfig cfg;
+    cfg.batch_size = 4;
+    cfg.augment = ssl::augment_policy("full", 8);
+    cfg.prefetch = 0;
+    {
+        Loader l(set, cfg);
+        for (const Batch& b : epoch_batches(l, 0)) CHECK(b.indices2 == b.indices);
+    }
+    cfg.plan_batches = 2;
+    cfg.plan = [](int64_t, int64_t b) { return BatchPlan{{0, 1}, {2, b == 1 ? 20 : 3}}; };
+    Loader l(set, cfg);
+    l.start_epoch(0);
+    Batch b;
+    CHECK(l.next(b));
+    CHECK_THROWS_WITH(l.next(b), Catch::Contains("names image 20 of a set of 20"));
+    cfg.plan = [](int64_t, int64_t) { return BatchPlan{{0, 1}, {2}}; };
+    Loader uneven(set, cfg);
+    uneven.start_epoch(0);
+    CHECK_THROWS_WITH(uneven.next(b), Catch::Contains("has 2 and 1 images"));
+    cfg.plan_batches = 0;
+    CHECK_THROWS_WITH(Loader(set, cfg), Catch::Contains("plan_batches >= 1"));
+    cfg.plan_batches = 1;
+    cfg.mode = LoaderMode::plain;
+    CHECK_THROWS_WITH(Loader(set, cfg), Catch::Contains("needs augment mode"));
 }
