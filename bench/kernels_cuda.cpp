@@ -12,7 +12,10 @@
 // (DESIGN.md section 4: 67 TFLOP/s FP32, 495 TF32, 3.35 TB/s HBM3). Batchnorm bytes are those of a
 // two-pass kernel: forward reads x twice and writes y; backward reads dy and x twice and writes dx.
 // TF32 and determinism follow hpt's switches (HPT_CUDA_TF32, HPT_DETERMINISTIC); the peer runs with
-// cudnn.benchmark = True and the same TF32 setting, and both are stated in every line.
+// cudnn.benchmark = True and the same TF32 setting, and both are stated in every line. The fused
+// InfoNCE is the exception: our kernel is timed both ways whatever the switch says (rows
+// info_nce_fwd_bwd with tf32 off, info_nce_fwd_bwd_tf32 with it on), and both rows are compared
+// with the one peer run, whose TF32 setting is the switch's (field peer_tf32).
 #include "bench/kernels_cuda.h"
 
 #include <algorithm>
@@ -57,6 +60,7 @@ struct Case {
     double flops = 0, bytes = 0;  // per repetition; with both, the peak fraction is the flops'
     std::function<void()> run;
     std::string peer_key;  // "bench shape" of the peer's line, when it differs from ours
+    int tf32 = -1;         // the TF32 setting the case runs with: 0 off, 1 on, -1 hpt's switch
     std::string key() const { return peer_key.empty() ? bench + " " + shape : peer_key; }
 };
 
@@ -166,12 +170,30 @@ void add_gemm_case(std::vector<Case>& cases, const GemmShape& s, const Device& d
 }
 
 // The two MoCo kernels (bench/moco_cases.h); the case object keeps its tensors alive in `run`.
-void add_moco_cases(std::vector<Case>& cases, const Device& dev, bool info_nce_wanted, bool momentum_wanted) {
-    if (info_nce_wanted) {
+// The fused InfoNCE twice: FP32 and TF32 (tensor cores) set for each repetition; the peer is asked
+// once (the TF32 row has no request of its own and reads the FP32 row's peer line).
+void add_moco_cases(std::vector<Case>& cases, const Device& dev, bool info_nce_fp32, bool info_nce_tf32,
+                    bool momentum_wanted) {
+    if (info_nce_fp32 || info_nce_tf32) {
         auto c = std::make_shared<InfoNceCase>(dev);
-        Case x{"info_nce_fwd_bwd", InfoNceCase::shape(), "MoCo loss, T=0.2", InfoNceCase::peer_request(),
-               InfoNceCase::flops(), InfoNceCase::bytes(), [c] { c->step(); }, ""};
-        cases.push_back(x);
+        for (const bool tf32 : {false, true}) {
+            if (!(tf32 ? info_nce_tf32 : info_nce_fp32)) continue;
+            const std::string peer_request = tf32 && info_nce_fp32 ? "" : InfoNceCase::peer_request();
+            Case x{tf32 ? "info_nce_fwd_bwd_tf32" : "info_nce_fwd_bwd", InfoNceCase::shape(),
+                   tf32 ? "MoCo loss, T=0.2, TF32 tensor cores" : "MoCo loss, T=0.2, FP32", peer_request,
+                   InfoNceCase::flops(), InfoNceCase::bytes(),
+                   [c, tf32] {
+                       struct Scope {
+                           bool was = cuda_tf32();
+                           explicit Scope(bool on) { set_cuda_tf32(on); }
+                           ~Scope() { set_cuda_tf32(was); }
+                       } scope(tf32);
+                       c->step();
+                   },
+                   "info_nce_fwd_bwd " + InfoNceCase::shape()};
+            x.tf32 = tf32 ? 1 : 0;
+            cases.push_back(x);
+        }
     }
     if (momentum_wanted) {
         auto c = std::make_shared<MomentumCase>(dev);
@@ -214,7 +236,7 @@ int run_cuda_kernel_benches(const CudaBenchOptions& o) {
         c.layer = net + " " + c.layer;
         const Timing t = time_cuda(c.run, o.min_seconds);
         c.run = nullptr;  // frees the case's tensors
-        peer_in += (peer_in.size() > 1 ? ", " : "") + c.peer_json;
+        if (!c.peer_json.empty()) peer_in += (peer_in.size() > 1 ? ", " : "") + c.peer_json;
         done.emplace_back(std::move(c), t);
     };
     for (const Net& net : nets) {
@@ -243,7 +265,8 @@ int run_cuda_kernel_benches(const CudaBenchOptions& o) {
     }
     {
         std::vector<Case> moco;
-        add_moco_cases(moco, dev, want("info_nce_fwd_bwd", InfoNceCase::shape()), want("momentum_update", "resnet50_mlp"));
+        add_moco_cases(moco, dev, want("info_nce_fwd_bwd", InfoNceCase::shape()),
+                       want("info_nce_fwd_bwd_tf32", InfoNceCase::shape()), want("momentum_update", "resnet50_mlp"));
         for (Case& c : moco) time_case(std::move(c), "moco");
     }
     peer_in += "]";
@@ -269,13 +292,13 @@ int run_cuda_kernel_benches(const CudaBenchOptions& o) {
         JsonLine j;
         j.str("bench", c.bench).str("shape", c.shape).str("layer", c.layer).str("device", dev.str());
         j.str("gpu", gpu).str("cpu", cpu_model()).integer("threads", num_threads());
-        j.str("tf32", tf32 ? "on" : "off").str("deterministic", cuda_deterministic() ? "on" : "off");
+        const bool row_tf32 = c.tf32 < 0 ? tf32 : c.tf32 == 1;
+        j.str("tf32", row_tf32 ? "on" : "off").str("deterministic", cuda_deterministic() ? "on" : "off");
         j.num("ms", t.median_ms).num("min_ms", t.min_ms).integer("reps", t.reps);
         const double s = t.median_ms * 1e-3;
         if (c.flops > 0 && c.bytes > 0) j.num("gbps", c.bytes / s * 1e-9);
         if (c.flops > 0) {
-            // The fused InfoNCE is our own FP32 kernel whatever the TF32 switch says.
-            const bool tensor_cores = tf32 && c.bench != "info_nce_fwd_bwd";
+            const bool tensor_cores = row_tf32;
             const double peak = tensor_cores ? kPeakTf32 : kPeakFp32;
             j.num("gflops", c.flops / s * 1e-9).num("tflops", c.flops / s * 1e-12).num("peak_fraction", c.flops / s / peak);
             j.str("peak", tensor_cores ? "495 TFLOP/s TF32 (H100)" : "67 TFLOP/s FP32 (H100)");
@@ -286,7 +309,7 @@ int run_cuda_kernel_benches(const CudaBenchOptions& o) {
         auto it = peer.find(c.key());
         if (it != peer.end() && it->second.count("ms")) {
             const double pms = std::stod(it->second.at("ms"));
-            j.str("peer", peer_name).num("peer_ms", pms).num("ratio", pms / t.median_ms);
+            j.str("peer", peer_name).str("peer_tf32", tf32 ? "on" : "off").num("peer_ms", pms).num("ratio", pms / t.median_ms);
         } else {
             j.str("peer", o.peer ? "unavailable" : "disabled").raw("peer_ms", "null").raw("ratio", "null");
         }

@@ -30,10 +30,11 @@ struct InfoNceCase {
         return "{\"bench\": \"info_nce_fwd_bwd\", \"shape\": \"n256_d128_k65536\", \"n\": 256, \"d\": 128, "
                "\"k\": 65536, \"t\": 0.2}";
     }
-    // Two GEMM-sized products (logits, then dq), 2 flops per multiply-add.
+    // Two GEMM-sized products, both in the forward (logits, then o = P queue, from which the
+    // backward takes dq without another pass), 2 flops per multiply-add.
     static double flops() { return 4.0 * double(N) * double(K) * double(D); }
-    // The queue is read twice (forward, backward); q, k and dq are small.
-    static double bytes() { return 2.0 * double(K) * double(D) * 4.0; }
+    // The queue is read once, by the forward (the queue needs no gradient); q, k and dq are small.
+    static double bytes() { return double(K) * double(D) * 4.0; }
 };
 
 // The key encoder's update over a ResNet-50 MoCo encoder's parameters (backbone and MLP head),
