@@ -169,7 +169,11 @@ public:
         for (;;) {
             const cudaError_t q = cudaEventQuery(ev);
             if (q == cudaSuccess) break;
-            if (q != cudaErrorNotReady) HPT_CUDA_CHECK(q);
+            if (q == cudaErrorNotReady) {
+                (void)cudaGetLastError();  // "not yet" is no error: it must not fail the next launch check
+            } else {
+                HPT_CUDA_CHECK(q);
+            }
             ncclResult_t async = ncclSuccess;
             HPT_CUDA_CHECK(ncclCommGetAsyncError(comm_, &async));
             if (async != ncclSuccess) {
