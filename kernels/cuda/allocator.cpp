@@ -105,7 +105,11 @@ public:
         b->in_use = false;
         b->requested = 0;
         auto& pool = b->small ? small_ : large_;
-        b = merge(merge(b, b->prev, pool), b->next, pool);
+        // Two statements: merging into prev deletes b, so b->next must be read before (C++17
+        // leaves the order of a call's arguments unspecified).
+        Block* const next = b->next;
+        b = merge(b, b->prev, pool);
+        b = merge(b, next, pool);
         pool.insert(b);
     }
 
