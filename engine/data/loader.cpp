@@ -96,7 +96,9 @@ struct CudaStage {
             std::memcpy(host.data<uint8_t>() + i * int64_t(sizeof(plain)), &plain, sizeof(plain));
         plain_params = host.to(d);
     }
-    ~CudaStage() {
+    ~CudaStage() {  // unchecked calls (a destructor must not throw), then the caller's device back
+        int previous = -1;
+        cudaGetDevice(&previous);
         cudaSetDevice(device);
         for (Slot& s : slots) {
             if (s.used) cudaEventSynchronize(s.consumed);  // before the pinned memory goes
@@ -104,6 +106,7 @@ struct CudaStage {
             if (s.consumed) cudaEventDestroy(s.consumed);
         }
         if (copy_stream) cudaStreamDestroy(copy_stream);
+        if (previous >= 0 && previous != device) cudaSetDevice(previous);
     }
     // A slot whose previous batch's kernels (hence also its copy) have finished.
     Slot& acquire() {

@@ -40,11 +40,12 @@ const std::vector<BinaryCase>& binary_cases() {
         {"div", [](const Tensor& a, const Tensor& b) { return a / b; }, [](double a, double b) { return a / b; },
          [](double, double b) { return 1.0 / b; }, [](double a, double b) { return -a / (b * b); }, -1, 1, 0.5, 2,
          true, 1, 1, 3},
-        // powf is within 1 ulp; the gradient terms go through powf/logf and 2-3 products.
+        // CUDA's powf is within 4 ulp (CPU libm's within 1); the gradient terms go through powf/logf
+        // and 2-3 products.
         {"pow", [](const Tensor& a, const Tensor& b) { return pow(a, b); },
          [](double a, double b) { return std::pow(a, b); },
          [](double a, double b) { return b * std::pow(a, b - 1.0); },
-         [](double a, double b) { return std::pow(a, b) * std::log(a); }, 0.5, 2, -2, 2, false, 2, 8, 8},
+         [](double a, double b) { return std::pow(a, b) * std::log(a); }, 0.5, 2, -2, 2, false, 4, 8, 8},
     };
     return cases;
 }

@@ -9,6 +9,10 @@
 #include "ssl/moco.h"
 #include "tests/support/devices.h"
 
+#ifdef HPT_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
+
 using namespace hpt;
 
 #ifdef HPT_WITH_NCCL
@@ -41,6 +45,14 @@ struct Run {
 
 TEST_CASE("a MoCo step through NCCL at world size 1 equals the plain step [cuda]", "[ssl][dist][cuda]") {
     HPT_NEED_GPU();
+#ifdef HPT_WITH_CUDA
+    // Bit-equality of two runs needs cuDNN algorithms without atomics (the default may pick them).
+    struct DeterministicOn {
+        bool was = cuda_deterministic();
+        DeterministicOn() { set_cuda_deterministic(true); }
+        ~DeterministicOn() { set_cuda_deterministic(was); }
+    } det_on;
+#endif
     const Device dev = Device::cuda(0);
     Generator g1(5), g2(5), data(9);
     Run plain(g1, dev), ranked(g2, dev);
