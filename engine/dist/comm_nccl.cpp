@@ -10,8 +10,10 @@
 #include <nccl.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "kernels/cuda/check.h"
@@ -64,8 +66,36 @@ public:
             boot_->broadcast(words, 0);
             std::memcpy(&id, words.data_ptr(), sizeof id);
         }
-        HPT_CUDA_CHECK(ncclCommInitRank(&comm_, world_, id, rank_));
+        init_within_timeout(id);
         HPT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    }
+
+    // ncclCommInitRank returns only once every rank has joined: a rank that died before joining
+    // would keep the others in it forever, and the call cannot be interrupted. So a watchdog names
+    // the wait and ends the job after dist.timeout_s.
+    void init_within_timeout(const ncclUniqueId& id) {
+        std::mutex mu;
+        std::condition_variable cv;
+        bool joined = false;
+        std::thread watchdog;
+        if (world_ > 1 && timeout_s_ > 0) {
+            watchdog = std::thread([&] {
+                std::unique_lock<std::mutex> lock(mu);
+                if (cv.wait_for(lock, std::chrono::duration<double>(timeout_s_), [&] { return joined; })) return;
+                std::cerr << "error: NCCL (rank " << rank_ << " of " << world_ << "): the ranks did not all join "
+                          << "ncclCommInitRank within dist.timeout_s = " << timeout_s_
+                          << " s (a rank died or never started); stopping the job" << std::endl;
+                abort_job(3);
+            });
+        }
+        const ncclResult_t r = ncclCommInitRank(&comm_, world_, id, rank_);
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            joined = true;
+        }
+        cv.notify_all();
+        if (watchdog.joinable()) watchdog.join();
+        HPT_CUDA_CHECK(r);
     }
 
     ~NcclComm() override {
