@@ -14,6 +14,7 @@
 #include "engine/ops/ops.h"
 #include "engine/ops/registry.h"
 #include "tests/support/compare.h"
+#include "tests/support/cuda_switches.h"
 #include "tests/support/devices.h"
 
 #ifdef HPT_WITH_CUDA
@@ -34,13 +35,10 @@ TEST_CASE("cuda runtime: this build has no CUDA backend", "[cuda_api]") {
 
 namespace {
 
-// Restores a global switch at the end of a test, also when a check throws.
+// Restores both global switches at the end of a test that flips them, also when a check throws.
 struct SwitchGuard {
-    bool tf32 = cuda_tf32(), det = cuda_deterministic();
-    ~SwitchGuard() {
-        set_cuda_tf32(tf32);
-        set_cuda_deterministic(det);
-    }
+    test::Tf32Scope tf32{cuda_tf32()};
+    test::DeterministicScope det{cuda_deterministic()};
 };
 
 Tensor values_of(DType t, const Shape& s) {

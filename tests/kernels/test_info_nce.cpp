@@ -8,29 +8,13 @@
 #include "engine/ops/registry.h"
 #include "ssl/ops.h"
 #include "tests/kernels/reference.h"
+#include "tests/support/cuda_switches.h"
 #include "tests/support/devices.h"
-
-#ifdef HPT_WITH_CUDA
-#include "kernels/cuda/runtime.h"
-#endif
 
 using namespace hpt;
 using namespace hpt::test;
 
 namespace {
-
-// Sets the CUDA TF32 switch for a scope and restores it after (nothing in a build without CUDA).
-struct Tf32Scope {
-#ifdef HPT_WITH_CUDA
-    bool was = cuda_tf32();
-    explicit Tf32Scope(bool on) { set_cuda_tf32(on); }
-    ~Tf32Scope() { set_cuda_tf32(was); }
-#else
-    explicit Tf32Scope(bool) {}
-#endif
-    Tf32Scope(const Tf32Scope&) = delete;
-    Tf32Scope& operator=(const Tf32Scope&) = delete;
-};
 
 // Rows of unit length, like MoCo's l2-normalised features.
 std::vector<float> unit_rows(std::vector<float> v, int64_t rows, int64_t d) {

@@ -7,11 +7,8 @@
 #include "engine/ops/ops.h"
 #include "engine/optim/sgd.h"
 #include "ssl/moco.h"
+#include "tests/support/cuda_switches.h"
 #include "tests/support/devices.h"
-
-#ifdef HPT_WITH_CUDA
-#include "kernels/cuda/runtime.h"
-#endif
 
 using namespace hpt;
 
@@ -45,14 +42,8 @@ struct Run {
 
 TEST_CASE("a MoCo step through NCCL at world size 1 equals the plain step [cuda]", "[ssl][dist][cuda]") {
     HPT_NEED_GPU();
-#ifdef HPT_WITH_CUDA
     // Bit-equality of two runs needs cuDNN algorithms without atomics (the default may pick them).
-    struct DeterministicOn {
-        bool was = cuda_deterministic();
-        DeterministicOn() { set_cuda_deterministic(true); }
-        ~DeterministicOn() { set_cuda_deterministic(was); }
-    } det_on;
-#endif
+    const test::DeterministicScope deterministic(true);
     const Device dev = Device::cuda(0);
     Generator g1(5), g2(5), data(9);
     Run plain(g1, dev), ranked(g2, dev);

@@ -11,11 +11,8 @@
 #include "engine/optim/sgd.h"
 #include "models/resnet.h"
 #include "tests/support/compare.h"
+#include "tests/support/cuda_switches.h"
 #include "tests/support/devices.h"
-
-#ifdef HPT_WITH_CUDA
-#include "kernels/cuda/runtime.h"
-#endif
 
 using namespace hpt;
 
@@ -37,14 +34,7 @@ struct Net {
 
 TEST_CASE("a ResNet-18 training step on the GPU gives the CPU's loss, gradients and update [cuda]", "[ssl][step][cuda]") {
     HPT_NEED_GPU();
-#ifdef HPT_WITH_CUDA
-    // The CPU has no TF32: both sides compute in f32 whatever HPT_CUDA_TF32 says.
-    struct Tf32Off {
-        bool was = cuda_tf32();
-        Tf32Off() { set_cuda_tf32(false); }
-        ~Tf32Off() { set_cuda_tf32(was); }
-    } tf32_off;
-#endif
+    const test::Tf32Scope fp32(false);  // the CPU has no TF32: both sides in f32 whatever HPT_CUDA_TF32 says
     models::ResNetConfig c;
     c.depth = 18;
     c.small_stem = true;

@@ -1,0 +1,36 @@
+// The CUDA backend's global switches (TF32, determinism) set for one scope of a test and restored
+// after it, also when the test fails. In a build without CUDA they do nothing, so a test body
+// shared by every device can use them unconditionally.
+#pragma once
+
+#ifdef HPT_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
+
+namespace hpt::test {
+
+template <bool (*Get)(), void (*Set)(bool)>
+class SwitchScope {
+public:
+    explicit SwitchScope(bool on) : was_(Get()) { Set(on); }
+    ~SwitchScope() { Set(was_); }
+    SwitchScope(const SwitchScope&) = delete;
+    SwitchScope& operator=(const SwitchScope&) = delete;
+
+private:
+    bool was_;
+};
+
+#ifdef HPT_WITH_CUDA
+using Tf32Scope = SwitchScope<cuda_tf32, set_cuda_tf32>;
+using DeterministicScope = SwitchScope<cuda_deterministic, set_cuda_deterministic>;
+#else
+struct Tf32Scope {
+    explicit Tf32Scope(bool) {}
+};
+struct DeterministicScope {
+    explicit DeterministicScope(bool) {}
+};
+#endif
+
+}  // namespace hpt::test
