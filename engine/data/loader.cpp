@@ -233,6 +233,21 @@ Batch Loader::Impl::make(int64_t b) {
     CudaStage& st = *cuda;
     const cuda::DeviceGuard guard(st.device);
     CudaStage::Slot& slot = st.acquire();
+    cudaStream_t compute = cuda::current_stream(st.device);
+    // If anything below throws (out of memory, a launch), the slot's `consumed` must still cover
+    // this batch's copies and any kernel already launched: else a caller that goes on (a new
+    // epoch) could rewrite pinned memory that a copy is still reading. Unchecked calls: unwinding.
+    struct Release {
+        CudaStage::Slot& slot;
+        cudaStream_t copy, compute;
+        bool done = false;
+        ~Release() {
+            if (done) return;
+            cudaEventRecord(slot.copied, copy);
+            cudaStreamWaitEvent(compute, slot.copied, 0);
+            cudaEventRecord(slot.consumed, compute);
+        }
+    } release{slot, st.copy_stream, compute};
     uint8_t* pin = slot.pinned_images.data<uint8_t>();
     int64_t* pin_samples = slot.pinned_samples.data<int64_t>();
     gather(out.indices, pin);
@@ -254,7 +269,6 @@ Batch Loader::Impl::make(int64_t b) {
     HPT_LOADER_CUDA(cudaMemcpyAsync(slot.samples.data_ptr(), pin_samples, size_t(n) * sizeof(int64_t),
                                     cudaMemcpyHostToDevice, st.copy_stream));
     HPT_LOADER_CUDA(cudaEventRecord(slot.copied, st.copy_stream));
-    cudaStream_t compute = cuda::current_stream(st.device);
     HPT_LOADER_CUDA(cudaStreamWaitEvent(compute, slot.copied, 0));
     auto* params_out = static_cast<ssl::ViewParams*>(st.params.data_ptr());
     if (planned) {  // two one-view launches, each over its own images with the given parameters
@@ -280,6 +294,7 @@ Batch Loader::Impl::make(int64_t b) {
                                 out.images.data<float>(), nullptr, st.scratch.data<float>(), params_out, compute);
     }
     HPT_LOADER_CUDA(cudaEventRecord(slot.consumed, compute));
+    release.done = true;
     out.labels = labels.to(cfg.device);
     return out;
 #else
