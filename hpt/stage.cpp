@@ -338,8 +338,9 @@ StageOutcome run_stage(const StageRun& r) {
         const Tensor& key_input = batch.view2;
         const Tensor loss = moco.loss_on_rank(view1, key_input, key_perm, comm);
         loss_value = step + 1 == nan_at ? std::nan("") : loss.item<double>();
-        {  // the global batch's loss, so that every rank sees (and stops on) the same value
-            Tensor l = full({1}, loss_value, DType::f64);
+        if (world > 1) {  // the global batch's loss, so that every rank sees (and stops on) the same value
+            // On the training device: NCCL reduces only tensors on its GPU.
+            Tensor l = full({1}, loss_value, DType::f64, r.device);
             comm.all_reduce_sum(l);
             loss_value = l.item<double>() / double(world);
         }
