@@ -7,21 +7,10 @@
 #include "engine/ops/attrs.h"
 #include "engine/ops/registry.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/layout.h"
 
 namespace hpt {
 namespace {
-
-struct Around {
-    int64_t outer = 1, n = 1, inner = 1;
-};
-
-Around around(const Tensor& t, int64_t dim) {
-    Around a;
-    for (int64_t d = 0; d < dim; ++d) a.outer *= t.size(d);
-    a.n = t.size(dim);
-    for (int64_t d = dim + 1; d < t.dim(); ++d) a.inner *= t.size(d);
-    return a;
-}
 
 void check_index(const char* op, int64_t v, int64_t n, int64_t at) {
     HPT_CHECK(v >= 0 && v < n, "op '", op, "': index ", v, " at position ", at, " is out of range [0, ", n, ")");

@@ -1,27 +1,10 @@
 // CPU kernels of matmul (2-D and batched) and linear (x w^T + b).
 #include "engine/ops/registry.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/layout.h"
 
 namespace hpt {
 namespace {
-
-// A matrix operand as GEMM sees it: row-major with leading dimension ld, possibly transposed.
-struct Mat {
-    bool trans;
-    int64_t ld;
-};
-
-// Both the row-major ([.., r, c] with unit column stride) and the column-major (a transposed
-// view) layouts go to GEMM without a copy; the front-end makes anything else contiguous. The
-// stride of a dim of size 1 is never used, so it may be anything (contiguous() keeps such views:
-// a [1, 1] slice with strides [2, 2] is contiguous).
-Mat as_mat(const Tensor& t) {
-    const int64_t r = t.size(-2), c = t.size(-1);
-    const int64_t sr = t.stride(-2), sc = t.stride(-1);
-    if ((c <= 1 || sc == 1) && (r <= 1 || sr >= std::max<int64_t>(c, 1))) return {false, r <= 1 ? std::max<int64_t>(c, 1) : sr};
-    if ((r <= 1 || sr == 1) && (c <= 1 || sc >= std::max<int64_t>(r, 1))) return {true, c <= 1 ? std::max<int64_t>(r, 1) : sc};
-    HPT_THROW("gemm operand with strides ", shape_str(t.strides()), " is neither row- nor column-major");
-}
 
 void matmul_kernel(const KernelArgs& args) {
     const Tensor &a = args.in[0], &b = args.in[1];
@@ -29,7 +12,7 @@ void matmul_kernel(const KernelArgs& args) {
     const bool batched = a.dim() == 3;
     const int64_t B = batched ? a.size(0) : 1;
     const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
-    const Mat ma = as_mat(a), mb = as_mat(b);
+    const GemmOperand ma = gemm_operand(a), mb = gemm_operand(b);
     HPT_DISPATCH_FLOAT(a.dtype(), "matmul", [&] {
         const scalar_t* pa = a.data<scalar_t>();
         const scalar_t* pb = b.data<scalar_t>();
@@ -46,7 +29,7 @@ void linear_kernel(const KernelArgs& args) {
     const Tensor &x = args.in[0], &w = args.in[1], &bias = args.in[2];
     Tensor& y = args.out[0];
     const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
-    const Mat mx = as_mat(x), mw = as_mat(w);
+    const GemmOperand mx = gemm_operand(x), mw = gemm_operand(w);
     HPT_DISPATCH_FLOAT(x.dtype(), "linear", [&] {
         scalar_t* py = y.data<scalar_t>();
         scalar_t beta = 0;

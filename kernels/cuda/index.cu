@@ -15,21 +15,10 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/copy.h"
 #include "kernels/cuda/kernel_entry.h"
+#include "kernels/layout.h"
 
 namespace hpt::cuda {
 namespace {
-
-struct Around {
-    int64_t outer = 1, n = 1, inner = 1;
-};
-
-Around around(const Tensor& t, int64_t dim) {
-    Around a;
-    for (int64_t d = 0; d < dim; ++d) a.outer *= t.size(d);
-    a.n = t.size(dim);
-    for (int64_t d = dim + 1; d < t.dim(); ++d) a.inner *= t.size(d);
-    return a;
-}
 
 // ---------------------------------------------------------------- cat
 

@@ -17,6 +17,7 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/copy.h"
 #include "kernels/cuda/kernel_entry.h"
+#include "kernels/layout.h"
 
 namespace hpt::cuda {
 namespace {
@@ -48,20 +49,6 @@ cublasHandle_t blas() {
     return s->handle;
 }
 
-// A matrix operand as GEMM sees it: row-major with leading dimension ld, possibly transposed.
-struct Mat {
-    bool trans;
-    int64_t ld;
-};
-
-Mat as_mat(const Tensor& t) {
-    const int64_t r = t.size(-2), c = t.size(-1);
-    const int64_t sr = t.stride(-2), sc = t.stride(-1);
-    // The stride of a dim of size 1 is never used, so it may be anything.
-    if ((c <= 1 || sc == 1) && (r <= 1 || sr >= std::max<int64_t>(c, 1))) return {false, r <= 1 ? std::max<int64_t>(c, 1) : sr};
-    if ((r <= 1 || sr == 1) && (c <= 1 || sc >= std::max<int64_t>(r, 1))) return {true, c <= 1 ? std::max<int64_t>(r, 1) : sc};
-    HPT_THROW("gemm operand with strides ", shape_str(t.strides()), " is neither row- nor column-major");
-}
 
 int as_int(int64_t v, const char* what) {
     HPT_CHECK(v >= 0 && v <= INT_MAX, "cuBLAS GEMM: ", what, " = ", v, " exceeds the 32-bit range of cuBLAS");
@@ -103,7 +90,7 @@ void matmul_cuda(const KernelArgs& args) {
     HPT_DISPATCH_FLOAT(a.dtype(), "matmul", [&] {
         using T = scalar_t;
         if (K == 0) return zero_on_device(c);
-        const Mat ma = as_mat(a), mb = as_mat(b);
+        const GemmOperand ma = gemm_operand(a), mb = gemm_operand(b);
         gemm<T>(ma.trans, mb.trans, M, N, K, T(1), a.data<T>(), ma.ld, batched ? a.stride(0) : 0, b.data<T>(), mb.ld,
                 batched ? b.stride(0) : 0, T(0), c.data<T>(), N, M * N, B);
     });
@@ -129,7 +116,7 @@ void linear_cuda(const KernelArgs& args) {
             return zero_on_device(y);
         }
         if (K == 0) return;
-        const Mat mx = as_mat(x), mw = as_mat(w);
+        const GemmOperand mx = gemm_operand(x), mw = gemm_operand(w);
         // y = x w^T: w is [N, K] row-major, so op(B) is its transpose.
         gemm<T>(mx.trans, !mw.trans, M, N, K, T(1), x.data<T>(), mx.ld, 0, w.data<T>(), mw.ld, 0, beta, y.data<T>(),
                 N, 0, 1);
