@@ -108,6 +108,16 @@ struct ConvDesc {
     ~ConvDesc() { HPT_CUDA_CHECK_LOG(cudnnDestroyConvolutionDescriptor(d)); }
 };
 
+// cuDNN's alpha = 1 and beta = 0, as float for f32 data and as double for f64.
+struct Scaling {
+    bool f32;
+    float f[2] = {1.f, 0.f};
+    double d[2] = {1.0, 0.0};
+    explicit Scaling(DType t) : f32(t == DType::f32) {}
+    const void* one() const { return f32 ? static_cast<const void*>(&f[0]) : &d[0]; }
+    const void* zero() const { return f32 ? static_cast<const void*>(&f[1]) : &d[1]; }
+};
+
 // Everything one convolution call needs.
 struct Problem {
     Tensor x, w, y;  // input, weight, output (or their gradients, by direction)
@@ -276,11 +286,8 @@ void conv2d_cuda(const KernelArgs& args) {
     if (y.numel() == 0) return;
     Problem pr(x, w, y, p);
     cudnnHandle_t h = dnn();
-    const bool f32 = x.dtype() == DType::f32;
-    const float one_f = 1.f, zero_f = 0.f;
-    const double one_d = 1.0, zero_d = 0.0;
-    const void* one = f32 ? static_cast<const void*>(&one_f) : &one_d;
-    const void* zero = f32 ? static_cast<const void*>(&zero_f) : &zero_d;
+    const Scaling k(x.dtype());
+    const void *one = k.one(), *zero = k.zero();
     run_with_fallback(kForward, pr, [&](int algo, void* ws, size_t wn) {
         HPT_CUDA_CHECK(cudnnConvolutionForward(h, one, pr.xd.d, x.data_ptr(), pr.wd.d, w.data_ptr(), pr.cd.d,
                                                cudnnConvolutionFwdAlgo_t(algo), ws, wn, zero, pr.yd.d, y.data_ptr()));
@@ -299,11 +306,8 @@ void conv2d_backward_cuda(const KernelArgs& args) {
         return;
     }
     cudnnHandle_t h = dnn();
-    const bool f32 = x.dtype() == DType::f32;
-    const float one_f = 1.f, zero_f = 0.f;
-    const double one_d = 1.0, zero_d = 0.0;
-    const void* one = f32 ? static_cast<const void*>(&one_f) : &one_d;
-    const void* zero = f32 ? static_cast<const void*>(&zero_f) : &zero_d;
+    const Scaling k(x.dtype());
+    const void *one = k.one(), *zero = k.zero();
     if (gx.defined() && gx.numel() > 0) {
         Problem pr(gx, w, gy, p);
         run_with_fallback(kBackwardData, pr, [&](int algo, void* ws, size_t wn) {
