@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <vector>
 
 #include "hpt/pipeline.h"
 
@@ -19,9 +20,18 @@ std::string debian_fashion_mnist() {
 }
 
 std::string sklearn_digits() {
-    for (const char* p : {"/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz",
-                          "/usr/local/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz"}) {
-        if (fs::exists(p)) return p;
+    // Debian's python3-sklearn first; then a pip-installed scikit-learn of any Python 3.
+    std::vector<fs::path> dirs = {"/usr/lib/python3/dist-packages", "/usr/local/lib/python3/dist-packages"};
+    for (const char* lib : {"/usr/local/lib", "/usr/lib"}) {
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(lib, ec)) {
+            if (e.path().filename().string().rfind("python3.", 0) != 0) continue;
+            for (const char* sub : {"dist-packages", "site-packages"}) dirs.push_back(e.path() / sub);
+        }
+    }
+    for (const fs::path& d : dirs) {
+        const fs::path p = d / "sklearn/datasets/data/digits.csv.gz";
+        if (fs::exists(p)) return p.string();
     }
     HPT_THROW("scikit-learn's digits (sklearn/datasets/data/digits.csv.gz) not found: install Debian's python3-sklearn "
               "(tools/install-deps)");

@@ -19,33 +19,17 @@
 #include "hpt/checkpoint.h"
 #include "hpt/example.h"
 #include "hpt/pipeline.h"
+#include "tests/hpt/tiny_run.h"
 
 using namespace hpt;
 using namespace hpt::pipeline;
+using hpt::test::losses;
+using hpt::test::run_hpt;
+using hpt::test::tmp_dir;
+using hpt::test::write_config;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string tmp_dir(const std::string& name) {
-    const fs::path p = fs::temp_directory_path() / ("hpt_test_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(p);
-    return p.string();
-}
-
-// A tiny two-stage run on the 8x8 digits (Debian python3-sklearn), seconds on a CPU.
-std::string write_config(const std::string& dir, int64_t iterations) {
-    const std::string digits = sklearn_digits();
-    fs::create_directories(dir);
-    std::ofstream f(dir + "/run.toml");
-    f << "[run]\nseed = 3\ndevice = \"cpu\"\ncheckpoint_every = 4\nlog_every = 1\nout = \"" << dir << "/out\"\n"
-      << "[model]\nwidth = 0.125\nproj_dim = 16\n[moco]\nqueue = 64\nbn_groups = 2\n"
-      << "[eval]\nlinear_probe = false\nknn_k = 5\nmax_train = 300\n"
-      << "[[stage]]\nname = \"a\"\ndata = \"" << digits << "\"\ninit = \"random\"\niterations = " << iterations
-      << "\nbatch = 16\nimage_size = 8\n"
-      << "[[stage]]\nname = \"b\"\ndata = \"" << digits << "\"\niterations = " << iterations
-      << "\nbatch = 16\nimage_size = 8\ntrainable = \"bn\"\n";
-    return dir + "/run.toml";
-}
 
 // That run as a RunConfig writing into dir/out, with its first `stages` stages.
 RunConfig tiny_run(const std::string& dir, int64_t iterations, size_t stages = 2) {
@@ -53,26 +37,6 @@ RunConfig tiny_run(const std::string& dir, int64_t iterations, size_t stages = 2
     cfg.stages.resize(stages);
     cfg.run.out = dir + "/out";
     return cfg;
-}
-
-// step -> loss text, exactly as logged.
-std::map<std::pair<std::string, int64_t>, std::string> losses(const std::string& metrics) {
-    std::map<std::pair<std::string, int64_t>, std::string> m;
-    std::ifstream in(metrics);
-    std::string line;
-    while (std::getline(in, line)) {
-        const io::Json j = io::Json::parse(line, metrics);
-        if (j.at("event").as_string() != "step") continue;
-        m[{j.at("stage").as_string(), j.at("step").as_int()}] = io::Json::number(j.at("loss").as_double()).dump();
-    }
-    return m;
-}
-
-int run_hpt(const std::string& args, const std::string& env = "") {
-    const std::string cmd = env + " '" HPT_RUN_PATH "' " + args + " > /dev/null 2>&1";
-    const int rc = std::system(cmd.c_str());
-    if (WIFSIGNALED(rc)) return 128 + WTERMSIG(rc);
-    return WEXITSTATUS(rc);
 }
 
 }  // namespace
