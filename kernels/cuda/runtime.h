@@ -23,8 +23,8 @@
 namespace hpt {
 
 // TF32 tensor-core math for f32 GEMMs (cuBLAS), convolutions (cuDNN) and the fused InfoNCE (ours,
-// kernels/cuda/info_nce_tc.cu). Default off (f32 results
-// then match the CPU to f32 rounding); the environment variable HPT_CUDA_TF32=1 turns it on.
+// kernels/cuda/info_nce_tc.cu). Default off (f32 results then match the CPU to f32 rounding); the
+// environment variable HPT_CUDA_TF32=1 turns it on.
 void set_cuda_tf32(bool on);
 bool cuda_tf32();
 
