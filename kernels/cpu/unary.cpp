@@ -61,30 +61,46 @@ void clamp_kernel(const KernelArgs& args) {
 HPT_REGISTER_KERNEL(clamp, cpu, clamp_kernel);
 
 // out = grad * mask(x): relu_backward takes (grad, relu output), clamp_backward (grad, input).
-template <class Mask>
-void masked_grad(const KernelArgs& args, Mask mask) {
+// `mask` takes x in the compute type. Dense operands (the usual case: a backward of an op that
+// wrote its output whole) take a plain loop the compiler vectorises; others the strided one.
+template <class MaskFor>
+void masked_grad(const KernelArgs& args, MaskFor mask_for) {
     HPT_DISPATCH_FLOAT_BF16(args.out[0].dtype(), op_name(args.op), [&] {
         using T = scalar_t;
         using C = typename compute_type<T>::type;
+        const auto mask = mask_for(C());
         const LoopPlan<3> plan = make_loop_plan<3>({&args.out[0], &args.in[0], &args.in[1]});
         loop_run(plan, [&](char** p, const int64_t* s, int64_t n) {
+            const int64_t e = int64_t(sizeof(T));
+            if (s[0] == e && s[1] == e && s[2] == e) {
+                T* o = reinterpret_cast<T*>(p[0]);
+                const T* g = reinterpret_cast<const T*>(p[1]);
+                const T* x = reinterpret_cast<const T*>(p[2]);
+                for (int64_t i = 0; i < n; ++i) o[i] = mask(C(x[i])) ? g[i] : T(0);
+                return;
+            }
             for (int64_t i = 0; i < n; ++i) {
-                const C g = C(*reinterpret_cast<const T*>(p[1] + i * s[1]));
+                const T g = *reinterpret_cast<const T*>(p[1] + i * s[1]);
                 const C x = C(*reinterpret_cast<const T*>(p[2] + i * s[2]));
-                *reinterpret_cast<T*>(p[0] + i * s[0]) = T(mask(double(x)) ? g : C(0));
+                *reinterpret_cast<T*>(p[0] + i * s[0]) = mask(x) ? g : T(0);
             }
         });
     });
 }
 
 void relu_backward_kernel(const KernelArgs& args) {
-    masked_grad(args, [](double y) { return y > 0; });
+    masked_grad(args, [](auto zero) { return [zero](decltype(zero) y) { return y > zero; }; });
 }
 HPT_REGISTER_KERNEL(relu_backward, cpu, relu_backward_kernel);
 
 void clamp_backward_kernel(const KernelArgs& args) {
     const ClampAttrs& a = args.attr<ClampAttrs>();
-    masked_grad(args, [&](double x) { return x >= a.lo && x <= a.hi; });
+    // The bounds compared in double, as given: a float x equal to a double bound counts as inside
+    // exactly when it equals the bound's value.
+    masked_grad(args, [&](auto zero) {
+        using C = decltype(zero);
+        return [lo = a.lo, hi = a.hi](C x) { return double(x) >= lo && double(x) <= hi; };
+    });
 }
 HPT_REGISTER_KERNEL(clamp_backward, cpu, clamp_backward_kernel);
 

@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 
+#include "engine/ops/attrs.h"
 #include "engine/ops/ops.h"
 #include "engine/ops/registry.h"
 #include "tests/kernels/reference.h"
@@ -267,6 +268,35 @@ HPT_DEVICE_TEST("unary ops: values and gradients, contiguous and transposed", "[
             }
             HPT_CHECK_CLOSE(y, ref_tensor(ry, s), tol(DType::f32, 0, c.k_fwd));
             HPT_CHECK_CLOSE(X.grad(), ref_tensor(unview_grad(gx, x, 63), {7, 9}), tol(DType::f32, 0, c.k_bwd));
+        }
+    }
+}
+
+HPT_DEVICE_TEST("relu_backward and clamp_backward: strided operands, NaN and -0 masks, bf16", "[elementwise]") {
+    // The kernels have a dense loop and a strided one; both must give grad where the mask holds
+    // (relu: output > 0; clamp: lo <= input <= hi) and 0 elsewhere, NaN and -0 counting as outside.
+    std::vector<float> x = uniform_floats(48, 51, -1, 1);
+    x[3] = NAN, x[7] = -0.0f, x[8] = 0.0f, x[9] = 0.25f;
+    const std::vector<float> g = uniform_floats(48, 52);
+    for (const DType t : {DType::f32, DType::bf16}) {
+        INFO(dtype_name(t));
+        const Tensor X = make_f32(x, {6, 8}, dev).to(t), G = make_f32(g, {6, 8}, dev).to(t);
+        for (const bool strided : {false, true}) {
+            // Mixed layouts (x column-major, grad and output row-major): no order makes all three dense.
+            INFO((strided ? "x column-major, grad and output row-major" : "dense operands"));
+            const Tensor xs = strided ? X.t().contiguous().t() : X, gs = G;
+            Tensor relu_g = empty({6, 8}, t, dev), clamp_g = empty({6, 8}, t, dev);
+            run_kernel(OpId::relu_backward, {gs, xs}, {relu_g});
+            ClampAttrs a{-0.5, 0.25};
+            run_kernel(OpId::clamp_backward, {gs, xs}, {clamp_g}, &a);
+            const std::vector<float> xv = X.to(DType::f32).to_vector<float>(), gv = G.to(DType::f32).to_vector<float>();
+            const std::vector<float> rv = relu_g.contiguous().to(DType::f32).to_vector<float>();
+            const std::vector<float> cv = clamp_g.contiguous().to(DType::f32).to_vector<float>();
+            for (size_t i = 0; i < 48; ++i) {
+                INFO("element " << i << ": x " << xv[i] << ", grad " << gv[i]);
+                CHECK(rv[i] == (xv[i] > 0 ? gv[i] : 0.0f));
+                CHECK(cv[i] == (xv[i] >= -0.5f && xv[i] <= 0.25f ? gv[i] : 0.0f));
+            }
         }
     }
 }
