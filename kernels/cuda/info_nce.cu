@@ -65,6 +65,23 @@ __device__ void tile_dot(const float* A, const float* B, int64_t D, float (&acc)
     }
 }
 
+// acc[r][e] += sum_j P[ty*4 + r][j] * T[j][tx + 16 e] over the 64 rows j of a shared-memory tile T
+// (row stride D + kPad): the P-times-tile product of the o partials and of dqueue.
+__device__ void add_p_times_tile(const float (*P)[kTile + 1], const float* T, int64_t D, float (&acc)[4][kCols]) {
+    const int64_t ld = D + kPad;
+    const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
+    for (int64_t j = 0; j < kTile; ++j) {
+#pragma unroll
+        for (int e = 0; e < kCols; ++e) {
+            const int64_t col = tx + 16 * e;
+            if (col >= D) break;
+            const float t = T[j * ld + col];
+#pragma unroll
+            for (int r = 0; r < 4; ++r) acc[r][e] = fmaf(P[ty * 4 + r][j], t, acc[r][e]);
+        }
+    }
+}
+
 // Reductions over the 16 threads (tx) that share a row: lanes differ in their low 4 bits.
 __device__ float row_max(float v) {
 #pragma unroll
@@ -85,7 +102,6 @@ __global__ void fwd_partial(const float* q, const float* queue, int64_t N, int64
     float* Qs = smem;
     float* Us = smem + kTile * (D + kPad);
     __shared__ float Ps[kTile][kTile + 1];
-    const int64_t ld = D + kPad;
     const int64_t row0 = int64_t(blockIdx.x) * kTile, c = blockIdx.y;
     const int64_t j_begin = c * chunk, j_end = min(K, j_begin + chunk);
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
@@ -128,16 +144,7 @@ __global__ void fwd_partial(const float* q, const float* queue, int64_t N, int64
         for (int r = 0; r < 4; ++r)
 #pragma unroll
             for (int e = 0; e < kCols; ++e) o[r][e] *= alpha[r];
-        for (int64_t j = 0; j < kTile; ++j) {
-#pragma unroll
-            for (int e = 0; e < kCols; ++e) {
-                const int64_t col = tx + 16 * e;
-                if (col >= D) break;
-                const float u = Us[j * ld + col];
-#pragma unroll
-                for (int r = 0; r < 4; ++r) o[r][e] = fmaf(Ps[ty * 4 + r][j], u, o[r][e]);
-            }
-        }
+        add_p_times_tile(Ps, Us, D, o);
     }
 #pragma unroll
     for (int r = 0; r < 4; ++r) {
@@ -228,7 +235,6 @@ __global__ void bwd_dqueue(const float* q, const float* queue, const float* lse,
     float* Qs = smem;
     float* Us = smem + kTile * (D + kPad);
     __shared__ float Ps[kTile][kTile + 1];
-    const int64_t ld = D + kPad;
     const int64_t j0 = int64_t(blockIdx.x) * kTile;
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
     load_tile(Us, queue, j0, K, D);
@@ -252,16 +258,7 @@ __global__ void bwd_dqueue(const float* q, const float* queue, const float* lse,
                 Ps[tx * 4 + cc][ty * 4 + r] = row < N ? __expf(acc[r][cc] * invT - l) * scale : 0.f;  // P^T
         }
         __syncthreads();
-        for (int64_t i = 0; i < kTile; ++i) {
-#pragma unroll
-            for (int e = 0; e < kCols; ++e) {
-                const int64_t col = tx + 16 * e;
-                if (col >= D) break;
-                const float qv = Qs[i * ld + col];
-#pragma unroll
-                for (int r = 0; r < 4; ++r) acc2[r][e] = fmaf(Ps[ty * 4 + r][i], qv, acc2[r][e]);
-            }
-        }
+        add_p_times_tile(Ps, Qs, D, acc2);
     }
 #pragma unroll
     for (int r = 0; r < 4; ++r) {
