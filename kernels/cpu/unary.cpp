@@ -61,14 +61,13 @@ void clamp_kernel(const KernelArgs& args) {
 HPT_REGISTER_KERNEL(clamp, cpu, clamp_kernel);
 
 // out = grad * mask(x): relu_backward takes (grad, relu output), clamp_backward (grad, input).
-// `mask` takes x in the compute type. Dense operands (the usual case: a backward of an op that
-// wrote its output whole) take a plain loop the compiler vectorises; others the strided one.
-template <class MaskFor>
-void masked_grad(const KernelArgs& args, MaskFor mask_for) {
+// `mask` is called with x in the compute type. Dense operands (the usual case: a backward of an
+// op that wrote its output whole) take a plain loop the compiler vectorises; others the strided one.
+template <class Mask>
+void masked_grad(const KernelArgs& args, Mask mask) {
     HPT_DISPATCH_FLOAT_BF16(args.out[0].dtype(), op_name(args.op), [&] {
         using T = scalar_t;
         using C = typename compute_type<T>::type;
-        const auto mask = mask_for(C());
         const LoopPlan<3> plan = make_loop_plan<3>({&args.out[0], &args.in[0], &args.in[1]});
         loop_run(plan, [&](char** p, const int64_t* s, int64_t n) {
             const int64_t e = int64_t(sizeof(T));
@@ -89,18 +88,14 @@ void masked_grad(const KernelArgs& args, MaskFor mask_for) {
 }
 
 void relu_backward_kernel(const KernelArgs& args) {
-    masked_grad(args, [](auto zero) { return [zero](decltype(zero) y) { return y > zero; }; });
+    masked_grad(args, [](auto y) { return y > decltype(y)(0); });
 }
 HPT_REGISTER_KERNEL(relu_backward, cpu, relu_backward_kernel);
 
 void clamp_backward_kernel(const KernelArgs& args) {
     const ClampAttrs& a = args.attr<ClampAttrs>();
-    // The bounds compared in double, as given: a float x equal to a double bound counts as inside
-    // exactly when it equals the bound's value.
-    masked_grad(args, [&](auto zero) {
-        using C = decltype(zero);
-        return [lo = a.lo, hi = a.hi](C x) { return double(x) >= lo && double(x) <= hi; };
-    });
+    // The bounds compared in double, as given (a float bound would round them).
+    masked_grad(args, [lo = a.lo, hi = a.hi](auto x) { return double(x) >= lo && double(x) <= hi; });
 }
 HPT_REGISTER_KERNEL(clamp_backward, cpu, clamp_backward_kernel);
 
