@@ -499,13 +499,13 @@ void augment_batch_into(const Tensor& images, const std::vector<int64_t>& sample
 }
 
 Tensor augment_view(const Tensor& images, const std::vector<int64_t>& samples, int view, const AugmentConfig& cfg,
-                    uint64_t seed, int64_t epoch) {
+                    uint64_t seed, int64_t epoch, int threads) {
     const BatchShape b = check_batch(images, cfg, "augment_view");
     HPT_CHECK(view == 0 || view == 1, "augment_view: view ", view, " is not 0 or 1");
     HPT_CHECK(int64_t(samples.size()) == b.n, "augment_view: ", samples.size(), " sample indices for ", b.n, " images");
     std::vector<ViewParams> params(samples.size());
     for (size_t i = 0; i < samples.size(); ++i) params[i] = draw_view_params(seed, epoch, samples[i], view, cfg, b.h, b.w);
-    return apply_views(images, params, cfg);
+    return apply_views(images, params, cfg, threads);
 }
 
 Tensor apply_views(const Tensor& images, const std::vector<ViewParams>& params, const AugmentConfig& cfg,

@@ -76,7 +76,7 @@ void augment_batch_into(const Tensor& images, const std::vector<int64_t>& sample
 // the same samples. Data-parallel ranks use it to make the queries of their own images and the
 // keys of the shuffled images they were handed.
 Tensor augment_view(const Tensor& images, const std::vector<int64_t>& samples, int view, const AugmentConfig& cfg,
-                    uint64_t seed, int64_t epoch);
+                    uint64_t seed, int64_t epoch, int threads = 0);
 
 // One view per image with explicitly given parameters (tests, plain evaluation batches): f32
 // [N, C', out_h, out_w]. On the CPU or on CUDA, like augment_batch.

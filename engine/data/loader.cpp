@@ -213,11 +213,8 @@ Batch Loader::Impl::make(int64_t b) {
         if (planned) {
             Tensor u8_2 = empty({n, h, w, c}, DType::u8);
             gather(out.indices2, u8_2.data<uint8_t>());
-            std::vector<ssl::ViewParams> p1(static_cast<size_t>(n)), p2(static_cast<size_t>(n));
-            draw(out.indices, 0, p1.data());
-            draw(out.indices2, 1, p2.data());
-            out.view1 = ssl::apply_views(u8, p1, aug, cfg.worker_threads);
-            out.view2 = ssl::apply_views(u8_2, p2, aug, cfg.worker_threads);
+            out.view1 = ssl::augment_view(u8, out.indices, 0, aug, cfg.seed, epoch, cfg.worker_threads);
+            out.view2 = ssl::augment_view(u8_2, out.indices2, 1, aug, cfg.seed, epoch, cfg.worker_threads);
         } else if (augment) {
             out.view1 = empty(view_shape, DType::f32);
             out.view2 = empty(view_shape, DType::f32);
@@ -251,7 +248,8 @@ Batch Loader::Impl::make(int64_t b) {
     uint8_t* pin = slot.pinned_images.data<uint8_t>();
     int64_t* pin_samples = slot.pinned_samples.data<int64_t>();
     gather(out.indices, pin);
-    for (int64_t i = 0; i < n; ++i) pin_samples[i] = out.indices[size_t(i)];
+    if (!planned)
+        for (int64_t i = 0; i < n; ++i) pin_samples[i] = out.indices[size_t(i)];
     int64_t copy_images = n;
     int32_t max_r = 0;
     if (planned) {  // view parameters drawn here (cheap), images of both views side by side
@@ -266,8 +264,9 @@ Batch Loader::Impl::make(int64_t b) {
     }
     HPT_LOADER_CUDA(cudaMemcpyAsync(slot.images.data_ptr(), pin, size_t(copy_images * image_bytes),
                                     cudaMemcpyHostToDevice, st.copy_stream));
-    HPT_LOADER_CUDA(cudaMemcpyAsync(slot.samples.data_ptr(), pin_samples, size_t(n) * sizeof(int64_t),
-                                    cudaMemcpyHostToDevice, st.copy_stream));
+    if (!planned)  // a plan's kernels take the drawn parameters instead of the sample indices
+        HPT_LOADER_CUDA(cudaMemcpyAsync(slot.samples.data_ptr(), pin_samples, size_t(n) * sizeof(int64_t),
+                                        cudaMemcpyHostToDevice, st.copy_stream));
     HPT_LOADER_CUDA(cudaEventRecord(slot.copied, st.copy_stream));
     HPT_LOADER_CUDA(cudaStreamWaitEvent(compute, slot.copied, 0));
     auto* params_out = static_cast<ssl::ViewParams*>(st.params.data_ptr());
