@@ -19,19 +19,14 @@
 #include "engine/io/json.h"
 #include "hpt/checkpoint.h"
 #include "hpt/example.h"
+#include "tests/hpt/tiny_run.h"
 
 using namespace hpt;
 using hpt::pipeline::sklearn_digits;
+using hpt::test::tmp_dir;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string tmp_dir(const std::string& name) {
-    const fs::path p = fs::temp_directory_path() / ("hpt_test_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(p);
-    fs::create_directories(p);
-    return p.string();
-}
 
 // Two stages on the 8x8 digits: `a` trains everything, `b` is HPT-BN (its trainable gradients are
 // scattered over the flat buffer, so its buckets travel packed). Tiny buckets give many of them.

@@ -17,11 +17,12 @@
 
 namespace hpt::test {
 
-// A fresh (removed, not created) folder under the system's temp folder, unique per process.
+// A fresh, empty folder under the system's temp folder, unique per process.
 inline std::string tmp_dir(const std::string& name) {
     const std::filesystem::path p =
         std::filesystem::temp_directory_path() / ("hpt_test_" + name + "_" + std::to_string(::getpid()));
     std::filesystem::remove_all(p);
+    std::filesystem::create_directories(p);
     return p.string();
 }
 
