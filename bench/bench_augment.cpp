@@ -8,6 +8,7 @@
 // is not found (--data, or ../shared/datasets/retinamnist). The views have the input's size.
 // On the GPU it reports the achieved bandwidth over the bytes the two kernels must move (u8 input
 // read once, both f32 views written, and for blurred views the pre-blur scratch written and read).
+#include <cstdint>
 #include <cmath>
 #include <ctime>
 #include <cstdio>

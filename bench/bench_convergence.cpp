@@ -5,6 +5,7 @@
 // probe and kNN on the target's test split). Writes one JSON line per run, a plot of accuracy
 // against pretraining steps (log x), and the speedup:
 //   steps scratch needs to reach its best accuracy / steps HPT needs to reach that accuracy.
+#include <cstdint>
 #include <algorithm>
 #include <cmath>
 #include <filesystem>

@@ -2,6 +2,7 @@
 // to PyTorch running the same shapes in the same run (tools/peer_kernels.py). One JSON line per
 // (bench, shape) with our time, PyTorch's, and ratio = peer_ms / ms (above 1: we are faster).
 // --device cuda runs the CUDA part instead (bench/kernels_cuda.cpp).
+#include <cstdint>
 #include <cmath>
 #include <cstring>
 #include <memory>

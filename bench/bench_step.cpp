@@ -5,6 +5,7 @@
 // Started by mpirun as several ranks, each rank takes its share of the batch and the step adds the
 // keys' all-gather and the bucketed gradient all-reduce; rank 0 reports images/s of the whole
 // batch and the bytes each rank put into collectives per step. PyTorch runs only at one rank.
+#include <cstdint>
 #include <algorithm>
 #include <chrono>
 #include <cmath>

@@ -18,6 +18,7 @@
 // with the one peer run, whose TF32 setting is the switch's (field peer_tf32).
 #include "bench/kernels_cuda.h"
 
+#include <cstdint>
 #include <algorithm>
 #include <functional>
 #include <iostream>

@@ -2,6 +2,7 @@
 // (kernels_cuda.cpp): the same inputs, work, flop and byte counts, and the same requests to the
 // PyTorch peer (tools/peer_kernels.py), so the two parts measure one thing.
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "engine/core/random.h"

@@ -1,4 +1,5 @@
 #include "bench/shapes.h"
+#include <cstdint>
 
 namespace hpt::bench {
 

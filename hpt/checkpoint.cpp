@@ -1,6 +1,7 @@
 #include "hpt/checkpoint.h"
 
 #include "engine/autograd/grad_mode.h"
+#include <cstdint>
 
 namespace hpt::pipeline {
 

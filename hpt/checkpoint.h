@@ -8,6 +8,7 @@
 // Next to the final checkpoint a backbone-only file uses bare torchvision names (no fc), for
 // users who load it into torchvision (load_state_dict(strict=False)) or into hpt.
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "engine/io/json.h"

@@ -1,5 +1,6 @@
 #include "hpt/config.h"
 
+#include <cstdint>
 #include <algorithm>
 #include <fstream>
 #include <functional>

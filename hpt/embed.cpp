@@ -1,5 +1,6 @@
 #include "hpt/embed.h"
 
+#include <cstdint>
 #include <cstring>
 #include <memory>
 

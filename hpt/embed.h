@@ -1,5 +1,6 @@
 // hpt_run embed / eval: a checkpoint's backbone applied to a dataset.
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "engine/core/tensor.h"

@@ -1,5 +1,6 @@
 #include "hpt/eval.h"
 
+#include <cstdint>
 #include <algorithm>
 #include <cmath>
 

@@ -7,6 +7,7 @@
 //  * kNN (InstDisc style): cosine similarity, the k nearest training features vote with weight
 //    exp(similarity / t).
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "engine/data/dataset.h"

@@ -1,5 +1,6 @@
 #include "hpt/example.h"
 
+#include <cstdint>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>

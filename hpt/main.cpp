@@ -4,6 +4,7 @@
 //   hpt_run eval --checkpoint C --data D
 //   hpt_run embed --checkpoint C --data D --out features.npy
 //   hpt_run data inspect PATH | data preview PATH --out grid.png
+#include <cstdint>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>

@@ -1,5 +1,6 @@
 #include "hpt/progress.h"
 
+#include <cstdint>
 #include <unistd.h>
 
 #include <cmath>

@@ -1,5 +1,6 @@
 #include "hpt/stage.h"
 
+#include <cstdint>
 #include <chrono>
 #include <cmath>
 #include <csignal>

@@ -1,6 +1,7 @@
 // One stage of the HPT schedule: MoCo v2 pretraining on the stage's data from its initialisation,
 // with checkpoints, metrics and evaluation at the end.
 #pragma once
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>

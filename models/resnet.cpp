@@ -1,5 +1,6 @@
 #include "models/resnet.h"
 
+#include <cstdint>
 #include <cmath>
 #include <functional>
 #include <sstream>

@@ -6,6 +6,7 @@
 // (pooled features), a linear classifier, or MoCo's projection head Linear-ReLU-Linear, whose
 // children are named fc.0 and fc.2 exactly as in MoCo v2's encoders.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>

@@ -10,6 +10,7 @@
 // Every loop runs along a row of one plane, so the compiler vectorises the colour ops.
 #include "ssl/augment.h"
 
+#include <cstdint>
 #include <algorithm>
 #include <cstring>
 

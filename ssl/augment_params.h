@@ -13,6 +13,7 @@
 // Every slot is drawn whether or not its transform is on, so switching one transform off (a named
 // policy) leaves the draws of the others unchanged.
 #pragma once
+#include <cstdint>
 #include <math.h>
 #include <stdint.h>
 

@@ -11,6 +11,7 @@
 // and the bilinear resize of F.resize(..., antialias=False): half-pixel centres
 // (align_corners=False), the source index clamped at 0, neighbours clamped at the border.
 #pragma once
+#include <cstdint>
 #include <math.h>
 #include <stdint.h>
 

@@ -3,6 +3,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/ops/ops.h"
 #include "ssl/ops.h"
+#include <cstdint>
 
 namespace hpt::ssl {
 

@@ -16,6 +16,7 @@
 // all-gathered and unshuffled, so every rank enqueues the same N keys and holds the same queue.
 // With the same global batch and bn_groups, W ranks compute what one process computes.
 #pragma once
+#include <cstdint>
 #include <memory>
 
 #include "engine/core/random.h"

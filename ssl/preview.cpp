@@ -1,5 +1,6 @@
 #include "ssl/preview.h"
 
+#include <cstdint>
 #include <algorithm>
 #include <cmath>
 #include <vector>

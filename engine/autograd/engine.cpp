@@ -1,5 +1,6 @@
 // The backward engine: topological traversal of the graph from a root, gradient summation per
 // input slot, leaf accumulation, and freeing of the graph afterwards.
+#include <cstdint>
 #include <algorithm>
 #include <unordered_map>
 

@@ -1,6 +1,7 @@
 // The CPU allocator and the per-device allocator registry.
 #include "engine/core/allocator.h"
 
+#include <cstdint>
 #include <atomic>
 #include <cstdlib>
 #include <map>

@@ -1,4 +1,5 @@
 // Small definitions for dtype.h, device.h and error.h.
+#include <cstdint>
 #include <cstring>
 #include <sstream>
 

@@ -1,5 +1,6 @@
 // Where a tensor lives. Devices are explicit: no op moves data between them on its own.
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace hpt {

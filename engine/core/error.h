@@ -3,6 +3,7 @@
 // Library code never aborts on bad input: it throws hpt::Error whose message names the op, the
 // offending shapes/dtypes/devices or file, and where in our source the check sits.
 #pragma once
+#include <cstdint>
 #include <sstream>
 #include <stdexcept>
 #include <string>

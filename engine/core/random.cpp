@@ -3,6 +3,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/philox.h"
 #include "engine/ops/ops.h"
+#include <cstdint>
 
 namespace hpt {
 

@@ -2,6 +2,7 @@
 // Views live in engine/ops/views.cpp and copies in engine/ops/copy.cpp.
 #include "engine/core/tensor.h"
 
+#include <cstdint>
 #include <cmath>
 #include <iomanip>
 #include <limits>

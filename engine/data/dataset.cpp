@@ -1,5 +1,6 @@
 #include "engine/data/dataset.h"
 
+#include <cstdint>
 #include <algorithm>
 #include <cmath>
 #include <cstring>

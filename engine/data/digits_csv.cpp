@@ -1,5 +1,6 @@
 #include "engine/data/digits_csv.h"
 
+#include <cstdint>
 #include <cmath>
 #include <cstdlib>
 

@@ -1,5 +1,6 @@
 #include "engine/data/idx.h"
 
+#include <cstdint>
 #include <algorithm>
 
 #include "engine/core/error.h"

@@ -1,4 +1,5 @@
 // IDX datasets: a directory in the MNIST layout, or one images file with its labels file beside it.
+#include <cstdint>
 #include <filesystem>
 #include <map>
 

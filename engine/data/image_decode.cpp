@@ -1,5 +1,6 @@
 #include "engine/data/image_decode.h"
 
+#include <cstdint>
 #include <algorithm>
 #include <climits>
 #include <cstring>

@@ -1,5 +1,6 @@
 // Image-file datasets: class folders, flat folders and list files. Every file is decoded (in
 // parallel), then the whole dataset is brought to one size and one channel count.
+#include <cstdint>
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>

@@ -1,5 +1,6 @@
 #include "engine/data/inspect.h"
 
+#include <cstdint>
 #include <iomanip>
 #include <sstream>
 

@@ -1,5 +1,6 @@
 #include "engine/data/loader.h"
 
+#include <cstdint>
 #include <condition_variable>
 #include <cstring>
 #include <algorithm>

@@ -1,5 +1,6 @@
 // The per-format loaders behind load_dataset, and the helpers they share. Internal to engine/data.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 

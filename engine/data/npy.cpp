@@ -1,5 +1,6 @@
 #include "engine/data/npy.h"
 
+#include <cstdint>
 #include <cstring>
 #include <map>
 

@@ -1,4 +1,5 @@
 // MedMNIST-style .npz datasets: a ZIP of .npy arrays named {train,val,test}_{images,labels}.
+#include <cstdint>
 #include <filesystem>
 #include <map>
 

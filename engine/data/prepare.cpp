@@ -1,5 +1,6 @@
 #include "engine/data/prepare.h"
 
+#include <cstdint>
 #include <cmath>
 
 #include "engine/core/error.h"

@@ -1,6 +1,7 @@
 // u8 NHWC images -> float32 NCHW model input, without augmentation: evaluation, embedding and
 // linear probes see images this way.
 #pragma once
+#include <cstdint>
 #include <vector>
 
 #include "engine/core/tensor.h"

@@ -1,5 +1,6 @@
 #include "engine/data/zip.h"
 
+#include <cstdint>
 #include <zlib.h>
 
 #include <algorithm>

@@ -1,5 +1,6 @@
 #include "engine/dist/comm.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <iomanip>
 #include <sstream>

@@ -4,6 +4,7 @@
 // works with any MPI build (CUDA-aware or not); with NCCL built, CUDA training uses comm_nccl.cpp.
 #include "engine/dist/comm.h"
 
+#include <cstdint>
 #include <cstdlib>
 
 #ifdef HPT_WITH_MPI

@@ -7,6 +7,7 @@
 #include "engine/dist/comm.h"
 
 #ifdef HPT_WITH_NCCL
+#include <cstdint>
 #include <nccl.h>
 
 #include <chrono>

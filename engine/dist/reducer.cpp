@@ -1,5 +1,6 @@
 #include "engine/dist/reducer.h"
 
+#include <cstdint>
 #include <algorithm>
 
 namespace hpt::dist {

@@ -9,6 +9,7 @@
 // sequence of collectives (at one rank the local communicator's are no-ops). finish() starts what is left (parameters that got no gradient) and
 // waits for everything: after it, every rank holds the same averaged gradients.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <vector>
 

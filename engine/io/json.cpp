@@ -1,5 +1,6 @@
 #include "engine/io/json.h"
 
+#include <cstdint>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>

@@ -1,5 +1,6 @@
 #include "engine/io/safetensors.h"
 
+#include <cstdint>
 #include <algorithm>
 #include <cstring>
 

@@ -1,5 +1,6 @@
 #include "engine/io/sha256.h"
 
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <vector>

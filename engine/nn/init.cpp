@@ -1,5 +1,6 @@
 #include "engine/nn/init.h"
 
+#include <cstdint>
 #include <cmath>
 
 namespace hpt::nn {

@@ -2,6 +2,7 @@
 #pragma once
 #include "engine/core/random.h"
 #include "engine/core/tensor.h"
+#include <cstdint>
 
 namespace hpt::nn {
 

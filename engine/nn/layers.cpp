@@ -3,6 +3,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/nn/init.h"
 #include "engine/ops/ops.h"
+#include <cstdint>
 
 namespace hpt::nn {
 

@@ -1,6 +1,7 @@
 // The layers a ResNet and a MoCo head need. Parameter names follow PyTorch (weight, bias,
 // running_mean, running_var, num_batches_tracked), so state dicts map one to one.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <vector>
 

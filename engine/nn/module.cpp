@@ -2,6 +2,7 @@
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/ops/op_utils.h"
+#include <cstdint>
 
 namespace hpt::nn {
 

@@ -5,6 +5,7 @@
 // zero_grad() is one fill, and optimizers, the momentum-encoder update and gradient all-reduce each
 // run as one kernel over the whole buffer (or over the trainable ranges of it).
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>

@@ -2,6 +2,7 @@
 #include "engine/autograd/record.h"
 #include "engine/ops/op_utils.h"
 #include "engine/ops/ops.h"
+#include <cstdint>
 
 namespace hpt {
 

@@ -1,4 +1,5 @@
 #include "engine/ops/op_utils.h"
+#include <cstdint>
 
 namespace hpt {
 

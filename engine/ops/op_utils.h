@@ -1,5 +1,6 @@
 // Argument checks shared by op front-ends. Every message names the op and the tensors involved.
 #pragma once
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 

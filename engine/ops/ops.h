@@ -5,6 +5,7 @@
 // Binary ops broadcast with numpy rules and need equal dtypes; a plain number is turned into a
 // 0-dim tensor of the other operand's dtype.
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <utility>
 #include <vector>

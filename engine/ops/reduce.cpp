@@ -1,4 +1,5 @@
 // Front-ends and backward formulas of the reductions.
+#include <cstdint>
 #include <algorithm>
 
 #include "engine/autograd/record.h"

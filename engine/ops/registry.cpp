@@ -1,5 +1,6 @@
 #include "engine/ops/registry.h"
 
+#include <cstdint>
 #include <algorithm>
 #include <atomic>
 #include <chrono>

@@ -4,6 +4,7 @@
 // the autograd engine's job (engine/autograd/engine.cpp) and the optimizers'. Outputs are
 // allocated by the op's front-end (shape inference and checks happen there, once for all devices).
 #pragma once
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <vector>

@@ -1,4 +1,5 @@
 // View ops: new shape/strides/offset over the same storage. Differentiable; no kernels.
+#include <cstdint>
 #include <algorithm>
 #include <numeric>
 #include <optional>

@@ -1,5 +1,6 @@
 #include "engine/optim/schedule.h"
 
+#include <cstdint>
 #include <algorithm>
 #include <cmath>
 

@@ -3,6 +3,7 @@
 // Layout: x is contiguous NCHW; group g holds samples [g*N/G, (g+1)*N/G). Statistics are two-pass
 // (mean, then centred sum of squares) in double. Work is split over channels, and each channel's
 // sums run in a fixed order, so results do not depend on the thread count.
+#include <cstdint>
 #include <cmath>
 #include <vector>
 

@@ -1,4 +1,5 @@
 // CPU kernels of the broadcasting binary ops: add, sub, mul, div, pow and the comparisons.
+#include <cstdint>
 #include <cmath>
 
 #include "engine/ops/registry.h"

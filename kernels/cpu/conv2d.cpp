@@ -4,6 +4,7 @@
 // input gradient, output channels for the weight gradient), so they are deterministic.
 #include "kernels/cpu/conv2d.h"
 
+#include <cstdint>
 #include <atomic>
 #include <cstdlib>
 #include <string>

@@ -3,6 +3,7 @@
 #pragma once
 #include "engine/core/tensor.h"
 #include "engine/ops/attrs.h"
+#include <cstdint>
 
 namespace hpt {
 

@@ -7,6 +7,7 @@
 //   forward:      Y' = col W^T              ([N*OH*OW, O], then transposed to NCHW)
 //   input grad:   dcol = dY' W, then col2im (a scatter-add, split over samples: deterministic)
 //   weight grad:  dW = dY'^T col            (col recomputed rather than kept from the forward)
+#include <cstdint>
 #include <cstring>
 #include <vector>
 

@@ -4,6 +4,7 @@
 // operands are reordered in and results out. Per shape we cache the primitives, the reorders and
 // the blocked buffers, and the backward reorders the output gradient once for both passes.
 // Calls are serialised by a mutex: the cached buffers belong to the shape, not to the caller.
+#include <cstdint>
 #include <dnnl.hpp>
 
 #include <map>

@@ -1,5 +1,6 @@
 // CPU kernels that write whole tensors: copy (strided, broadcasting, converting dtype; also the
 // host side of host<->host transfers), fill and fill_random.
+#include <cstdint>
 #include <cstring>
 
 #include "engine/core/philox.h"

@@ -1,5 +1,6 @@
 #include "kernels/cpu/gemm.h"
 
+#include <cstdint>
 #include <dnnl.h>
 
 #include <vector>

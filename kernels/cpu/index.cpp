@@ -1,6 +1,7 @@
 // CPU kernels of cat, index_select/index_add and gather/scatter_add, and the fused SGD step.
 // Indexing kernels view contiguous tensors as [outer, n, inner] around the indexed dim and check
 // every index, naming the bad value.
+#include <cstdint>
 #include <cstring>
 #include <vector>
 

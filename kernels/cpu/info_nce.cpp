@@ -10,6 +10,7 @@
 //   dq_i = g/(N T) * (o_i + (p_i0 - 1) k_i),   dk_i = g/(N T) * (p_i0 - 1) q_i.
 // Only dqueue (which MoCo never asks for) recomputes each tile's logits, P = exp(S - lse), and
 // applies dqueue_tile = P^T q / (N T) by GEMM.
+#include <cstdint>
 #include <cmath>
 #include <limits>
 #include <vector>

@@ -2,6 +2,7 @@
 #include "engine/ops/registry.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/layout.h"
+#include <cstdint>
 
 namespace hpt {
 namespace {

@@ -1,4 +1,5 @@
 // CPU pooling kernels over contiguous NCHW planes; work is split over (sample, channel) planes.
+#include <cstdint>
 #include <cmath>
 #include <limits>
 

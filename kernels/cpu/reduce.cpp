@@ -3,6 +3,7 @@
 // sum/mean take a contiguous input and its output in keepdim form. Dims are merged into
 // alternating runs of reduced and kept dims; each output element is accumulated (in double for
 // floating types) by one thread in a fixed order, so results do not depend on the thread count.
+#include <cstdint>
 #include <cmath>
 #include <vector>
 

@@ -1,5 +1,6 @@
 // CPU softmax, log_softmax, cross_entropy and l2_normalize (forward and backward kernels).
 // Each works on a contiguous tensor viewed as [outer, n, inner] with the reduced dim in the middle.
+#include <cstdint>
 #include <cmath>
 #include <limits>
 

@@ -1,5 +1,6 @@
 // CPU kernels of the unary ops (neg, exp, log, sqrt, relu, clamp), their fused backward kernels
 // (relu_backward, clamp_backward) and where.
+#include <cstdint>
 #include <cmath>
 #include <limits>
 

@@ -13,6 +13,7 @@
 //
 // When cudaMalloc fails, every cached segment is returned to the driver and the call is retried
 // once; a second failure throws hpt::OutOfMemory with the request and the device's memory state.
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <mutex>

@@ -13,6 +13,7 @@
 //   Per channel it loads the tile's rows plus a halo of `radius` rows, blurs them horizontally
 //   into shared memory (reflect padding), then blurs vertically, normalises and flips into the
 //   output. Same summation order as the CPU (horizontal first, taps left to right).
+#include <cstdint>
 #include <cuda_runtime.h>
 
 #include <algorithm>

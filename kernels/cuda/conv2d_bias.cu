@@ -1,6 +1,7 @@
 // Bias forward and backward of the CUDA conv2d (declared in conv2d_bias.h).
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv2d_bias.h"
+#include <cstdint>
 
 namespace hpt::cuda {
 namespace {

@@ -21,6 +21,7 @@
 // documented way to call convolutions without building cuDNN graphs.
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
+#include <cstdint>
 #include <cudnn.h>
 
 #include <iostream>

@@ -7,6 +7,7 @@
 // the host and ships one contiguous block; device->host converts on the device, ships one block
 // and rearranges on the host. A device->host copy synchronises the stream before returning (the
 // host reads the data next), which is also where deferred device errors are raised.
+#include <cstdint>
 #include <cmath>
 #include <cstring>
 

@@ -16,6 +16,7 @@
 #include "kernels/cuda/copy.h"
 #include "kernels/cuda/kernel_entry.h"
 #include "kernels/layout.h"
+#include <cstdint>
 
 namespace hpt::cuda {
 namespace {

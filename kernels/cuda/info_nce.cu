@@ -18,6 +18,7 @@
 // per queue tile over all queries, in FP32 whatever the TF32 switch says.
 // Every sum runs in a fixed order (warp shuffles with fixed offsets, chunks in index order), so
 // the results are deterministic.
+#include <cstdint>
 #include <cstdio>
 
 #include "engine/ops/attrs.h"

@@ -20,6 +20,7 @@
 // A sum over k does not depend on the order of its terms, so P U is unchanged.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/info_nce.h"
+#include <cstdint>
 
 namespace hpt::cuda::info_nce_detail {
 namespace {

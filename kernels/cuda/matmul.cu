@@ -9,6 +9,7 @@
 // stream and to a 32 MiB workspace (cuBLAS resets the workspace whenever the stream is set). f32
 // uses TF32 tensor cores only when set_cuda_tf32(true) (or HPT_CUDA_TF32=1); otherwise it is plain
 // FP32 math, which matches the CPU to f32 rounding.
+#include <cstdint>
 #include <climits>
 #include <mutex>
 #include <vector>

@@ -5,6 +5,7 @@
 #include "engine/ops/registry.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/kernel_entry.h"
+#include <cstdint>
 
 namespace hpt::cuda {
 namespace {

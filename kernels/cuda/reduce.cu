@@ -8,6 +8,7 @@
 // walks the reduced values in order ("columns"), coalesced across threads. Long reductions are cut
 // into a number of splits that depends only on the shape; per-split partials are added in split
 // order by a second kernel. No atomics: results are bitwise repeatable.
+#include <cstdint>
 #include <vector>
 
 #include "engine/ops/attrs.h"

@@ -1,6 +1,7 @@
 // Devices, streams, synchronisation, events, the deferred error word and the global switches.
 #include "kernels/cuda/runtime.h"
 
+#include <cstdint>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>

@@ -6,6 +6,7 @@
 // lanes are long and contiguous (inner == 1, n >= 256; block reductions in a fixed order), or a
 // single thread otherwise (the CPU's sequential order, coalesced across neighbouring lanes).
 // cross_entropy records a bad class target in the device error word and gives that row a NaN loss.
+#include <cstdint>
 #include <cmath>
 #include <limits>
 

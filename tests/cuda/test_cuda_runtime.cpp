@@ -4,6 +4,7 @@
 //
 // Every [cuda] case returns with a warning when no GPU is visible (ctest reports the whole cuda
 // entry as skipped, see tests/support/main.cpp). The cases without the tag run everywhere.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <cmath>

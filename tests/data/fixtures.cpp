@@ -1,5 +1,6 @@
 #include "tests/data/fixtures.h"
 
+#include <cstdint>
 #include <zlib.h>
 
 #include <cstdlib>

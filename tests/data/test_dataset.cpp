@@ -1,4 +1,5 @@
 // Format detection, carve-outs, statistics and option checks, independent of any one format.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include "engine/data/dataset.h"

@@ -1,4 +1,5 @@
 // scikit-learn's digits CSV: the real file when installed, synthetic rows, and malformed ones.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <filesystem>

@@ -1,4 +1,5 @@
 // IDX datasets: real Fashion-MNIST and MNIST-test when present, synthetic files, and broken ones.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include "engine/data/dataset.h"

@@ -1,5 +1,6 @@
 // Image folders and list files: class folders, flat folders, split subfolders, resizing, channel
 // mixing, and unreadable files (skipped and counted, or an error under strict).
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include "engine/data/dataset.h"

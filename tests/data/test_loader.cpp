@@ -1,4 +1,5 @@
 // The data loader: coverage of every epoch, seeded order, shards, prefetching and its errors.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <algorithm>

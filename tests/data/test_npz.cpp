@@ -1,4 +1,5 @@
 // MedMNIST .npz datasets, the .npy and ZIP readers under them, and broken archives.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include "engine/data/dataset.h"

@@ -1,5 +1,6 @@
 // Bad input throws hpt::Error (never aborts) with a message that names the op and the shapes,
 // dtypes, devices or values involved.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <limits>

@@ -1,4 +1,5 @@
 // Tensors: dtypes, shapes, strides, views, copies, conversions and the allocator's statistics.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include "engine/core/allocator.h"

@@ -1,4 +1,5 @@
 // The digits CSV, plain or gzip: parse or throw hpt::Error; 64 pixels per label.
+#include <cstdint>
 #include <cstdlib>
 
 #include "engine/core/error.h"

@@ -1,6 +1,7 @@
 // gzip streams: any bytes must decompress or throw hpt::Error, within the output limit.
 #include "engine/core/error.h"
 #include "engine/data/gzip.h"
+#include <cstdint>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {

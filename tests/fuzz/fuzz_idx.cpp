@@ -1,4 +1,5 @@
 // IDX files, raw or gzip: parse or throw hpt::Error; the data always matches the dims.
+#include <cstdint>
 #include <cstdlib>
 
 #include "engine/core/error.h"

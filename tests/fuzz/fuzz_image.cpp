@@ -1,4 +1,5 @@
 // Image files through our stb_image wrapper (PNG, JPEG, BMP) and the resize that follows.
+#include <cstdint>
 #include <cstdlib>
 
 #include "engine/core/error.h"

@@ -1,4 +1,5 @@
 // .npy arrays: parse or throw hpt::Error; the data always matches shape x itemsize.
+#include <cstdint>
 #include <cstdlib>
 
 #include "engine/core/error.h"

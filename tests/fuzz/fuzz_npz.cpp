@@ -2,6 +2,7 @@
 #include "engine/core/error.h"
 #include "engine/data/npy.h"
 #include "engine/data/zip.h"
+#include <cstdint>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)hpt::data::is_zip(data, size);

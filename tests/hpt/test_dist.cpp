@@ -2,6 +2,7 @@
 // over two ranks computes what one process computes with the whole batch and the same BN groups;
 // a 2-rank run killed and resumed continues bit for bit; a hung rank stops the job with a clear
 // error within dist.timeout_s.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #ifdef HPT_WITH_MPI

@@ -1,5 +1,6 @@
 // Evaluation on features with a known answer: the linear probe and kNN find separable classes and
 // stay near chance on random labels; kNN votes as InstDisc does; the summary table shows results.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <algorithm>

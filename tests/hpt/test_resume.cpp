@@ -1,5 +1,6 @@
 // A run killed mid-stage and resumed gives, on the CPU, exactly the losses of an uninterrupted run;
 // bad runs stop with clear errors and keep what they had.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <sys/resource.h>

@@ -3,6 +3,7 @@
 //
 // The saved statistics (per-group mean and 1/std) are outputs nobody sees; they are checked through
 // what uses them: the output and, in the backward, every gradient.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <cmath>

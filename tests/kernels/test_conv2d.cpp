@@ -5,6 +5,7 @@
 // Bounds: each output is a sum of n products accumulated in f32 in some order, so it is within
 // n * eps/2 * S of the exact value, S being the same sum over absolute values (computed by running
 // the reference on |x|, |w|, |g|).
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <cmath>

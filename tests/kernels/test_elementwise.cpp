@@ -1,6 +1,7 @@
 // Elementwise ops: values and gradients against f64 loops, with broadcasting (0-dim scalars,
 // size-1 dims, added leading dims), non-contiguous operands and outputs, unary ops, clamp, where,
 // comparisons and bf16.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <cmath>

@@ -1,5 +1,6 @@
 // Joining and indexing: cat, split, index_select and gather — forward values and gradients
 // (repeated indices accumulate) against loops written here.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include "engine/ops/ops.h"

@@ -2,6 +2,7 @@
 // unfused formulation (logits [q.k | q queue^T] / T, log-sum-exp, mean) computed in loops here.
 // On CUDA, the FP32 kernels at FP32 tolerances, and the TF32 tensor-core path at bounds derived
 // from TF32's rounding.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include "engine/ops/attrs.h"

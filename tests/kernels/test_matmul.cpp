@@ -3,6 +3,7 @@
 //
 // Bounds: a GEMM in f32 accumulates K products in some order (blocked, FMA); its error is at most
 // ~K * eps/2 * sum_k |a_ik b_kj| (sum_tol), which is what each check allows.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <array>

@@ -1,6 +1,7 @@
 // Pooling: max_pool2d (padding, overlapping windows, ties), avg_pool2d (count_include_pad true and
 // false) and adaptive_avg_pool2d (non-dividing and larger outputs, 1x1 = global average) — values
 // and input gradients against f64 loops.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <cmath>

@@ -1,5 +1,6 @@
 // Reductions: sum and mean over every combination of dims of a 4-D tensor (contiguous and not),
 // long reductions, i64 sums, and max/argmax with ties and NaN — values and gradients against f64 loops.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <cmath>

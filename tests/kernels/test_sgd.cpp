@@ -1,5 +1,6 @@
 // The kernels exposed for optimizers and initialisation: the fused SGD step against its formula
 // over several steps, and fill_random (positional determinism and the moments of its distributions).
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <cmath>

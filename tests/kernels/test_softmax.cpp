@@ -4,6 +4,7 @@
 // Bounds model an f32 implementation that subtracts the lane's maximum first: x - max is rounded
 // (eps/2 |x - max| absolute in the exponent), exp and log take ~1 ulp, and the n-term sums are
 // within n * eps/2 of the sum of absolute values.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <cmath>

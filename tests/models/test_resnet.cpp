@@ -1,5 +1,6 @@
 // ResNets: torchvision's structure, names and parameter counts, and a torchvision ResNet-18 forward
 // golden (tools/golden_resnet.py) matched in eval and in train mode after loading safetensors.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <algorithm>

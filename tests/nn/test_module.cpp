@@ -1,4 +1,5 @@
 // Modules: parameter naming, flat parameter and gradient buffers, trainable ranges, modes.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include "engine/autograd/grad_mode.h"

@@ -1,6 +1,7 @@
 // A small CNN (conv-BN-ReLU-pool x2, linear) trained by our tensors and autograd on real
 // Fashion-MNIST images: the training loss must fall far below its start and the test accuracy
 // must be far above chance (10%).
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <cmath>

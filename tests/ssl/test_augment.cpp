@@ -9,6 +9,7 @@
 // (max - min), which magnifies input differences of an ulp by up to 1 / (max - min) before the
 // saturation multiplies them back down. Normalisation by std ~0.2 scales all of it by ~5. The
 // measured worst case is printed with each comparison.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <functional>

@@ -2,6 +2,7 @@
 // distributions the policy defines. Bounds are 5 standard errors (or a fixed 0.01 on CDFs, which is
 // 4 standard errors at 40,000 draws), so a correct sampler fails with negligible probability, and
 // the draws are seeded, so the test is deterministic anyway.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <algorithm>

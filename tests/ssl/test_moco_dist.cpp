@@ -1,6 +1,7 @@
 // NCCL at world size 1 on a GPU: the data-parallel path (loss_on_rank, the keys' all-gather and the
 // bucketed gradient all-reduce, all through NCCL) must give exactly the plain single-process step.
 // (On the CPU the MPI path is checked against one process under mpirun: tests/hpt/test_dist.cpp.)
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include "engine/dist/reducer.h"

@@ -2,6 +2,7 @@
 // gradient of the query encoder, the key encoder after the momentum update and its BN buffers after
 // the shuffled key forward, and the queue and pointer after the enqueue. The same body runs on the
 // CPU and on a GPU (cuDNN convolutions, our CUDA kernels, the fused InfoNCE): both against the golden.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include "engine/autograd/grad_mode.h"

@@ -1,4 +1,5 @@
 // The PNG grid behind `hpt_run data preview`: written, readable, and of the documented layout.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 #include <filesystem>

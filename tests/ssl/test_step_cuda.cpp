@@ -3,6 +3,7 @@
 // the loss of a second step taken from the updated weights. Both models start from the same seed,
 // so they hold bitwise-equal weights before the step; what differs is cuDNN/cuBLAS/our CUDA kernels
 // against the CPU kernels, in f32 with TF32 off.
+#include <cstdint>
 #include <catch2/catch.hpp>
 
 

@@ -1,5 +1,6 @@
 #include "tests/support/compare.h"
 
+#include <cstdint>
 #include <algorithm>
 #include <cfloat>
 #include <cmath>

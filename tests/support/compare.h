@@ -6,6 +6,7 @@
 // of its bound ("uses 37% of the bound"): a check that passes at 95% is one to look at.
 // NaN or inf in the reference must be matched exactly by the actual value.
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "engine/core/tensor.h"

@@ -1,5 +1,6 @@
 #include "tests/support/golden.h"
 
+#include <cstdint>
 #include <zlib.h>
 
 #include "engine/core/philox.h"

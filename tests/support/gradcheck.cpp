@@ -1,5 +1,6 @@
 #include "tests/support/gradcheck.h"
 
+#include <cstdint>
 #include <cmath>
 #include <set>
 #include <sstream>

@@ -7,6 +7,7 @@
 // function is not differentiable at that point, the element is skipped and counted, and a check
 // fails if more than `max_kink_fraction` of the elements are kinks (inputs should avoid them).
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
