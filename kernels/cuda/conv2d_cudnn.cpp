@@ -142,7 +142,8 @@ std::string cache_key(Dir dir, const Problem& pr) {
     const Conv2dAttrs& p = pr.p;
     return str(dir, ' ', current_device(), ' ', dtype_name(pr.x.dtype()), shape_str(pr.x.shape()), shape_str(pr.w.shape()),
                ' ', p.stride[0], ',', p.stride[1], ',', p.padding[0], ',', p.padding[1], ',', p.dilation[0], ',',
-               p.dilation[1], ',', p.groups, " tf32=", cuda_tf32(), " det=", cuda_deterministic());
+               p.dilation[1], ',', p.groups, " tf32=", cuda_tf32(), " det=", cuda_deterministic(),
+               " exact=", cuda_exact_conv());
 }
 
 bool use_find() {
@@ -153,10 +154,7 @@ bool use_find() {
     return on;
 }
 
-// FFT and Winograd algorithms compute in a transformed domain and lose about three decimal digits
-// in f32 (a 5x5 dgrad on the H100 was 1e-3 off in relative terms, enough to move a ResNet's BN
-// gradients by percents). With TF32 off the user asked for f32 results, so they are left out;
-// HPT_CUDA_TF32=1 admits them with the tensor-core kernels.
+// FFT and Winograd algorithms: left out under cuda_exact_conv() (kernels/cuda/runtime.h).
 bool transform_based(cudnnConvolutionFwdAlgo_t a) {
     return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
            a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
@@ -179,7 +177,7 @@ std::vector<Algo> usable(const Perf* perf, int n, DType t) {
         const Perf& r = perf[i];
         if (r.status != CUDNN_STATUS_SUCCESS || r.memory > cudnn_workspace_limit()) continue;
         if (cuda_deterministic() && r.determinism != CUDNN_DETERMINISTIC) continue;
-        if (math == CUDNN_FMA_MATH && transform_based(r.algo)) continue;
+        if (cuda_exact_conv() && transform_based(r.algo)) continue;
         // The search ran with FMA math on the descriptor; running with it too rules out TF32
         // whatever math type the result reports.
         out.push_back({int(r.algo), r.memory, math == CUDNN_FMA_MATH ? CUDNN_FMA_MATH : r.mathType});

@@ -22,12 +22,15 @@ bool env_flag(const char* name) {
 }
 std::atomic<bool> g_tf32{env_flag("HPT_CUDA_TF32")};
 std::atomic<bool> g_deterministic{env_flag("HPT_DETERMINISTIC")};
+std::atomic<bool> g_exact_conv{env_flag("HPT_CUDNN_EXACT")};
 }  // namespace
 
 void set_cuda_tf32(bool on) { g_tf32 = on; }
 bool cuda_tf32() { return g_tf32.load(); }
 void set_cuda_deterministic(bool on) { g_deterministic = on; }
 bool cuda_deterministic() { return g_deterministic.load(); }
+void set_cuda_exact_conv(bool on) { g_exact_conv = on; }
+bool cuda_exact_conv() { return g_exact_conv.load(); }
 
 }  // namespace hpt
 

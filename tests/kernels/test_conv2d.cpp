@@ -15,6 +15,7 @@
 #include "engine/ops/ops.h"
 #include "kernels/cpu/conv2d.h"
 #include "tests/kernels/reference.h"
+#include "tests/support/cuda_switches.h"
 #include "tests/support/devices.h"
 
 using namespace hpt;
@@ -169,6 +170,9 @@ ConvData conv_data(const ConvCase& c, uint32_t seed) {
 }  // namespace
 
 HPT_DEVICE_TEST("conv2d fast path matches the reference loops over a sweep of shapes", "[conv2d]") {
+    // The bounds below model f32 sums; cuDNN's FFT and Winograd algorithms do not round that way
+    // (a 5x5 case came out 6x over its bound on the H100 when the search picked one).
+    const test::ExactConvScope exact(true);
     const std::vector<ConvCase> cases = sweep();
     REQUIRE(cases.size() >= 100);
     INFO(cases.size() << " shapes");

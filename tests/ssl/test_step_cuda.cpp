@@ -3,13 +3,24 @@
 // the loss of a second step taken from the updated weights. Both models start from the same seed,
 // so they hold bitwise-equal weights before the step; what differs is cuDNN/cuBLAS/our CUDA kernels
 // against the CPU kernels, in f32 with TF32 off.
+//
+// How close two correct f32 backends can be depends on the problem: backward through ghost-BN
+// groups of 8 samples amplifies rounding differences, so some gradients differ by about 1e-3 of
+// their largest value. On the H100 the GPU's gradients came out 10-20x over a 2048-ulp bound, and
+// the CPU's own f32 convolution paths (oneDNN, im2col + GEMM) differ from each other by as much, at
+// the same elements. So the reference is the CPU with its convolution loops accumulating in double,
+// and each tensor's bound is the larger of the ulp bound and four times the error of the CPU's
+// f32 paths against that reference: the GPU must be as accurate as the CPU's fast paths are.
 #include <cstdint>
 #include <catch2/catch.hpp>
+#include <algorithm>
+#include <cmath>
 
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/ops/ops.h"
 #include "engine/optim/sgd.h"
+#include "kernels/cpu/conv2d.h"
 #include "models/resnet.h"
 #include "tests/support/compare.h"
 #include "tests/support/cuda_switches.h"
@@ -31,17 +42,44 @@ struct Net {
     }
 };
 
+// Sets the CPU convolution path for one scope.
+struct CpuConvScope {
+    CpuConvImpl was = cpu_conv_impl();
+    explicit CpuConvScope(CpuConvImpl impl) { set_cpu_conv_impl(impl); }
+    ~CpuConvScope() { set_cpu_conv_impl(was); }
+};
+
+// The ulp bound widened to four times the largest error of the CPU's f32 paths against the reference.
+test::Tolerance with_spread(test::Tolerance t, const Tensor& ref, const Tensor& fast_a, const Tensor& fast_b) {
+    const std::vector<double> r = ref.to_vector<double>(), a = fast_a.to_vector<double>(), b = fast_b.to_vector<double>();
+    double spread = 0;
+    for (size_t i = 0; i < r.size(); ++i) spread = std::max({spread, std::fabs(a[i] - r[i]), std::fabs(b[i] - r[i])});
+    t.atol = std::max(t.atol, 4 * spread);
+    return t;
+}
+
+// One training step of a net with the given CPU convolution path (ignored on the GPU).
+Tensor train_step(Net& n, const Tensor& x, const Tensor& y, CpuConvImpl impl) {
+    const CpuConvScope conv(impl);
+    const Device dev = n.model.flat_params().device();
+    n.model.zero_grad();
+    Tensor loss = cross_entropy(n.model(x.to(dev)), y.to(dev));
+    loss.backward();
+    return loss;
+}
+
 }  // namespace
 
 TEST_CASE("a ResNet-18 training step on the GPU gives the CPU's loss, gradients and update [cuda]", "[ssl][step][cuda]") {
     HPT_NEED_GPU();
-    const test::Tf32Scope fp32(false);  // the CPU has no TF32: both sides in f32 whatever HPT_CUDA_TF32 says
+    const test::Tf32Scope fp32(false);        // the CPU has no TF32: both sides in f32 whatever HPT_CUDA_TF32 says
+    const test::ExactConvScope exact(true);   // and no FFT/Winograd convolutions, which round differently
     models::ResNetConfig c;
     c.depth = 18;
     c.small_stem = true;
     c.head = models::Head::classifier;
     c.num_classes = 10;
-    Net cpu(c, Device::cpu()), gpu(c, Device::cuda(0));
+    Net cpu(c, Device::cpu()), fast_a(c, Device::cpu()), fast_b(c, Device::cpu()), gpu(c, Device::cuda(0));
     REQUIRE(cpu.model.num_parameters() == gpu.model.num_parameters());
     {
         const std::vector<float> a = cpu.model.flat_params().to_vector<float>(), b = gpu.model.flat_params().to_vector<float>();
@@ -56,31 +94,35 @@ TEST_CASE("a ResNet-18 training step on the GPU gives the CPU's loss, gradients 
 
     for (int step = 0; step < 2; ++step) {
         INFO("step " << step);
-        cpu.model.zero_grad();
-        gpu.model.zero_grad();
-        const Tensor lc = cross_entropy(cpu.model(x), y);
-        const Tensor lg = cross_entropy(gpu.model(x.to(Device::cuda(0))), y.to(Device::cuda(0)));
-        lc.backward();
-        lg.backward();
-        HPT_CHECK_CLOSE(lg.reshape({1}), lc.reshape({1}), test::tol(DType::f32, 256, 256));
+        const Tensor lc = train_step(cpu, x, y, CpuConvImpl::reference);
+        const Tensor la = train_step(fast_a, x, y, CpuConvImpl::onednn);
+        const Tensor lb = train_step(fast_b, x, y, CpuConvImpl::im2col);
+        const Tensor lg = train_step(gpu, x, y, CpuConvImpl::automatic);
+        HPT_CHECK_CLOSE(lg.reshape({1}), lc.reshape({1}), with_spread(test::tol(DType::f32, 256, 256), lc, la, lb));
 
-        const auto pc = cpu.model.named_parameters(), pg = gpu.model.named_parameters();
+        const auto pc = cpu.model.named_parameters(), pa = fast_a.model.named_parameters(),
+                   pb = fast_b.model.named_parameters(), pg = gpu.model.named_parameters();
         REQUIRE(pc.size() == pg.size());
         for (size_t i = 0; i < pc.size(); ++i) {
             INFO("gradient of " << pc[i].first);
             REQUIRE(pc[i].first == pg[i].first);
-            HPT_CHECK_CLOSE(pg[i].second.grad(), pc[i].second.grad(), test::tol_of_max(pc[i].second.grad(), 2048));
+            const Tensor& ref = pc[i].second.grad();
+            HPT_CHECK_CLOSE(pg[i].second.grad(), ref,
+                            with_spread(test::tol_of_max(ref, 2048), ref, pa[i].second.grad(), pb[i].second.grad()));
         }
-        cpu.opt.step(0.1);
-        gpu.opt.step(0.1);
-        HPT_CHECK_CLOSE(gpu.model.flat_params(), cpu.model.flat_params(), test::tol(DType::f32, 256, 256));
-        const auto bc = cpu.model.named_buffers(), bg = gpu.model.named_buffers();
+        for (Net* n : {&cpu, &fast_a, &fast_b, &gpu}) n->opt.step(0.1);
+        HPT_CHECK_CLOSE(gpu.model.flat_params(), cpu.model.flat_params(),
+                        with_spread(test::tol(DType::f32, 256, 256), cpu.model.flat_params(), fast_a.model.flat_params(),
+                                    fast_b.model.flat_params()));
+        const auto bc = cpu.model.named_buffers(), ba = fast_a.model.named_buffers(), bb = fast_b.model.named_buffers(),
+                   bg = gpu.model.named_buffers();
         for (size_t i = 0; i < bc.size(); ++i) {
             INFO("buffer " << bc[i].first);
             if (bc[i].second.dtype() == DType::i64) {
                 CHECK(bg[i].second.cpu().to_vector<int64_t>() == bc[i].second.to_vector<int64_t>());
             } else {
-                HPT_CHECK_CLOSE(bg[i].second, bc[i].second, test::tol_of_max(bc[i].second, 512));
+                HPT_CHECK_CLOSE(bg[i].second, bc[i].second,
+                                with_spread(test::tol_of_max(bc[i].second, 512), bc[i].second, ba[i].second, bb[i].second));
             }
         }
     }

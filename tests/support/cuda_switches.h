@@ -1,4 +1,4 @@
-// The CUDA backend's global switches (TF32, determinism) set for one scope of a test and restored
+// The CUDA backend's global switches (TF32, determinism, exact convolutions) set for one scope of a test and restored
 // after it, also when the test fails. In a build without CUDA they do nothing, so a test body
 // shared by every device can use them unconditionally.
 #pragma once
@@ -24,12 +24,16 @@ private:
 #ifdef HPT_WITH_CUDA
 using Tf32Scope = SwitchScope<cuda_tf32, set_cuda_tf32>;
 using DeterministicScope = SwitchScope<cuda_deterministic, set_cuda_deterministic>;
+using ExactConvScope = SwitchScope<cuda_exact_conv, set_cuda_exact_conv>;
 #else
 struct Tf32Scope {
     explicit Tf32Scope(bool) {}
 };
 struct DeterministicScope {
     explicit DeterministicScope(bool) {}
+};
+struct ExactConvScope {
+    explicit ExactConvScope(bool) {}
 };
 #endif
 
