@@ -145,9 +145,16 @@ int main(int argc, char** argv) {
         // Ours and the peer's alternate per configuration (PeerServer, bench/common.h).
         std::unique_ptr<PeerServer> peer;
         if (peer_on) {
+            // The peer computes as we do: TF32 as our switch says (PyTorch's own default allows
+            // it in cuDNN convolutions, ours does not).
+            bool tf32 = false;
+#ifdef HPT_WITH_CUDA
+            tf32 = cuda_tf32();
+#endif
             peer = std::make_unique<PeerServer>(source_dir() + "/tools/peer_step.py",
                                                 std::vector<std::string>{"--threads", std::to_string(num_threads()),
-                                                                         "--device", device.str()});
+                                                                         "--device", device.str(), "--tf32",
+                                                                         tf32 ? "1" : "0"});
         }
         struct Row {
             Case c;
