@@ -338,6 +338,15 @@ StageOutcome run_stage(const StageRun& r) {
         const Tensor& view1 = batch.view1;
         const Tensor& key_input = batch.view2;
         const Tensor loss = moco.loss_on_rank(view1, key_input, key_perm, comm);
+        moco.query().zero_grad();
+        loss.backward();
+        reducer.finish();  // gradients averaged over the ranks (most buckets already were, during backward)
+        const double lr = optim::cosine_lr(lr0, step, st.iterations);
+        opt.step(lr);
+        moco.enqueue();
+        // The loss is read once the whole step is queued: reading it right after the forward made
+        // the host wait for the GPU before it could launch the backward. A non-finite loss now
+        // stops the run after its update, whose weights are never saved (the last checkpoint stays).
         loss_value = step + 1 == nan_at ? std::nan("") : loss.item<double>();
         if (world > 1) {  // the global batch's loss, so that every rank sees (and stops on) the same value
             // On the training device: NCCL reduces only tensors on its GPU.
@@ -350,12 +359,6 @@ StageOutcome run_stage(const StageRun& r) {
             HPT_THROW("stage '", st.name, "': the loss is ", loss_value, " at step ", step + 1,
                       "; stopped (", keep, "). Lower the learning rate (stage.", st.name, ".lr) or check the data");
         }
-        moco.query().zero_grad();
-        loss.backward();
-        reducer.finish();  // gradients averaged over the ranks (most buckets already were, during backward)
-        const double lr = optim::cosine_lr(lr0, step, st.iterations);
-        opt.step(lr);
-        moco.enqueue();
         const int64_t done = step + 1;
         if (lead) prog.update(done, loss_value, lr, st.batch);
         if (lead && (done % cfg.run.log_every == 0 || done == st.iterations)) {
