@@ -217,9 +217,12 @@ __global__ void mean_rows(const float* row_loss, int64_t N, float* loss) {
     if (threadIdx.x == 0) loss[0] = part[0] / float(N);
 }
 
-// dq = scale o + c0 k; dk = c0 q; c0 = (exp(pos - lse) - 1) * scale.
+// dq = scale o + c0 k; dk = c0 q; c0 = (exp(pos - lse) - 1) * scale, scale = g * g_scale with g the
+// loss gradient, read here on the device rather than on the host (which would wait for the whole
+// forward before the backward could be launched).
 __global__ void bwd_finish(int64_t ND, int64_t D, const float* q, const float* k, const float* lse, const float* o,
-                           float invT, float scale, float* dq, float* dk) {
+                           float invT, const float* g, float g_scale, float* dq, float* dk) {
+    const float scale = *g * g_scale;
     HPT_GRID_STRIDE(e, ND) {
         const int64_t i = e / D;
         const float pos = dot_row(q + i * D, k + i * D, D) * invT;
@@ -231,7 +234,8 @@ __global__ void bwd_finish(int64_t ND, int64_t D, const float* q, const float* k
 
 // dqueue rows of one queue tile: sum_i P_ij q_i over every query tile.
 __global__ void bwd_dqueue(const float* q, const float* queue, const float* lse, int64_t N, int64_t K, int64_t D,
-                           float invT, float scale, float* dqueue) {
+                           float invT, const float* g, float g_scale, float* dqueue) {
+    const float scale = *g * g_scale;
     extern __shared__ float smem[];
     float* Qs = smem;
     float* Us = smem + kTile * (D + kPad);
@@ -346,19 +350,20 @@ void info_nce_backward_cuda(const KernelArgs& a) {
     check_inputs(a, q);
     const int64_t N = q.size(0), D = q.size(1), K = queue.size(0);
     const double invT = 1.0 / a.attr<InfoNceAttrs>().temperature;
-    // The loss gradient is one number; reading it costs a sync, which the backward of a scalar loss
-    // can afford (it is the first op of the backward pass).
-    const float scale = float(g.item<double>() / double(N) * invT);
+    HPT_CHECK(g.dtype() == DType::f32 && g.numel() == 1, "info_nce_backward on CUDA: the loss gradient must be one f32 "
+              "number, got ", dtype_name(g.dtype()), " with ", g.numel(), " elements");
+    const float g_scale = float(invT / double(N));
     if (gq.defined() || gk.defined()) {
         launch_linear("info_nce_backward finish", bwd_finish, N * D, D, q.data<float>(), k.data<float>(),
-                      lse.data<float>(), o.data<float>(), float(invT), scale,
+                      lse.data<float>(), o.data<float>(), float(invT), g.data<float>(), g_scale,
                       gq.defined() ? gq.data<float>() : nullptr, gk.defined() ? gk.data<float>() : nullptr);
     }
     if (gu.defined()) {
         const size_t smem = tile_smem(D);
         allow_smem(bwd_dqueue, smem);
         bwd_dqueue<<<unsigned(ceil_div(K, kTile)), 256, smem, current_stream()>>>(
-            q.data<float>(), queue.data<float>(), lse.data<float>(), N, K, D, float(invT), scale, gu.data<float>());
+            q.data<float>(), queue.data<float>(), lse.data<float>(), N, K, D, float(invT), g.data<float>(), g_scale,
+            gu.data<float>());
         HPT_CUDA_LAUNCH_CHECK("info_nce_backward dqueue");
     }
 }
