@@ -23,6 +23,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+import peer_setup  # tools/, beside this script
+
 
 def time_it(fn, min_time, warmup=2, min_reps=5, max_reps=1000):
     for _ in range(warmup):
@@ -214,19 +216,7 @@ def main():
     ap.add_argument("--serve", action="store_true",
                     help="one JSON case per stdin line (with min_time), one result line each (bench alternates)")
     args = ap.parse_args()
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    dev = torch.device(args.device)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = bool(args.tf32)
-        torch.backends.cudnn.allow_tf32 = bool(args.tf32)
-        peer = "pytorch %s cuda %s on %s (cuDNN %s, benchmark on, TF32 %s)" % (
-            torch.__version__, torch.version.cuda, torch.cuda.get_device_name(dev), torch.backends.cudnn.version(),
-            "on" if args.tf32 else "off")
-    else:
-        peer = "pytorch %s (%d threads%s)" % (
-            torch.__version__, torch.get_num_threads(), ", oneDNN" if torch.backends.mkldnn.is_available() else "")
+    dev, peer = peer_setup.setup(args.device, args.threads, args.tf32)
     cases = (json.loads(line) for line in sys.stdin if line.strip()) if args.serve else json.load(sys.stdin)
     current, fn = None, None
     for s in cases:

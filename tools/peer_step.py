@@ -18,6 +18,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
+import peer_setup  # tools/, beside this script
+
 
 def encoder(depth, small_stem, proj):
     m = getattr(torchvision.models, "resnet%d" % depth)()
@@ -70,20 +72,8 @@ def main():
     ap.add_argument("--serve", action="store_true",
                     help="one JSON configuration per stdin line (with min_time), one result line each")
     args = ap.parse_args()
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    dev = torch.device(args.device)
+    dev, peer = peer_setup.setup(args.device, args.threads, args.tf32)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    peer = "pytorch %s (%d threads)" % (torch.__version__, torch.get_num_threads())
-    if dev.type == "cuda":
-        # Fixed shapes, as a MoCo run has: cuDNN's search pays off, as ours does. TF32 follows hpt's
-        # switch, so both sides compute in the same precision.
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = bool(args.tf32)
-        torch.backends.cudnn.allow_tf32 = bool(args.tf32)
-        peer = "pytorch %s cuda %s on %s (cuDNN %s, benchmark on, TF32 %s)" % (
-            torch.__version__, torch.version.cuda, torch.cuda.get_device_name(dev), torch.backends.cudnn.version(),
-            "on" if args.tf32 else "off")
     cases = (json.loads(line) for line in sys.stdin if line.strip()) if args.serve else json.load(sys.stdin)
     current, step = None, None
     for c in cases:
