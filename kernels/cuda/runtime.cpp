@@ -23,6 +23,7 @@ bool env_flag(const char* name) {
 std::atomic<bool> g_tf32{env_flag("HPT_CUDA_TF32")};
 std::atomic<bool> g_deterministic{env_flag("HPT_DETERMINISTIC")};
 std::atomic<bool> g_exact_conv{env_flag("HPT_CUDNN_EXACT")};
+std::atomic<bool> g_info_nce_pipelined{env_flag("HPT_INFONCE_PIPELINE")};
 }  // namespace
 
 void set_cuda_tf32(bool on) { g_tf32 = on; }
@@ -31,6 +32,8 @@ void set_cuda_deterministic(bool on) { g_deterministic = on; }
 bool cuda_deterministic() { return g_deterministic.load(); }
 void set_cuda_exact_conv(bool on) { g_exact_conv = on; }
 bool cuda_exact_conv() { return g_exact_conv.load(); }
+void set_cuda_info_nce_pipelined(bool on) { g_info_nce_pipelined = on; }
+bool cuda_info_nce_pipelined() { return g_info_nce_pipelined.load(); }
 
 }  // namespace hpt
 

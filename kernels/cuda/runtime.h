@@ -40,6 +40,12 @@ bool cuda_deterministic();
 void set_cuda_exact_conv(bool on);
 bool cuda_exact_conv();
 
+// The TF32 InfoNCE streams queue tiles with cp.async, double-buffered, instead of loading each tile
+// synchronously (kernels/cuda/info_nce_tc.cu); both give the same bits. Default off until it has
+// been timed on a GPU; environment: HPT_INFONCE_PIPELINE=1.
+void set_cuda_info_nce_pipelined(bool on);
+bool cuda_info_nce_pipelined();
+
 }  // namespace hpt
 
 namespace hpt::cuda {

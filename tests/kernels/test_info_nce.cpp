@@ -177,6 +177,33 @@ TEST_CASE("info_nce on TF32 tensor cores stays within TF32's rounding of the unf
     CHECK(again.item<double>() == loss.item<double>());
 }
 
+TEST_CASE("the pipelined TF32 InfoNCE gives the synchronous kernel's bits [cuda]", "[ssl][info_nce][cuda]") {
+    HPT_NEED_GPU();
+    const Tf32Scope tf32(true);
+    // Same shapes as above: partial row and queue tiles, and D = 36, whose padding columns the
+    // pipelined copies fill with zeros. D = 130 (not a multiple of 4) falls back to the
+    // synchronous kernel, so both sides must agree there trivially.
+    const int64_t N = GENERATE(256, 70);
+    const int64_t D = GENERATE(128, 36, 130);
+    INFO("N = " << N << ", D = " << D);
+    const Inputs in(N, 3000, D);
+    const Device dev = Device::cuda(0);
+    std::vector<Tensor> got[2];
+    for (const bool pipelined : {false, true}) {
+        const InfoNcePipelineScope scope(pipelined);
+        Tensor q = make_f32(in.q, {N, D}, dev, true), k = make_f32(in.k, {N, D}, dev, true);
+        Tensor uq = make_f32(in.u, {in.K, D}, dev, true);
+        const Tensor loss = info_nce(q, k, uq, 0.2);
+        loss.backward();
+        got[pipelined] = {loss.reshape({1}).cpu(), q.grad().cpu(), k.grad().cpu(), uq.grad().cpu()};
+    }
+    const char* names[] = {"loss", "q.grad", "k.grad", "queue.grad"};
+    for (size_t i = 0; i < got[0].size(); ++i) {
+        INFO(names[i]);
+        CHECK(got[0][i].to_vector<float>() == got[1][i].to_vector<float>());
+    }
+}
+
 HPT_DEVICE_TEST("momentum_update is target = m target + (1 - m) source, in place", "[ssl][momentum]") {
     const int64_t n = 1001;  // not a multiple of 4: the vectorised path has a tail
     const std::vector<float> tv = uniform_floats(n, 7), sv = uniform_floats(n, 8);

@@ -25,6 +25,7 @@ private:
 using Tf32Scope = SwitchScope<cuda_tf32, set_cuda_tf32>;
 using DeterministicScope = SwitchScope<cuda_deterministic, set_cuda_deterministic>;
 using ExactConvScope = SwitchScope<cuda_exact_conv, set_cuda_exact_conv>;
+using InfoNcePipelineScope = SwitchScope<cuda_info_nce_pipelined, set_cuda_info_nce_pipelined>;
 #else
 struct Tf32Scope {
     explicit Tf32Scope(bool) {}
@@ -34,6 +35,9 @@ struct DeterministicScope {
 };
 struct ExactConvScope {
     explicit ExactConvScope(bool) {}
+};
+struct InfoNcePipelineScope {
+    explicit InfoNcePipelineScope(bool) {}
 };
 #endif
 
