@@ -25,4 +25,8 @@ constexpr int kMaxD = 256;   // feature sizes above this are refused (shared mem
 void launch_partial_tf32(const float* q, const float* queue, int64_t N, int64_t K, int64_t D, float invT,
                          int64_t chunk, float* part_m, float* part_s, float* part_o, cudaStream_t stream);
 
+// Whether the last launch_partial_tf32 took the pipelined kernel (cuda_info_nce_pipelined() asked
+// for it and the inputs allow it), for tests and benchmark labels.
+bool last_partial_tf32_pipelined();
+
 }  // namespace hpt::cuda::info_nce_detail

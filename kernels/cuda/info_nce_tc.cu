@@ -199,15 +199,19 @@ __global__ void __launch_bounds__(kBlockThreads)
 __device__ __forceinline__ void cp_async16(uint32_t* dst, const float* src, bool valid) {
     const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
     // src-size 0 copies nothing and fills the 16 bytes with zeros (rows past the chunk, columns past D).
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0));
+    // "memory": the compiler must not move shared-memory accesses across the copies or the waits.
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0)
+                 : "memory");
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void cp_async_wait_all_but_one() { asm volatile("cp.async.wait_group 1;\n" ::); }
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_all_but_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
 
 // cvt.rna.tf32.f32 on the bits: round the magnitude to 10 mantissa bits, ties away from zero, and
-// clear the 13 dropped bits. inf and NaN pass unchanged.
+// clear the 13 dropped bits (for finite values this equals exact rounding, subnormals and overflow
+// to inf included). inf and NaN are only masked, as cvt.rna's machine code is reported to do; a
+// NaN whose payload lies in the dropped bits becomes inf (inputs here are finite).
 __device__ __forceinline__ uint32_t round_bits_tf32(uint32_t x) {
-    return (x & 0x7f800000u) == 0x7f800000u ? x : (x + 0x1000u) & 0xffffe000u;
+    return ((x & 0x7f800000u) == 0x7f800000u ? x : x + 0x1000u) & 0xffffe000u;
 }
 
 // The 16-byte pieces of a tile that this thread copies: piece e is row e / (Dp / 4), columns
@@ -282,6 +286,8 @@ __global__ void __launch_bounds__(kBlockThreads)
 #endif
 }
 
+bool g_last_pipelined = false;  // host-side record for last_partial_tf32_pipelined()
+
 // The pipelined kernel where it applies (cuda_info_nce_pipelined(), D % 4 == 0, aligned inputs,
 // its shared memory available), else the synchronous one.
 bool can_pipeline(const float* q, const float* queue, int D, size_t smem) {
@@ -297,7 +303,8 @@ void launch(const float* q, const float* queue, int64_t N, int64_t K, int D, int
             float* part_m, float* part_s, float* part_o, cudaStream_t stream) {
     const size_t tile_bytes = size_t(kTile * (Dp + kPad)) * sizeof(uint32_t);
     const dim3 grid(unsigned(ceil_div(N, kTile)), unsigned(ceil_div(K, chunk)));
-    if (can_pipeline(q, queue, D, 3 * tile_bytes)) {
+    g_last_pipelined = can_pipeline(q, queue, D, 3 * tile_bytes);
+    if (g_last_pipelined) {
         HPT_CUDA_CHECK(cudaFuncSetAttribute(partial_tf32_pipelined<kDCap>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                             int(3 * tile_bytes)));
         partial_tf32_pipelined<kDCap><<<grid, kBlockThreads, 3 * tile_bytes, stream>>>(
@@ -313,6 +320,8 @@ void launch(const float* q, const float* queue, int64_t N, int64_t K, int D, int
 }
 
 }  // namespace
+
+bool last_partial_tf32_pipelined() { return g_last_pipelined; }
 
 void launch_partial_tf32(const float* q, const float* queue, int64_t N, int64_t K, int64_t D, float invT,
                          int64_t chunk, float* part_m, float* part_s, float* part_o, cudaStream_t stream) {

@@ -4,6 +4,7 @@
 // from TF32's rounding.
 #include <cstdint>
 #include <catch2/catch.hpp>
+#include <cstring>
 
 #include "engine/ops/attrs.h"
 #include "engine/ops/registry.h"
@@ -11,6 +12,10 @@
 #include "tests/kernels/reference.h"
 #include "tests/support/cuda_switches.h"
 #include "tests/support/devices.h"
+
+#ifdef HPT_WITH_CUDA
+#include "kernels/cuda/info_nce.h"
+#endif
 
 using namespace hpt;
 using namespace hpt::test;
@@ -148,13 +153,15 @@ HPT_DEVICE_TEST("info_nce saves lse and o = sum_j p_ij u_j, from which the backw
 TEST_CASE("info_nce on TF32 tensor cores stays within TF32's rounding of the unfused loss [cuda]", "[ssl][info_nce][cuda]") {
     HPT_NEED_GPU();
     const Tf32Scope tf32(true);
-    // N = 70 leaves a partial 64-row tile; K = 3000 a partial queue tile (3000 = 46 x 64 + 56);
+    // N = 70 leaves a partial 64-row tile; K = 3000 a partial queue tile (3000 = 46 x 64 + 56), and
+    // K = 9000 chunks of several tiles, so the running max and sum are rescaled across tiles;
     // D = 36 is no multiple of 8 (zero-padded to 40 in the kernel).
     const int64_t N = GENERATE(256, 70);
     const int64_t D = GENERATE(128, 36);
     INFO("N = " << N << ", D = " << D);
-    const Inputs in(N, 3000, D);
+    const Inputs in(N, GENERATE(int64_t(3000), int64_t(9000)), D);  // 9000: chunks of several tiles
     const int64_t K = in.K;
+    INFO("K = " << K);
     const double T = 0.2, u = std::ldexp(1.0, -11), f32 = 1.19e-7;
     const double es = ((1 + u) * (1 + u) - 1 + double(D) * std::ldexp(1.0, -23)) / T;
     const double eo = std::exp(2 * es) * (1 + u) * (1 + u) - 1;
@@ -179,29 +186,39 @@ TEST_CASE("info_nce on TF32 tensor cores stays within TF32's rounding of the unf
 
 TEST_CASE("the pipelined TF32 InfoNCE gives the synchronous kernel's bits [cuda]", "[ssl][info_nce][cuda]") {
     HPT_NEED_GPU();
+#ifdef HPT_WITH_CUDA
     const Tf32Scope tf32(true);
-    // Same shapes as above: partial row and queue tiles, and D = 36, whose padding columns the
-    // pipelined copies fill with zeros. D = 130 (not a multiple of 4) falls back to the
-    // synchronous kernel, so both sides must agree there trivially.
+    // K = 3000 gives one 64-row tile per chunk; K = 9000 gives chunks of 3 tiles at N = 256 (the
+    // second buffer, and the first again) and of 2 at N = 70, with a 40-row tail. D = 36: padding
+    // columns the copies fill with zeros; D = 130 (not a multiple of 4) falls back to the
+    // synchronous kernel.
     const int64_t N = GENERATE(256, 70);
+    const int64_t K = GENERATE(3000, 9000);
     const int64_t D = GENERATE(128, 36, 130);
-    INFO("N = " << N << ", D = " << D);
-    const Inputs in(N, 3000, D);
+    INFO("N = " << N << ", K = " << K << ", D = " << D);
+    const Inputs in(N, K, D);
     const Device dev = Device::cuda(0);
-    std::vector<Tensor> got[2];
+    std::vector<std::vector<uint32_t>> bits[2];
     for (const bool pipelined : {false, true}) {
         const InfoNcePipelineScope scope(pipelined);
         Tensor q = make_f32(in.q, {N, D}, dev, true), k = make_f32(in.k, {N, D}, dev, true);
-        Tensor uq = make_f32(in.u, {in.K, D}, dev, true);
+        Tensor uq = make_f32(in.u, {K, D}, dev, true);
         const Tensor loss = info_nce(q, k, uq, 0.2);
+        CHECK(cuda::info_nce_detail::last_partial_tf32_pipelined() == (pipelined && D % 4 == 0));
         loss.backward();
-        got[pipelined] = {loss.reshape({1}).cpu(), q.grad().cpu(), k.grad().cpu(), uq.grad().cpu()};
+        for (const Tensor& t : {loss.reshape({1}), q.grad(), k.grad(), uq.grad()}) {
+            const std::vector<float> v = t.cpu().to_vector<float>();
+            std::vector<uint32_t> b(v.size());
+            std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
+            bits[pipelined].push_back(std::move(b));
+        }
     }
     const char* names[] = {"loss", "q.grad", "k.grad", "queue.grad"};
-    for (size_t i = 0; i < got[0].size(); ++i) {
+    for (size_t i = 0; i < bits[0].size(); ++i) {
         INFO(names[i]);
-        CHECK(got[0][i].to_vector<float>() == got[1][i].to_vector<float>());
+        CHECK(bits[0][i] == bits[1][i]);
     }
+#endif
 }
 
 HPT_DEVICE_TEST("momentum_update is target = m target + (1 - m) source, in place", "[ssl][momentum]") {
