@@ -15,7 +15,7 @@
 #include "engine/ops/ops.h"
 #include "engine/ops/registry.h"
 #include "tests/support/compare.h"
-#include "tests/support/cuda_switches.h"
+#include "tests/support/switches.h"
 #include "tests/support/devices.h"
 
 #ifdef HPT_WITH_CUDA

@@ -15,19 +15,13 @@
 #include "engine/ops/ops.h"
 #include "kernels/cpu/conv2d.h"
 #include "tests/kernels/reference.h"
-#include "tests/support/cuda_switches.h"
+#include "tests/support/switches.h"
 #include "tests/support/devices.h"
 
 using namespace hpt;
 using namespace hpt::test;
 
 namespace {
-
-struct ConvImplGuard {
-    CpuConvImpl prev;
-    explicit ConvImplGuard(CpuConvImpl impl) : prev(cpu_conv_impl()) { set_cpu_conv_impl(impl); }
-    ~ConvImplGuard() { set_cpu_conv_impl(prev); }
-};
 
 struct ConvCase {
     int64_t N, C, O, H, W, KH, KW;
@@ -190,7 +184,7 @@ HPT_DEVICE_TEST("conv2d fast path matches the reference loops over a sweep of sh
         const ConvData d = conv_data(c, seed += 4);
         ConvResult ref, abs_ref;
         {
-            ConvImplGuard g(CpuConvImpl::reference);
+            CpuConvScope g(CpuConvImpl::reference);
             ref = run_conv(c, d.x, d.w, d.b, d.g, DType::f64, Device::cpu());
             abs_ref = run_conv(c, absv(d.x), absv(d.w), absv(d.b), absv(d.g), DType::f64, Device::cpu());
         }
@@ -204,7 +198,7 @@ HPT_DEVICE_TEST("conv2d fast path matches the reference loops over a sweep of sh
             INFO((impl == CpuConvImpl::onednn ? "oneDNN" : "im2col + GEMM") << " path");
             ConvResult got;
             {
-                ConvImplGuard g(impl);
+                CpuConvScope g(impl);
                 got = run_conv(c, d.x, d.w, d.b, d.g, DType::f32, dev, grads, channels_last);
             }
             CHECK(got.gx.defined() == (grads != Grads::weights_only));
@@ -218,7 +212,7 @@ HPT_DEVICE_TEST("conv2d fast path matches the reference loops over a sweep of sh
 }
 
 TEST_CASE("conv2d reference loops match a direct loop written here", "[conv2d][cpu]") {
-    ConvImplGuard guard(CpuConvImpl::reference);
+    CpuConvScope guard(CpuConvImpl::reference);
     std::vector<ConvCase> cases = {square(2, 4, 6, 7, 9, 3, 2, 1, 2, 2, true), square(1, 3, 2, 5, 6, 1, 1, 0, 1, 1, false),
                                    square(3, 2, 2, 6, 5, 5, 1, 2, 1, 2, true)};
     cases[0].p.stride[1] = 1, cases[0].p.padding[0] = 2, cases[0].KW = 2;
@@ -261,7 +255,7 @@ TEST_CASE("conv2d reference loops match a direct loop written here", "[conv2d][c
 TEST_CASE("conv2d implementation switch: automatic picks a fast path for f32, the loops otherwise", "[conv2d][cpu]") {
     const ConvCase c = square(2, 3, 4, 7, 9, 3, 2, 1, 1, 1, true);
     const ConvData d = conv_data(c, 3900);
-    ConvImplGuard guard(CpuConvImpl::automatic);
+    CpuConvScope guard(CpuConvImpl::automatic);
     const ConvResult f32 = run_conv(c, d.x, d.w, d.b, d.g, DType::f32, Device::cpu());
     const ConvResult f64 = run_conv(c, d.x, d.w, d.b, d.g, DType::f64, Device::cpu());
     HPT_CHECK_CLOSE(f32.y, f64.y, sum_tol(28, 28.0));

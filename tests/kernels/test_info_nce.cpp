@@ -10,7 +10,7 @@
 #include "engine/ops/registry.h"
 #include "ssl/ops.h"
 #include "tests/kernels/reference.h"
-#include "tests/support/cuda_switches.h"
+#include "tests/support/switches.h"
 #include "tests/support/devices.h"
 
 #ifdef HPT_WITH_CUDA

@@ -8,7 +8,7 @@
 #include "engine/ops/ops.h"
 #include "engine/optim/sgd.h"
 #include "ssl/moco.h"
-#include "tests/support/cuda_switches.h"
+#include "tests/support/switches.h"
 #include "tests/support/devices.h"
 
 using namespace hpt;

@@ -26,10 +26,9 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/ops/ops.h"
 #include "engine/optim/sgd.h"
-#include "kernels/cpu/conv2d.h"
 #include "models/resnet.h"
 #include "tests/support/compare.h"
-#include "tests/support/cuda_switches.h"
+#include "tests/support/switches.h"
 #include "tests/support/devices.h"
 
 using namespace hpt;
@@ -48,13 +47,6 @@ struct Net {
     }
 };
 
-// Sets the CPU convolution path for one scope.
-struct CpuConvScope {
-    CpuConvImpl was = cpu_conv_impl();
-    explicit CpuConvScope(CpuConvImpl impl) { set_cpu_conv_impl(impl); }
-    ~CpuConvScope() { set_cpu_conv_impl(was); }
-};
-
 // The ulp bound widened to four times the largest error of the CPU's f32 paths against the reference.
 test::Tolerance with_spread(test::Tolerance t, const Tensor& ref, const Tensor& fast_a, const Tensor& fast_b) {
     const std::vector<double> r = ref.to_vector<double>(), a = fast_a.to_vector<double>(), b = fast_b.to_vector<double>();
@@ -71,7 +63,7 @@ test::Tolerance with_spread(test::Tolerance t, const Tensor& ref, const Tensor& 
 
 // One training step of a net with the given CPU convolution path (ignored on the GPU).
 Tensor train_step(Net& n, const Tensor& x, const Tensor& y, CpuConvImpl impl) {
-    const CpuConvScope conv(impl);
+    const test::CpuConvScope conv(impl);
     const Device dev = n.model.flat_params().device();
     n.model.zero_grad();
     Tensor loss = cross_entropy(n.model(x.to(dev)), y.to(dev));
