@@ -105,9 +105,11 @@ def run_case(case):
             torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
         return time_reps(batch, case["min_time"])
-    # A DataLoader hands whole batches to workers, so an "epoch" of 2 batches per worker keeps
-    # every worker busy; time per batch = epoch time / batches.
-    batches = 2 * case["threads"]
+    # A DataLoader hands whole batches to workers, so an "epoch" of one batch per worker keeps
+    # every worker busy; time per batch = epoch time / batches. One, not more: a 224x224 batch
+    # takes a worker several seconds, and the device tool's machine (16 workers) runs this phase
+    # under a time limit.
+    batches = case["threads"]
     loader = torch.utils.data.DataLoader(torch.utils.data.ConcatDataset([ds] * batches), batch_size=len(ds),
                                          num_workers=case["threads"], shuffle=False, persistent_workers=True,
                                          prefetch_factor=2)
