@@ -1,7 +1,8 @@
 // bench_kernels: conv2d forward+backward and GEMMs at the layer shapes of our networks, timed next
 // to PyTorch running the same shapes in the same run (tools/peer_kernels.py). One JSON line per
 // (bench, shape) with our time, PyTorch's, and ratio = peer_ms / ms (above 1: we are faster).
-// --device cuda runs the CUDA part instead (bench/kernels_cuda.cpp).
+// --device cuda runs the CUDA part instead (bench/kernels_cuda.cpp). On either device the last
+// rows are the two-view augmentation against torchvision (bench/augment_bench.cpp).
 #include <cstdint>
 #include <cmath>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include <regex>
 #include <sstream>
 
+#include "bench/augment_bench.h"
 #include "bench/common.h"
 #include "bench/kernels_cuda.h"
 #include "bench/moco_cases.h"
@@ -31,6 +33,7 @@ struct Options : CommonArgs {
     int64_t batch = 64;
     bool batch_set = false;
     std::string nets = "all";
+    std::string policy = "full", data;  // augmentation rows
 };
 
 const char* kUsage =
@@ -39,8 +42,14 @@ const char* kUsage =
     "  --batch N             batch of the ResNet-18 shapes (default 64, 32x32 images); on CUDA\n"
     "                        the batch of every network (default 512 for ResNet-18, 256 for ResNet-50)\n"
     "  --nets NAME           CUDA only: resnet18, resnet50 or all (default)\n"
+    "  --policy NAME         augmentation rows: full (default; the only one with a torchvision peer),\n"
+    "                        no_gray, no_color, crop_blur or crop_only\n"
+    "  --data PATH           augmentation rows' images: an RGB dataset (default\n"
+    "                        ../shared/datasets/retinamnist; random images when that is absent)\n"
     "  --threads N           CPU threads for us and for PyTorch (default: all cores)\n"
-    "  --filter REGEX        only benches whose 'bench shape' matches\n"
+    "  --filter REGEX        only benches whose 'bench shape' matches (benches: conv2d_fwd_bwd, gemm,\n"
+    "                        info_nce_fwd_bwd, momentum_update, augment_two_views; on CUDA conv2d_fwd,\n"
+    "                        conv2d_bwd, bn_fwd, bn_bwd, gemm, gemm_bwd, info_nce_fwd_bwd(_tf32))\n"
     "  --min-time S          seconds of timing per shape and side, in 3 alternating rounds (default 1.0)\n"
     "  --out FILE            also append the JSON lines to FILE\n"
     "  --no-peer             do not run PyTorch\n";
@@ -111,39 +120,57 @@ int main(int argc, char** argv) {
                 o.batch_set = true;
             } else if (a == "--nets") {
                 o.nets = value();
+            } else if (a == "--policy") {
+                o.policy = value();
+            } else if (a == "--data") {
+                o.data = value();
             } else {
                 return false;
             }
             return true;
         });
         if (!go) return 0;
+        if (o.threads > 0) set_num_threads(o.threads);
+        Output out(o.out);
+        // The augmentation rows come last on either device: their torchvision peer is the slowest part.
+        auto augmentation = [&]() {
+            if (!augment_bench_wanted(o.filter)) return 0;
+            AugmentBenchOptions a;
+            a.device = o.device;
+            a.filter = o.filter;
+            a.policy = o.policy;
+            a.data = o.data;
+            a.min_seconds = o.min_seconds;
+            a.peer = o.peer;
+            return run_augment_benches(a, out);
+        };
         if (o.device != "cpu") {
             CudaBenchOptions c;
             c.device = o.device;
             c.filter = o.filter;
-            c.out = o.out;
             c.batch = o.batch_set ? o.batch : 0;
             c.nets = o.nets;
             c.min_seconds = o.min_seconds;
             c.peer = o.peer;
-            return run_cuda_kernel_benches(c);
+            const int rc = run_cuda_kernel_benches(c, out);
+            return std::max(rc, augmentation());
         }
-        if (o.threads > 0) set_num_threads(o.threads);
         const int threads = num_threads();
         const std::regex re(o.filter);
         const auto convs = resnet18_small_convs(o.batch);
         const auto gemms = gemms_for(convs, o.batch, 512);
 
-        // Ours and PyTorch's alternate shape by shape (bench/common.h, PeerServer).
+        // Ours and PyTorch's alternate shape by shape (bench/common.h, PeerServer), started with
+        // the first shape the filter selects.
         std::unique_ptr<PeerServer> peer;
-        if (o.peer) {
-            peer = std::make_unique<PeerServer>(source_dir() + "/tools/peer_kernels.py",
-                                                std::vector<std::string>{"--device", "cpu", "--threads",
-                                                                         std::to_string(threads)});
-        }
         std::vector<Result> results;
         std::string peer_name = "none";
         auto run = [&](Result r, const std::function<void()>& fn, const std::string& req) {
+            if (o.peer && !peer) {
+                peer = std::make_unique<PeerServer>(source_dir() + "/tools/peer_kernels.py",
+                                                    std::vector<std::string>{"--device", "cpu", "--threads",
+                                                                             std::to_string(threads)});
+            }
             std::cerr << "timing " << r.bench << " " << r.shape << " (" << r.layer << "), ours and PyTorch's alternately\n";
             const Paired p = time_paired(fn, peer.get(), req, o.min_seconds);
             r.t = p.ours;
@@ -181,7 +208,6 @@ int main(int argc, char** argv) {
         const std::string peer_error = peer ? peer->error() : "";
         if (!peer_error.empty()) std::cerr << "warning: " << peer_error << "\n";
 
-        Output out(o.out);
         for (const Result& r : results) {
             JsonLine j;
             j.str("bench", r.bench).str("shape", r.shape).str("layer", r.layer).str("device", "cpu");
@@ -197,8 +223,7 @@ int main(int argc, char** argv) {
             j.str("git", git_sha()).str("time", timestamp_utc());
             out.emit(j.line());
         }
-        if (!peer_error.empty()) return 2;
-        return 0;
+        return std::max(peer_error.empty() ? 0 : 2, augmentation());
     } catch (const std::exception& e) {
         std::cerr << "bench_kernels: " << e.what() << "\n";
         return 1;

@@ -46,7 +46,7 @@ namespace hpt::bench {
 
 #ifndef HPT_WITH_CUDA
 
-int run_cuda_kernel_benches(const CudaBenchOptions& o) {
+int run_cuda_kernel_benches(const CudaBenchOptions& o, Output&) {
     HPT_THROW("--device ", o.device, ": this build has no CUDA backend (configure with HPT_CUDA=ON)");
 }
 
@@ -217,7 +217,7 @@ struct Net {
 
 }  // namespace
 
-int run_cuda_kernel_benches(const CudaBenchOptions& o) {
+int run_cuda_kernel_benches(const CudaBenchOptions& o, Output& out) {
     const Device dev = Device::parse(o.device);
     HPT_CHECK(dev.is_cuda(), "bench_kernels CUDA part given device ", o.device);
     HPT_CHECK(cuda_device_count() > dev.index, "--device ", o.device, ": no such CUDA device (",
@@ -291,7 +291,6 @@ int run_cuda_kernel_benches(const CudaBenchOptions& o) {
         if (!peer_error.empty()) std::cerr << "warning: " << peer_error << "\n";
     }
 
-    Output out(o.out);
     for (const auto& [c, t] : done) {
         JsonLine j;
         j.str("bench", c.bench).str("shape", c.shape).str("layer", c.layer).str("device", dev.str());

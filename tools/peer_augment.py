@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""PyTorch side of bench_augment: torchvision's version of the MoCo v2 / HPT policy, applied per
-image to uint8 CHW tensors the way a DataLoader worker applies a dataset's transform, two views
-per image, then collated into two float batches.
+"""PyTorch side of bench_kernels' augmentation rows (bench/augment_bench.cpp): torchvision's
+version of the MoCo v2 / HPT policy, applied per image to uint8 CHW tensors the way a DataLoader
+worker applies a dataset's transform, two views per image, then collated into two float batches.
 
     RandomResizedCrop(size, scale=(0.2, 1.0), antialias=False)        (tensor path, bilinear)
     RandomApply([ColorJitter(0.4, 0.4, 0.4, 0.4)], p=0.8)
