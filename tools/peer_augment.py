@@ -22,15 +22,15 @@ Prints one JSON line per case with the median ms per batch.
 """
 import json
 import math
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
 import torchvision
 import torchvision.transforms as T
 import torchvision.transforms.functional as F
+
+import peer_setup  # tools/, beside this script
 
 
 class Blur(torch.nn.Module):
@@ -77,23 +77,6 @@ def load(case):
     return imgs, mean, std
 
 
-def time_reps(fn, min_time, warmup=1, min_reps=3, max_reps=200):
-    """Median wall ms per call, and this process's CPU ms per call (meaningful in-process only)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    start = time.perf_counter()
-    cpu0 = time.process_time()
-    while len(times) < max_reps:
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-        if len(times) >= min_reps and time.perf_counter() - start >= min_time:
-            break
-    cpu_ms = (time.process_time() - cpu0) * 1e3 / len(times)
-    return statistics.median(times), len(times), cpu_ms
-
-
 def run_case(case):
     imgs, mean, std = load(case)
     ds = TwoViews([imgs[i] for i in range(len(imgs))], policy(case["out"], mean, std))
@@ -104,7 +87,8 @@ def run_case(case):
             pairs = [ds[i] for i in range(len(ds))]
             torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
-        return time_reps(batch, case["min_time"])
+        ms, _, reps, cpu_ms = peer_setup.time_wall(batch, case["min_time"], warmup=1, min_reps=3, max_reps=200)
+        return ms, reps, cpu_ms
     # A DataLoader hands whole batches to workers, so an "epoch" of one batch per worker keeps
     # every worker busy; time per batch = epoch time / batches. One, not more: a 224x224 batch
     # takes a worker several seconds, and the device tool's machine (16 workers) runs this phase
@@ -118,7 +102,7 @@ def run_case(case):
         for _ in loader:
             pass
 
-    ms, reps, _ = time_reps(epoch, case["min_time"], warmup=1, min_reps=2)
+    ms, _, reps, _ = peer_setup.time_wall(epoch, case["min_time"], warmup=1, min_reps=2, max_reps=200)
     return ms / batches, reps, None  # the work runs in worker processes: no CPU time here
 
 

@@ -14,30 +14,13 @@ On CUDA: cudnn.benchmark = True (PyTorch's measured algorithm choice, as hpt's c
 for matmul and cuDNN as given by --tf32 (hpt's setting), timing by CUDA events per repetition
 after warm-up; both settings are stated in the "peer" field.
 """
-import argparse
 import json
 import statistics
-import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
 import peer_setup  # tools/, beside this script
-
-
-def time_it(fn, min_time, warmup=2, min_reps=5, max_reps=1000):
-    for _ in range(warmup):
-        fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < max_reps:
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-        if len(times) >= min_reps and time.perf_counter() - start >= min_time:
-            break
-    return statistics.median(times), min(times), len(times)
 
 
 def time_cuda(fn, min_time, warmup=3, min_reps=10, max_reps=1000):
@@ -208,18 +191,10 @@ CASES = {"info_nce_fwd_bwd": info_nce_case, "momentum_update_loop": momentum_loo
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--min-time", type=float, default=1.0)
-    ap.add_argument("--tf32", type=int, default=0, help="CUDA: allow TF32 in matmul and cuDNN (hpt's setting)")
-    ap.add_argument("--serve", action="store_true",
-                    help="one JSON case per stdin line (with min_time), one result line each (bench alternates)")
-    args = ap.parse_args()
+    args = peer_setup.parse_args(__doc__, 1.0)
     dev, peer = peer_setup.setup(args.device, args.threads, args.tf32)
-    cases = (json.loads(line) for line in sys.stdin if line.strip()) if args.serve else json.load(sys.stdin)
     current, fn = None, None
-    for s in cases:
+    for s in peer_setup.cases(args):
         key = (s["bench"], s["shape"])
         if key != current:  # a served case is timed in several rounds: build it once
             fn = None
@@ -231,7 +206,7 @@ def main():
         if dev.type == "cuda":
             ms, min_ms, reps = time_cuda(fn, min_time)
         else:
-            ms, min_ms, reps = time_it(fn, min_time)
+            ms, min_ms, reps, _ = peer_setup.time_wall(fn, min_time)
         print(json.dumps({"bench": s["bench"], "shape": s["shape"], "ms": ms, "min_ms": min_ms, "reps": reps,
                           "peer": peer}), flush=True)
 

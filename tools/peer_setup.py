@@ -1,6 +1,49 @@
-"""What the PyTorch peers of our benchmarks share: the device set up the way hpt runs it, and a
-line naming the peer for the JSON results."""
+"""What the PyTorch peers of our benchmarks share: their command line, the device set up the way
+hpt runs it, a line naming the peer for the JSON results, and the wall-clock timing loop."""
+import argparse
+import json
+import statistics
+import sys
+import time
+
 import torch
+
+
+def parse_args(doc, min_time):
+    """The options every peer takes; bench/common.cpp passes them."""
+    ap = argparse.ArgumentParser(description=doc)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--min-time", type=float, default=min_time)
+    ap.add_argument("--tf32", type=int, default=0, help="CUDA: allow TF32 in matmul and cuDNN (hpt's setting)")
+    ap.add_argument("--serve", action="store_true",
+                    help="one JSON case per stdin line (with min_time), one result line each (the bench "
+                         "alternates with us)")
+    return ap.parse_args()
+
+
+def cases(args):
+    """The requested cases: a JSON list on stdin, or with --serve one JSON object per line as they come."""
+    return (json.loads(line) for line in sys.stdin if line.strip()) if args.serve else json.load(sys.stdin)
+
+
+def time_wall(fn, min_time, warmup=2, min_reps=5, max_reps=1000):
+    """Runs fn warmup times, then until min_reps runs and min_time seconds (at most max_reps runs).
+    Returns (median ms, min ms, runs, this process's CPU ms per run). fn must wait for its own work
+    (a CUDA step synchronizes)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    start = time.perf_counter()
+    cpu0 = time.process_time()
+    while len(times) < max_reps:
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+        if len(times) >= min_reps and time.perf_counter() - start >= min_time:
+            break
+    cpu_ms = (time.process_time() - cpu0) * 1e3 / len(times)
+    return statistics.median(times), min(times), len(times), cpu_ms
 
 
 def setup(device, threads, tf32):

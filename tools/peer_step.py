@@ -7,11 +7,7 @@ pairs; k = normalize(encoder_k(im_k[shuffle]))[unshuffle] without grad; logits f
 cat; cross-entropy; backward; SGD(momentum 0.9, weight decay 1e-4) step; enqueue.
 Inputs are random tensors (augmentation is benchmarked separately), as on our side.
 """
-import argparse
 import json
-import statistics
-import sys
-import time
 
 import torch
 import torch.nn as nn
@@ -64,19 +60,11 @@ class MoCo(nn.Module):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--min-time", type=float, default=5.0)
-    ap.add_argument("--tf32", type=int, default=0, help="CUDA: allow TF32 in matmul and cuDNN (hpt's setting)")
-    ap.add_argument("--serve", action="store_true",
-                    help="one JSON configuration per stdin line (with min_time), one result line each")
-    args = ap.parse_args()
+    args = peer_setup.parse_args(__doc__, 5.0)
     dev, peer = peer_setup.setup(args.device, args.threads, args.tf32)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    cases = (json.loads(line) for line in sys.stdin if line.strip()) if args.serve else json.load(sys.stdin)
     current, step = None, None
-    for c in cases:
+    for c in peer_setup.cases(args):
         if c["shape"] != current:  # a served configuration is timed in several rounds: build it once
             step = None
             torch.manual_seed(0)
@@ -93,19 +81,11 @@ def main():
                 model.enqueue(k)
                 sync()
 
-            for _ in range(c["warmup"]):
-                step()
-            current = c["shape"]
-        min_time = c.get("min_time", args.min_time)
-        times, start = [], time.perf_counter()
-        while len(times) < c["min_reps"] or time.perf_counter() - start < min_time:
-            t0 = time.perf_counter()
-            step()
-            times.append((time.perf_counter() - t0) * 1e3)
-            if len(times) >= 200:
-                break
-        ms = statistics.median(times)
-        print(json.dumps({"bench": "moco_step", "shape": c["shape"], "ms": ms, "reps": len(times),
+            warmup, current = c["warmup"], c["shape"]
+        else:
+            warmup = 0  # a later round of the same configuration
+        ms, _, reps, _ = peer_setup.time_wall(step, c.get("min_time", args.min_time), warmup, c["min_reps"], 200)
+        print(json.dumps({"bench": "moco_step", "shape": c["shape"], "ms": ms, "reps": reps,
                           "images_per_s": c["batch"] * 1e3 / ms, "peer": peer}), flush=True)
 
 
