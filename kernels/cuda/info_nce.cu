@@ -315,6 +315,8 @@ bool use_tf32() {
     return false;
 }
 
+bool g_last_pipelined = false;  // for info_nce_detail::last_partial_tf32_pipelined()
+
 void info_nce_cuda(const KernelArgs& a) {
     const Tensor &q = a.in[0], &k = a.in[1], &queue = a.in[2];
     check_inputs(a, q);
@@ -325,9 +327,11 @@ void info_nce_cuda(const KernelArgs& a) {
     const Device dev = q.device();
     Tensor pm = empty({chunks, N}, DType::f32, dev), ps = empty({chunks, N}, DType::f32, dev);
     Tensor po = empty({chunks, N, D}, DType::f32, dev), rows = empty({N}, DType::f32, dev);
+    g_last_pipelined = false;
     if (tf32) {
-        info_nce_detail::launch_partial_tf32(q.data<float>(), queue.data<float>(), N, K, D, invT, chunk,
-                                             pm.data<float>(), ps.data<float>(), po.data<float>(), current_stream());
+        g_last_pipelined = info_nce_detail::launch_partial_tf32(q.data<float>(), queue.data<float>(), N, K, D, invT,
+                                                                chunk, pm.data<float>(), ps.data<float>(),
+                                                                po.data<float>(), current_stream());
     } else {
         const size_t smem = tile_smem(D);
         allow_smem(fwd_partial, smem);
@@ -353,6 +357,9 @@ void info_nce_backward_cuda(const KernelArgs& a) {
     const double invT = 1.0 / a.attr<InfoNceAttrs>().temperature;
     HPT_CHECK(g.dtype() == DType::f32 && g.numel() == 1, "info_nce_backward on CUDA: the loss gradient must be one f32 "
               "number, got ", dtype_name(g.dtype()), " with ", g.numel(), " elements");
+    // The kernels read it on the device; the op's device check lets a 0-dim CPU tensor through.
+    HPT_CHECK(g.device() == q.device(), "info_nce_backward on CUDA: the loss gradient is on ", g.device().str(),
+              ", the features on ", q.device().str());
     const float g_scale = float(invT / double(N));
     if (gq.defined() || gk.defined()) {
         launch_linear("info_nce_backward finish", bwd_finish, N * D, D, q.data<float>(), k.data<float>(),
@@ -371,4 +378,7 @@ void info_nce_backward_cuda(const KernelArgs& a) {
 HPT_REGISTER_CUDA_KERNEL(info_nce_backward, info_nce_backward_cuda);
 
 }  // namespace
+
+bool info_nce_detail::last_partial_tf32_pipelined() { return g_last_pipelined; }
+
 }  // namespace hpt::cuda

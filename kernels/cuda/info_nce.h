@@ -21,12 +21,13 @@ constexpr int kMaxD = 256;   // feature sizes above this are refused (shared mem
 // The TF32 path: q and the queue are rounded to TF32 (cvt.rna, relative error <= 2^-11), and so
 // are the weights exp(s_ij - m) before they multiply the queue; products accumulate in FP32.
 // D needs no particular multiple (features are zero-padded to a multiple of 8 in shared memory).
-// Needs compute capability >= 8.0 (the caller checks).
-void launch_partial_tf32(const float* q, const float* queue, int64_t N, int64_t K, int64_t D, float invT,
+// Needs compute capability >= 8.0 (the caller checks). Returns whether it took the pipelined
+// kernel (cuda_info_nce_pipelined() asked for it and the inputs allow it).
+bool launch_partial_tf32(const float* q, const float* queue, int64_t N, int64_t K, int64_t D, float invT,
                          int64_t chunk, float* part_m, float* part_s, float* part_o, cudaStream_t stream);
 
-// Whether the last launch_partial_tf32 took the pipelined kernel (cuda_info_nce_pipelined() asked
-// for it and the inputs allow it), for tests and benchmark labels.
+// Whether the last CUDA InfoNCE forward took the pipelined TF32 kernel (false after an FP32 one),
+// for tests and benchmark labels.
 bool last_partial_tf32_pipelined();
 
 }  // namespace hpt::cuda::info_nce_detail

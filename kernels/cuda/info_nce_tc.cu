@@ -206,14 +206,6 @@ __device__ __forceinline__ void cp_async16(uint32_t* dst, const float* src, bool
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 __device__ __forceinline__ void cp_async_wait_all_but_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
 
-// cvt.rna.tf32.f32 on the bits: round the magnitude to 10 mantissa bits, ties away from zero, and
-// clear the 13 dropped bits (for finite values this equals exact rounding, subnormals and overflow
-// to inf included). inf and NaN are only masked, as cvt.rna's machine code is reported to do; a
-// NaN whose payload lies in the dropped bits becomes inf (inputs here are finite).
-__device__ __forceinline__ uint32_t round_bits_tf32(uint32_t x) {
-    return ((x & 0x7f800000u) == 0x7f800000u ? x : x + 0x1000u) & 0xffffe000u;
-}
-
 // The 16-byte pieces of a tile that this thread copies: piece e is row e / (Dp / 4), columns
 // 4 (e % (Dp / 4)) .. + 3. The issue and the rounding walk the same pieces, so each thread rounds
 // only what its own cp.async wrote (visible to it after the wait; to the block after a barrier).
@@ -239,8 +231,10 @@ __device__ __forceinline__ void round_my_pieces(uint32_t* s, int Dp) {
     const int ld = Dp + kPad;
     for_my_pieces(Dp, [&](int r, int col) {
         uint4* p = reinterpret_cast<uint4*>(s + r * ld + col);
+        // The same cvt.rna as the synchronous kernel's loads, so the two give the same bits by construction.
         uint4 v = *p;
-        v.x = round_bits_tf32(v.x), v.y = round_bits_tf32(v.y), v.z = round_bits_tf32(v.z), v.w = round_bits_tf32(v.w);
+        v.x = to_tf32(__uint_as_float(v.x)), v.y = to_tf32(__uint_as_float(v.y));
+        v.z = to_tf32(__uint_as_float(v.z)), v.w = to_tf32(__uint_as_float(v.w));
         *p = v;
     });
 }
@@ -286,8 +280,6 @@ __global__ void __launch_bounds__(kBlockThreads)
 #endif
 }
 
-bool g_last_pipelined = false;  // host-side record for last_partial_tf32_pipelined()
-
 // The pipelined kernel where it applies (cuda_info_nce_pipelined(), D % 4 == 0, aligned inputs,
 // its shared memory available), else the synchronous one.
 bool can_pipeline(const float* q, const float* queue, int D, size_t smem) {
@@ -299,39 +291,34 @@ bool can_pipeline(const float* q, const float* queue, int D, size_t smem) {
 }
 
 template <int kDCap>
-void launch(const float* q, const float* queue, int64_t N, int64_t K, int D, int Dp, float invT, int64_t chunk,
+bool launch(const float* q, const float* queue, int64_t N, int64_t K, int D, int Dp, float invT, int64_t chunk,
             float* part_m, float* part_s, float* part_o, cudaStream_t stream) {
     const size_t tile_bytes = size_t(kTile * (Dp + kPad)) * sizeof(uint32_t);
     const dim3 grid(unsigned(ceil_div(N, kTile)), unsigned(ceil_div(K, chunk)));
-    g_last_pipelined = can_pipeline(q, queue, D, 3 * tile_bytes);
-    if (g_last_pipelined) {
+    if (can_pipeline(q, queue, D, 3 * tile_bytes)) {
         HPT_CUDA_CHECK(cudaFuncSetAttribute(partial_tf32_pipelined<kDCap>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                             int(3 * tile_bytes)));
         partial_tf32_pipelined<kDCap><<<grid, kBlockThreads, 3 * tile_bytes, stream>>>(
             q, queue, N, K, D, Dp, invT, chunk, part_m, part_s, part_o);
         HPT_CUDA_LAUNCH_CHECK("info_nce partial (tf32, pipelined)");
-        return;
+        return true;
     }
     HPT_CUDA_CHECK(
         cudaFuncSetAttribute(partial_tf32<kDCap>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(2 * tile_bytes)));
     partial_tf32<kDCap><<<grid, kBlockThreads, 2 * tile_bytes, stream>>>(q, queue, N, K, D, Dp, invT, chunk, part_m,
                                                                           part_s, part_o);
     HPT_CUDA_LAUNCH_CHECK("info_nce partial (tf32)");
+    return false;
 }
 
 }  // namespace
 
-bool last_partial_tf32_pipelined() { return g_last_pipelined; }
-
-void launch_partial_tf32(const float* q, const float* queue, int64_t N, int64_t K, int64_t D, float invT,
+bool launch_partial_tf32(const float* q, const float* queue, int64_t N, int64_t K, int64_t D, float invT,
                          int64_t chunk, float* part_m, float* part_s, float* part_o, cudaStream_t stream) {
     const int Dp = int(ceil_div(D, 8) * 8);
-    if (Dp <= 64)
-        launch<64>(q, queue, N, K, int(D), Dp, invT, chunk, part_m, part_s, part_o, stream);
-    else if (Dp <= 128)
-        launch<128>(q, queue, N, K, int(D), Dp, invT, chunk, part_m, part_s, part_o, stream);
-    else
-        launch<kMaxD>(q, queue, N, K, int(D), Dp, invT, chunk, part_m, part_s, part_o, stream);
+    if (Dp <= 64) return launch<64>(q, queue, N, K, int(D), Dp, invT, chunk, part_m, part_s, part_o, stream);
+    if (Dp <= 128) return launch<128>(q, queue, N, K, int(D), Dp, invT, chunk, part_m, part_s, part_o, stream);
+    return launch<kMaxD>(q, queue, N, K, int(D), Dp, invT, chunk, part_m, part_s, part_o, stream);
 }
 
 }  // namespace hpt::cuda::info_nce_detail

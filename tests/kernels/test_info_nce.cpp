@@ -100,12 +100,15 @@ Reference reference(const Inputs& in, double T) {
 
 HPT_DEVICE_TEST("info_nce matches the unfused loss and gradients, across queue tiles", "[ssl][info_nce]") {
     const Tf32Scope fp32(false);  // FP32 on CUDA: the tolerances below are FP32's
-    // K = 9000 crosses the CPU's 4096-row tiles and the GPU's 64-row tiles and chunks, with a tail;
-    // D = 128 is MoCo's feature size, D = 32 a partial tile.
+    // K = 9000 crosses the CPU's 4096-row tiles and the GPU's 64-row tiles and chunks, with a tail.
+    // On CUDA, N = 70 gives chunks of one 64-row tile and N = 256 chunks of two (the running max and
+    // sum rescaled across tiles), the last chunk a single tile. D = 128 is MoCo's feature size, D =
+    // 32 a partial tile.
+    const int64_t N = GENERATE(70, 256);
     const int64_t D = GENERATE(32, 128);
-    INFO("D = " << D);
-    const Inputs in(70, 9000, D);
-    const int64_t N = in.N, K = in.K;
+    INFO("N = " << N << ", D = " << D);
+    const Inputs in(N, 9000, D);
+    const int64_t K = in.K;
     const double T = 0.2;
     Tensor q = make_f32(in.q, {N, D}, dev, true), k = make_f32(in.k, {N, D}, dev, true), u = make_f32(in.u, {K, D}, dev, true);
     const Tensor loss = info_nce(q, k, u, T);
@@ -190,11 +193,11 @@ TEST_CASE("the pipelined TF32 InfoNCE gives the synchronous kernel's bits [cuda]
     const Tf32Scope tf32(true);
     // K = 3000 gives one 64-row tile per chunk; K = 9000 gives chunks of 3 tiles at N = 256 (the
     // second buffer, and the first again) and of 2 at N = 70, with a 40-row tail. D = 36: padding
-    // columns the copies fill with zeros; D = 130 (not a multiple of 4) falls back to the
-    // synchronous kernel.
+    // columns the copies fill with zeros; D = 256, the largest, takes three tiles' 195 KB of shared
+    // memory; D = 130 (not a multiple of 4) falls back to the synchronous kernel.
     const int64_t N = GENERATE(256, 70);
     const int64_t K = GENERATE(3000, 9000);
-    const int64_t D = GENERATE(128, 36, 130);
+    const int64_t D = GENERATE(128, 36, 256, 130);
     INFO("N = " << N << ", K = " << K << ", D = " << D);
     const Inputs in(N, K, D);
     const Device dev = Device::cuda(0);

@@ -14,8 +14,8 @@
 // bound that this widens past a quarter of the tensor's largest value would check little, so that
 // fails the test too.
 //
-// The second step starts every net from the reference's weights and statistics: from each net's
-// own weights, the first step's rounding differences grew through the second step until the f32
+// The second step starts every net from the reference's weights, statistics and SGD momentum: from
+// each net's own weights, the first step's rounding differences grew through the second step until the f32
 // paths disagreed by up to a third of some gradients (measured on the CPU).
 #include <cstdint>
 #include <catch2/catch.hpp>
@@ -97,8 +97,12 @@ TEST_CASE("a ResNet-18 training step on the GPU gives the CPU's loss, gradients 
 
     for (int step = 0; step < 2; ++step) {
         INFO("step " << step);
-        if (step == 1)
-            for (Net* n : {&fast_a, &fast_b, &gpu}) n->model.copy_state_from(cpu.model);
+        if (step == 1) {
+            for (Net* n : {&fast_a, &fast_b, &gpu}) {
+                n->model.copy_state_from(cpu.model);
+                n->opt.momentum_buffer().copy_(cpu.opt.momentum_buffer());  // else the update carries 0.9 x its own step-1 gradient
+            }
+        }
         const Tensor lc = train_step(cpu, x, y, CpuConvImpl::reference);
         const Tensor la = train_step(fast_a, x, y, CpuConvImpl::onednn);
         const Tensor lb = train_step(fast_b, x, y, CpuConvImpl::im2col);
