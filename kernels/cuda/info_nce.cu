@@ -10,14 +10,14 @@
 //             V = the queue). It writes one (max, sum, o) per query and chunk (info_nce.h).
 //             Two versions: FP32 FMA here (the default), TF32 tensor cores in info_nce_tc.cu
 //             when cuda_tf32() is on.
-//   merge:    per query, the positive logit q.k/T (FP32) and the chunks' partials, merged in chunk
-//             order with the usual rescaling, give lse, the row's loss and o.
+//   merge:    per query, the positive logit q.k/T (FP32) and the chunks' partials, each chunk
+//             weighted by exp(its max - the row's max), give lse, the row's loss and o.
 //   mean:     one block sums the rows' losses in a fixed order.
 // Backward: dq = scale (o + (p0 - 1) k) and dk = scale (p0 - 1) q, elementwise, with
 // scale = g/(N T) and p0 = exp(q.k/T - lse). dqueue (not needed by MoCo) recomputes the logits
 // per queue tile over all queries, in FP32 whatever the TF32 switch says.
-// Every sum runs in a fixed order (warp shuffles with fixed offsets, chunks in index order), so
-// the results are deterministic.
+// Every sum runs in a fixed order (warp shuffles with fixed offsets, block reductions of a fixed
+// shape, chunks in index order), so the results are deterministic.
 #include <cstdint>
 #include <cstdio>
 
@@ -32,22 +32,31 @@ namespace {
 
 using info_nce_detail::kMaxD;
 using info_nce_detail::kTile;
-constexpr int kPad = 4;  // shared-memory row padding (bank conflicts)
+// Shared-memory row stride D + 1 words: the 16 threads that share a logits row read queue rows
+// tx + 16 c (tile_dot), which then fall in 16 different banks.
+constexpr int kPad = 1;
 constexpr int kCols = kMaxD / 16;  // o columns per thread: tx + 16 e
 
 size_t tile_smem(int64_t D) { return size_t(2 * kTile * (D + kPad)) * sizeof(float); }
 
 // Loads rows [r0, r0 + 64) of a [rows, D] matrix into smem (row-major, padded); rows past the
-// end read as zeros.
-__device__ void load_tile(float* s, const float* g, int64_t r0, int64_t rows, int64_t D) {
-    const int64_t ld = D + kPad;
-    for (int64_t e = threadIdx.x; e < kTile * D; e += blockDim.x) {
-        const int64_t r = e / D, c = e % D;
-        s[r * ld + c] = r0 + r < rows ? g[(r0 + r) * D + c] : 0.f;
+// end read as zeros. Element r D + c advances by blockDim.x per step, the row and column carried
+// along rather than divided out each time (a 64-bit division costs more than the element's load),
+// and the steps are unrolled so that several loads are in flight at once.
+__device__ void load_tile(float* __restrict__ s, const float* __restrict__ g, int64_t r0, int64_t rows, int64_t D) {
+    const int d = int(D), ld = d + kPad, valid = rows - r0 < kTile ? int(rows - r0) : kTile;
+    const int step_r = int(blockDim.x) / d, step_c = int(blockDim.x) % d;
+    int r = int(threadIdx.x) / d, c = int(threadIdx.x) % d;
+    const float* src = g + r0 * D;
+#pragma unroll 4
+    for (; r < kTile;) {
+        s[r * ld + c] = r < valid ? __ldg(src + int64_t(r) * d + c) : 0.f;
+        r += step_r, c += step_c;
+        if (c >= d) c -= d, ++r;
     }
 }
 
-// acc[r][c] = sum_d A[ty*4+r][d] * B[tx*4+c][d] for the thread (ty, tx) of a 16x16 layout.
+// acc[r][c] = sum_d A[ty*4+r][d] * B[tx+16c][d] for the thread (ty, tx) of a 16x16 layout.
 __device__ void tile_dot(const float* A, const float* B, int64_t D, float (&acc)[4][4]) {
     const int64_t ld = D + kPad;
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
@@ -58,7 +67,7 @@ __device__ void tile_dot(const float* A, const float* B, int64_t D, float (&acc)
     for (int64_t d = 0; d < D; ++d) {
         float a[4], b[4];
 #pragma unroll
-        for (int i = 0; i < 4; ++i) a[i] = A[(ty * 4 + i) * ld + d], b[i] = B[(tx * 4 + i) * ld + d];
+        for (int i = 0; i < 4; ++i) a[i] = A[(ty * 4 + i) * ld + d], b[i] = B[(tx + 16 * i) * ld + d];
 #pragma unroll
         for (int r = 0; r < 4; ++r)
 #pragma unroll
@@ -96,9 +105,11 @@ __device__ float row_sum(float v) {
 }
 
 // Thread (ty, tx) of the 16 x 16 layout owns rows ty*4..+3 of the block's logits tile (columns
-// tx*4..+3) and of o (columns tx + 16 e).
-__global__ void fwd_partial(const float* q, const float* queue, int64_t N, int64_t K, int64_t D, float invT,
-                            int64_t chunk, float* part_m, float* part_s, float* part_o) {
+// tx + 16 c) and of o (columns tx + 16 e).
+// Two blocks per SM: 128 registers a thread at most (left free, the compiler took 146).
+__global__ void __launch_bounds__(256, 2)
+    fwd_partial(const float* q, const float* queue, int64_t N, int64_t K, int64_t D, float invT, int64_t chunk,
+                float* part_m, float* part_s, float* part_o) {
     extern __shared__ float smem[];
     float* Qs = smem;
     float* Us = smem + kTile * (D + kPad);
@@ -125,7 +136,7 @@ __global__ void fwd_partial(const float* q, const float* queue, int64_t N, int64
             float tmax = -INFINITY;
 #pragma unroll
             for (int cc = 0; cc < 4; ++cc) {
-                acc[r][cc] = j0 + tx * 4 + cc < j_end ? acc[r][cc] * invT : -INFINITY;
+                acc[r][cc] = j0 + tx + 16 * cc < j_end ? acc[r][cc] * invT : -INFINITY;
                 tmax = fmaxf(tmax, acc[r][cc]);
             }
             const float mn = fmaxf(m[r], row_max(tmax));  // finite: queue row j0 is always valid
@@ -133,7 +144,7 @@ __global__ void fwd_partial(const float* q, const float* queue, int64_t N, int64
 #pragma unroll
             for (int cc = 0; cc < 4; ++cc) {
                 const float p = acc[r][cc] == -INFINITY ? 0.f : __expf(acc[r][cc] - mn);
-                Ps[ty * 4 + r][tx * 4 + cc] = p;
+                Ps[ty * 4 + r][tx + 16 * cc] = p;
                 ts += p;
             }
             alpha[r] = m[r] == -INFINITY ? 0.f : __expf(m[r] - mn);
@@ -167,29 +178,40 @@ __device__ float dot_row(const float* a, const float* b, int64_t D) {
 }
 
 constexpr int kMergeThreads = 128;
+constexpr int kMaxChunks = 1024;  // chunk_size() makes at most max(kBlocksFp32, kBlocksTf32) chunks
 
-// One block per query row; every thread merges the chunks' (max, sum) itself (the same numbers in
-// the same order, so the same result) and its columns of o.
-__global__ void fwd_merge(int64_t N, const float* q, const float* k, int64_t D, float invT, const float* part_m,
-                          const float* part_s, const float* part_o, int64_t chunks, float* lse, float* row_loss,
-                          float* o) {
+// One block per query row. The row's overall max M (the positive logit's and the chunks') comes
+// first, so each chunk's partials need one weight w_c = exp(m_c - M) and no running rescale: the
+// column sums over chunks then have loads that do not wait on each other (a running rescale put
+// an L2 round trip per chunk, 66-128 of them, on one dependency chain). Each thread takes chunks
+// t, t + 128, ... and the block reductions have a fixed shape, so the result is deterministic.
+__global__ void __launch_bounds__(kMergeThreads)
+    fwd_merge(int64_t N, const float* __restrict__ q, const float* __restrict__ k, int64_t D, float invT,
+              const float* __restrict__ part_m, const float* __restrict__ part_s, const float* __restrict__ part_o,
+              int64_t chunks, float* __restrict__ lse, float* __restrict__ row_loss, float* __restrict__ o) {
     constexpr int kPer = ceil_div(kMaxD, kMergeThreads);
+    __shared__ float w[kMaxChunks];
     const int64_t i = blockIdx.x;
     const float pos = dot_row(q + i * D, k + i * D, D) * invT;
-    float m = pos, s = 1.f, acc[kPer];
+    float m = pos;
+    for (int64_t c = threadIdx.x; c < chunks; c += kMergeThreads) m = fmaxf(m, part_m[c * N + i]);
+    m = block_reduce(m, MaxOp{});
+    float s = 0.f;
+    for (int64_t c = threadIdx.x; c < chunks; c += kMergeThreads) {
+        w[c] = expf(part_m[c * N + i] - m);
+        s += part_s[c * N + i] * w[c];
+    }
+    s = block_reduce(s, SumOp{}) + expf(pos - m);  // block_reduce's barriers also publish w
+    float acc[kPer];
 #pragma unroll
     for (int e = 0; e < kPer; ++e) acc[e] = 0.f;
+#pragma unroll 8
     for (int64_t c = 0; c < chunks; ++c) {
-        const float cm = part_m[c * N + i], cs = part_s[c * N + i];
-        const float mn = fmaxf(m, cm);
-        const float a = expf(m - mn), b = expf(cm - mn);
-        s = s * a + cs * b;
-        m = mn;
         const float* po = part_o + (c * N + i) * D;
 #pragma unroll
         for (int e = 0; e < kPer; ++e) {
             const int64_t d = threadIdx.x + int64_t(e) * kMergeThreads;
-            if (d < D) acc[e] = acc[e] * a + po[d] * b;
+            if (d < D) acc[e] = fmaf(po[d], w[c], acc[e]);
         }
     }
     if (threadIdx.x == 0) {
@@ -233,8 +255,9 @@ __global__ void bwd_finish(int64_t ND, int64_t D, const float* q, const float* k
 }
 
 // dqueue rows of one queue tile: sum_i P_ij q_i over every query tile.
-__global__ void bwd_dqueue(const float* q, const float* queue, const float* lse, int64_t N, int64_t K, int64_t D,
-                           float invT, const float* g, float g_scale, float* dqueue) {
+__global__ void __launch_bounds__(256, 2)
+    bwd_dqueue(const float* q, const float* queue, const float* lse, int64_t N, int64_t K, int64_t D, float invT,
+               const float* g, float g_scale, float* dqueue) {
     const float scale = *g * g_scale;
     extern __shared__ float smem[];
     float* Qs = smem;
@@ -243,7 +266,7 @@ __global__ void bwd_dqueue(const float* q, const float* queue, const float* lse,
     const int64_t j0 = int64_t(blockIdx.x) * kTile;
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
     load_tile(Us, queue, j0, K, D);
-    float acc2[4][kCols];  // queue rows tx*4.. would need a transposed layout; use rows ty*4+r
+    float acc2[4][kCols];  // dqueue rows ty*4+r: P^T goes through shared memory
 #pragma unroll
     for (int r = 0; r < 4; ++r)
 #pragma unroll
@@ -253,14 +276,14 @@ __global__ void bwd_dqueue(const float* q, const float* queue, const float* lse,
         load_tile(Qs, q, i0, N, D);
         __syncthreads();
         float acc[4][4];
-        tile_dot(Qs, Us, D, acc);  // rows: queries ty*4+r, columns: queue rows tx*4+c
+        tile_dot(Qs, Us, D, acc);  // rows: queries ty*4+r, columns: queue rows tx+16c
 #pragma unroll
         for (int r = 0; r < 4; ++r) {
             const int64_t row = i0 + ty * 4 + r;
             const float l = row < N ? lse[row] : 0.f;
 #pragma unroll
             for (int cc = 0; cc < 4; ++cc)
-                Ps[tx * 4 + cc][ty * 4 + r] = row < N ? __expf(acc[r][cc] * invT - l) * scale : 0.f;  // P^T
+                Ps[tx + 16 * cc][ty * 4 + r] = row < N ? __expf(acc[r][cc] * invT - l) * scale : 0.f;  // P^T
         }
         __syncthreads();
         add_p_times_tile(Ps, Qs, D, acc2);
@@ -289,6 +312,7 @@ int64_t chunk_size(int64_t N, int64_t K, int64_t blocks) {
 // with them the H100 ran N = 256, K = 65536 forward + backward in 1.23 ms (FP32) and 0.63 ms
 // (TF32), bound by the tiles' synchronous loads (bench/results/h100).
 constexpr int64_t kBlocksFp32 = 512, kBlocksTf32 = 264;
+static_assert(kBlocksFp32 <= kMaxChunks && kBlocksTf32 <= kMaxChunks, "chunk_size() makes at most `blocks` chunks");
 
 template <class Kernel>
 void allow_smem(Kernel k, size_t bytes) {

@@ -1,6 +1,6 @@
 // What the two forward paths of the CUDA InfoNCE share: info_nce.cu (FP32 FMA, the default) and
 // info_nce_tc.cu (TF32 tensor cores, when cuda_tf32() is on) write the same per-chunk partials,
-// which info_nce.cu then merges in chunk order.
+// which info_nce.cu then merges.
 #pragma once
 #include <cuda_runtime_api.h>
 
