@@ -50,11 +50,19 @@ __device__ __forceinline__ void mma_tf32(float (&c)[4], uint32_t a0, uint32_t a1
 
 // Rows [r0, r0 + 64) of a [rows, D] matrix into shared memory as TF32, row stride Dp + kPad;
 // rows past `rows` and columns past D (up to Dp) read as zeros, which adds nothing to any product.
-__device__ void load_tile_tf32(uint32_t* s, const float* g, int64_t r0, int64_t rows, int D, int Dp) {
-    const int ld = Dp + kPad;
-    for (int e = threadIdx.x; e < kTile * Dp; e += blockDim.x) {
-        const int r = e / Dp, c = e % Dp;
-        s[r * ld + c] = r0 + r < rows && c < D ? to_tf32(g[(r0 + r) * D + c]) : 0u;
+// Element r Dp + c advances by blockDim.x per step with the row and column carried along (no
+// division per element), unrolled so that several loads are in flight at once.
+__device__ void load_tile_tf32(uint32_t* __restrict__ s, const float* __restrict__ g, int64_t r0, int64_t rows, int D,
+                               int Dp) {
+    const int ld = Dp + kPad, valid = rows - r0 < kTile ? int(rows - r0) : kTile;
+    const int step_r = int(blockDim.x) / Dp, step_c = int(blockDim.x) % Dp;
+    int r = int(threadIdx.x) / Dp, c = int(threadIdx.x) % Dp;
+    const float* src = g + r0 * D;
+#pragma unroll 4
+    for (; r < kTile;) {
+        s[r * ld + c] = r < valid && c < D ? to_tf32(__ldg(src + int64_t(r) * D + c)) : 0u;
+        r += step_r, c += step_c;
+        if (c >= Dp) c -= Dp, ++r;
     }
 }
 
@@ -192,9 +200,10 @@ __global__ void __launch_bounds__(kBlockThreads)
 }
 
 // ---- the pipelined variant: the next queue tile streams in (cp.async, 16 bytes a copy) while
-// the current one is folded. The synchronous loads above issue one 4-byte load per element and
-// wait for them before any tensor-core work; at N = 256, K = 65536 the H100 ran the forward and
-// backward in 0.63 ms, about 3% of its TF32 rate.
+// the current one is folded. The synchronous loads above wait for the whole tile before any
+// tensor-core work; at N = 256, K = 65536 the H100 ran the forward and backward in 0.63 ms, about
+// 3% of its TF32 rate, when they also issued one 4-byte load at a time with a division each (now
+// four in flight, no division: not yet timed).
 
 __device__ __forceinline__ void cp_async16(uint32_t* dst, const float* src, bool valid) {
     const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
@@ -218,7 +227,7 @@ __device__ __forceinline__ void for_my_pieces(int Dp, F f) {
     }
 }
 
-// Starts copying queue rows [r0, r0 + 64) (those below `rows`) into s, as raw f32 bits.
+// Starts copying rows [r0, r0 + 64) of a [rows, D] matrix (those below `rows`) into s, as raw f32 bits.
 __device__ __forceinline__ void issue_tile(uint32_t* s, const float* g, int64_t r0, int64_t rows, int D, int Dp) {
     const int ld = Dp + kPad;
     for_my_pieces(Dp, [&](int r, int col) {
@@ -260,9 +269,10 @@ __global__ void __launch_bounds__(kBlockThreads)
     const int g = lane >> 2, t = lane & 3, wr = warp * 16;
     const int64_t tiles = (j_end - j_begin + kTile - 1) / kTile;
 
+    // The query tile travels with the first queue tile (one group) and is rounded with it.
+    issue_tile(Qs, q, row0, N, D, Dp);
     issue_tile(ub(0), queue, j_begin, j_end, D, Dp);
     cp_async_commit();
-    load_tile_tf32(Qs, q, row0, N, D, Dp);  // once per block, while the first queue tile streams in
     RowState<kDCap> st;
     for (int64_t it = 0; it < tiles; ++it) {
         const int64_t j0 = j_begin + it * kTile;
@@ -271,6 +281,7 @@ __global__ void __launch_bounds__(kBlockThreads)
         if (it + 1 < tiles) issue_tile(ub((it + 1) & 1), queue, j0 + kTile, j_end, D, Dp);
         cp_async_commit();  // possibly empty: keeps "all but the newest group" meaning tile it
         cp_async_wait_all_but_one();
+        if (it == 0) round_my_pieces(Qs, Dp);
         round_my_pieces(ub(it & 1), Dp);
         __syncthreads();  // tile it (and, at it = 0, the query tile) complete and rounded
         fold_tile<kDCap>(Qs, ub(it & 1), ld, Dp, wr, g, t, j0, j_end, invT, st);
