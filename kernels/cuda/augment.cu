@@ -128,9 +128,9 @@ augment_kernel(const uint8_t* __restrict__ images, Geometry g, const int64_t* __
     float mean = 0.f;
     if (kc < p.n_ops) {  // sweep A: the gray mean where contrast sits in the order
         double s = 0;
-        for (int64_t e = threadIdx.x; e < plane; e += blockDim.x) {
+        for (int32_t e = threadIdx.x; e < int32_t(plane); e += blockDim.x) {
             float v[3];
-            sample_pixel(img, g, p, int32_t(e / g.ow), int32_t(e % g.ow), v);
+            sample_pixel(img, g, p, e / g.ow, e % g.ow, v);
             jitter_pixel(p, nc, 0, kc, 0.f, v);
             s += nc == 3 ? gray_of(v[0], v[1], v[2]) : v[0];
         }
@@ -141,8 +141,10 @@ augment_kernel(const uint8_t* __restrict__ images, Geometry g, const int64_t* __
     const bool gray = p.gray && nc == 3;
     float* out = (view == 0 ? view1 : view2) + int64_t(i) * nc * plane;
     float* pre = scratch + (int64_t(view) * g.n + i) * nc * plane;
-    for (int64_t e = threadIdx.x; e < plane; e += blockDim.x) {  // sweep B
-        const int32_t y = int32_t(e / g.ow), x = int32_t(e % g.ow);
+    // 32-bit pixel indices (the host checks that a view has fewer than 2^31 pixels): a 64-bit
+    // division per pixel would cost as much as the jitter.
+    for (int32_t e = threadIdx.x; e < int32_t(plane); e += blockDim.x) {  // sweep B
+        const int32_t y = e / g.ow, x = e % g.ow;
         float v[3];
         sample_pixel(img, g, p, y, x, v);
         jitter_pixel(p, nc, 0, p.n_ops, mean, v);
@@ -216,6 +218,8 @@ void augment_views_cuda(const uint8_t* images, int32_t n, int32_t in_h, int32_t 
     HPT_CHECK(!params || n_views == 1, "augment (cuda): explicit params make one view");
     HPT_CHECK(params_out, "augment (cuda): params_out is required (the blur pass reads it)");
     HPT_CHECK(in_c == 1 || in_c == 3, "augment (cuda): 1 or 3 channels, got ", in_c);
+    HPT_CHECK(int64_t(cfg.out_h) * cfg.out_w < (int64_t(1) << 31), "augment (cuda): views of ", cfg.out_h, "x",
+              cfg.out_w, " pixels are too large");
     if (n == 0) return;
     cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
     const Geometry g{n, in_h, in_w, in_c, int32_t(view_channels(cfg, in_c)), cfg.out_h, cfg.out_w};
