@@ -142,7 +142,7 @@ augment_kernel(const uint8_t* __restrict__ images, Geometry g, const int64_t* __
     float* out = (view == 0 ? view1 : view2) + int64_t(i) * nc * plane;
     float* pre = scratch + (int64_t(view) * g.n + i) * nc * plane;
     // 32-bit pixel indices (the host checks that a view has fewer than 2^31 pixels): a 64-bit
-    // division per pixel would cost as much as the jitter.
+    // division is a software routine of tens of instructions, here once per pixel.
     for (int32_t e = threadIdx.x; e < int32_t(plane); e += blockDim.x) {  // sweep B
         const int32_t y = e / g.ow, x = e % g.ow;
         float v[3];
