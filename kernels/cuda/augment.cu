@@ -141,7 +141,7 @@ augment_kernel(const uint8_t* __restrict__ images, Geometry g, const int64_t* __
     const bool gray = p.gray && nc == 3;
     float* out = (view == 0 ? view1 : view2) + int64_t(i) * nc * plane;
     float* pre = scratch + (int64_t(view) * g.n + i) * nc * plane;
-    // 32-bit pixel indices (the host checks that a view has fewer than 2^31 pixels): a 64-bit
+    // 32-bit pixel indices (the host checks that a view has fewer than 2^31 - 1024 pixels): a 64-bit
     // division is a software routine of tens of instructions, here once per pixel.
     for (int32_t e = threadIdx.x; e < int32_t(plane); e += blockDim.x) {  // sweep B
         const int32_t y = e / g.ow, x = e % g.ow;
@@ -218,7 +218,8 @@ void augment_views_cuda(const uint8_t* images, int32_t n, int32_t in_h, int32_t 
     HPT_CHECK(!params || n_views == 1, "augment (cuda): explicit params make one view");
     HPT_CHECK(params_out, "augment (cuda): params_out is required (the blur pass reads it)");
     HPT_CHECK(in_c == 1 || in_c == 3, "augment (cuda): 1 or 3 channels, got ", in_c);
-    HPT_CHECK(int64_t(cfg.out_h) * cfg.out_w < (int64_t(1) << 31), "augment (cuda): views of ", cfg.out_h, "x",
+    // The kernels step 32-bit pixel indices by their block size past the last pixel.
+    HPT_CHECK(int64_t(cfg.out_h) * cfg.out_w <= INT32_MAX - 1024, "augment (cuda): views of ", cfg.out_h, "x",
               cfg.out_w, " pixels are too large");
     if (n == 0) return;
     cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);

@@ -32,19 +32,19 @@ namespace {
 
 using info_nce_detail::kMaxD;
 using info_nce_detail::kTile;
-// Shared-memory row stride D + 1 words: the 16 threads that share a logits row read queue rows
-// tx + 16 c (tile_dot), which then fall in 16 different banks.
-constexpr int kPad = 1;
+// Shared-memory row stride: the smallest odd number of words >= D. The 16 threads that share a
+// logits row read queue rows tx + 16 c (tile_dot); an odd stride puts them in 16 different banks.
+__host__ __device__ inline int64_t row_stride(int64_t D) { return D | 1; }
 constexpr int kCols = kMaxD / 16;  // o columns per thread: tx + 16 e
 
-size_t tile_smem(int64_t D) { return size_t(2 * kTile * (D + kPad)) * sizeof(float); }
+size_t tile_smem(int64_t D) { return size_t(2 * kTile * row_stride(D)) * sizeof(float); }
 
 // Loads rows [r0, r0 + 64) of a [rows, D] matrix into smem (row-major, padded); rows past the
 // end read as zeros. Element r D + c advances by blockDim.x per step, the row and column carried
 // along rather than divided out each time (a 64-bit division costs more than the element's load),
 // and the steps are unrolled so that several loads are in flight at once.
 __device__ void load_tile(float* __restrict__ s, const float* __restrict__ g, int64_t r0, int64_t rows, int64_t D) {
-    const int d = int(D), ld = d + kPad, valid = rows - r0 < kTile ? int(rows - r0) : kTile;
+    const int d = int(D), ld = int(row_stride(D)), valid = rows - r0 < kTile ? int(rows - r0) : kTile;
     const int step_r = int(blockDim.x) / d, step_c = int(blockDim.x) % d;
     int r = int(threadIdx.x) / d, c = int(threadIdx.x) % d;
     const float* src = g + r0 * D;
@@ -58,7 +58,7 @@ __device__ void load_tile(float* __restrict__ s, const float* __restrict__ g, in
 
 // acc[r][c] = sum_d A[ty*4+r][d] * B[tx+16c][d] for the thread (ty, tx) of a 16x16 layout.
 __device__ void tile_dot(const float* A, const float* B, int64_t D, float (&acc)[4][4]) {
-    const int64_t ld = D + kPad;
+    const int64_t ld = row_stride(D);
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
 #pragma unroll
     for (int r = 0; r < 4; ++r)
@@ -76,9 +76,9 @@ __device__ void tile_dot(const float* A, const float* B, int64_t D, float (&acc)
 }
 
 // acc[r][e] += sum_j P[ty*4 + r][j] * T[j][tx + 16 e] over the 64 rows j of a shared-memory tile T
-// (row stride D + kPad): the P-times-tile product of the o partials and of dqueue.
+// (row stride row_stride(D)): the P-times-tile product of the o partials and of dqueue.
 __device__ void add_p_times_tile(const float (*P)[kTile + 1], const float* T, int64_t D, float (&acc)[4][kCols]) {
-    const int64_t ld = D + kPad;
+    const int64_t ld = row_stride(D);
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
     for (int64_t j = 0; j < kTile; ++j) {
 #pragma unroll
@@ -112,7 +112,7 @@ __global__ void __launch_bounds__(256, 2)
                 float* part_m, float* part_s, float* part_o) {
     extern __shared__ float smem[];
     float* Qs = smem;
-    float* Us = smem + kTile * (D + kPad);
+    float* Us = smem + kTile * row_stride(D);
     __shared__ float Ps[kTile][kTile + 1];
     const int64_t row0 = int64_t(blockIdx.x) * kTile, c = blockIdx.y;
     const int64_t j_begin = c * chunk, j_end = min(K, j_begin + chunk);
@@ -261,7 +261,7 @@ __global__ void __launch_bounds__(256, 2)
     const float scale = *g * g_scale;
     extern __shared__ float smem[];
     float* Qs = smem;
-    float* Us = smem + kTile * (D + kPad);
+    float* Us = smem + kTile * row_stride(D);
     __shared__ float Ps[kTile][kTile + 1];
     const int64_t j0 = int64_t(blockIdx.x) * kTile;
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
