@@ -37,9 +37,10 @@ struct LinearTap {
 };
 
 // PyTorch's upsample_bilinear2d (align_corners=False, no scale_factor) along one axis: output
-// `o` of `out` samples `in` input pixels starting at `start`.
-HPT_HD inline LinearTap linear_tap(int32_t o, int32_t in, int32_t out, int32_t start) {
-    const float scale = float(in) / float(out);
+// `o` of `out` samples `in` input pixels starting at `start`, scale = float(in) / float(out)
+// (tap_scale; a caller that makes many taps of one axis divides once).
+HPT_HD inline float tap_scale(int32_t in, int32_t out) { return float(in) / float(out); }
+HPT_HD inline LinearTap linear_tap_scaled(int32_t o, int32_t in, float scale, int32_t start) {
     float src = scale * (float(o) + 0.5f) - 0.5f;
     if (src < 0.f) src = 0.f;
     int32_t i = int32_t(floorf(src));
@@ -52,6 +53,9 @@ HPT_HD inline LinearTap linear_tap(int32_t o, int32_t in, int32_t out, int32_t s
     t.w1 = l;
     t.w0 = 1.f - l;
     return t;
+}
+HPT_HD inline LinearTap linear_tap(int32_t o, int32_t in, int32_t out, int32_t start) {
+    return linear_tap_scaled(o, in, tap_scale(in, out), start);
 }
 
 // torchvision's _rgb2hsv -> hue shift -> _hsv2rgb, in place. Written so that the CPU loop over a

@@ -34,13 +34,20 @@ struct Geometry {
     int32_t n, in_h, in_w, in_c, nc, oh, ow;
 };
 
-// Bilinear sample of output pixel (y, x) of the crop, channels [0, in_c), in [0, 1]. `unit`
-// holds i / 255.f for every byte i (the CPU's table, ssl/augment.cpp): the same values as the
-// division, without twelve IEEE divisions per pixel.
-__device__ inline void sample_pixel(const uint8_t* __restrict__ img, const float* unit, const Geometry& g,
+// What every pixel of a view shares: i / 255.f for every byte i (the CPU's table, ssl/augment.cpp:
+// the same values as the division, without twelve IEEE divisions per pixel) and the crop's scale
+// along each axis (a division each).
+struct Sampler {
+    const float* unit;
+    float sy, sx;
+};
+
+// Bilinear sample of output pixel (y, x) of the crop, channels [0, in_c), in [0, 1].
+__device__ inline void sample_pixel(const uint8_t* __restrict__ img, const Sampler& sm, const Geometry& g,
                                     const ViewParams& p, int32_t y, int32_t x, float v[3]) {
-    const LinearTap ty = linear_tap(y, p.crop_h, g.oh, p.crop_top);
-    const LinearTap tx = linear_tap(x, p.crop_w, g.ow, p.crop_left);
+    const float* unit = sm.unit;
+    const LinearTap ty = linear_tap_scaled(y, p.crop_h, sm.sy, p.crop_top);
+    const LinearTap tx = linear_tap_scaled(x, p.crop_w, sm.sx, p.crop_left);
     const int64_t row0 = int64_t(ty.i0) * g.in_w, row1 = int64_t(ty.i1) * g.in_w;
 #pragma unroll
     for (int c = 0; c < 3; ++c) {  // unrolled with a guard, so that v stays in registers
@@ -122,6 +129,7 @@ augment_kernel(const uint8_t* __restrict__ images, Geometry g, const int64_t* __
     }
     __syncthreads();
     const ViewParams p = sp;
+    const Sampler sm{unit, tap_scale(p.crop_h, g.oh), tap_scale(p.crop_w, g.ow)};
     const uint8_t* img = images + int64_t(i) * g.in_h * g.in_w * g.in_c;
     const int64_t plane = int64_t(g.oh) * g.ow;
     const int nc = g.nc;
@@ -134,7 +142,7 @@ augment_kernel(const uint8_t* __restrict__ images, Geometry g, const int64_t* __
         double s = 0;
         for (int32_t e = threadIdx.x; e < int32_t(plane); e += blockDim.x) {
             float v[3];
-            sample_pixel(img, unit, g, p, e / g.ow, e % g.ow, v);
+            sample_pixel(img, sm, g, p, e / g.ow, e % g.ow, v);
             jitter_pixel(p, nc, 0, kc, 0.f, v);
             s += nc == 3 ? gray_of(v[0], v[1], v[2]) : v[0];
         }
@@ -150,7 +158,7 @@ augment_kernel(const uint8_t* __restrict__ images, Geometry g, const int64_t* __
     for (int32_t e = threadIdx.x; e < int32_t(plane); e += blockDim.x) {  // sweep B
         const int32_t y = e / g.ow, x = e % g.ow;
         float v[3];
-        sample_pixel(img, unit, g, p, y, x, v);
+        sample_pixel(img, sm, g, p, y, x, v);
         jitter_pixel(p, nc, 0, p.n_ops, mean, v);
         if (gray) v[0] = v[1] = v[2] = gray_of(v[0], v[1], v[2]);
         if (blur) {
