@@ -1,6 +1,7 @@
 // GPU augmentation: both views of a u8 NHWC batch in one launch, the Gaussian blur as a second,
 // separable pass. Mirrors the CPU specification in ssl/augment.cpp: the same parameter draws
-// (draw_view_params) and the same per-pixel formulas (ssl/augment_pixel.h), in the same order.
+// (draw_view_params) and the same per-pixel formulas (ssl/augment_pixel.h), in the same order;
+// only the final normalisation multiplies by 1/std where the CPU divides.
 //
 // Kernel 1 (augment_kernel): one block per (image, view). Thread 0 draws the view's parameters.
 //   Contrast needs the mean of the gray image at its place in the jitter order, so when contrast
@@ -151,6 +152,11 @@ augment_kernel(const uint8_t* __restrict__ images, Geometry g, const int64_t* __
 
     const bool blur = p.blur_radius > 0;
     const bool gray = p.gray && nc == 3;
+    // Normalising multiplies by 1/std where the CPU (and torchvision) divides: within an ulp or
+    // two, and three IEEE divisions per pixel fewer.
+    float inv_std[3];
+#pragma unroll
+    for (int c = 0; c < 3; ++c) inv_std[c] = 1.f / cfg.std[c];
     float* out = (view == 0 ? view1 : view2) + int64_t(i) * nc * plane;
     float* pre = scratch + (int64_t(view) * g.n + i) * nc * plane;
     // 32-bit pixel indices (the host checks that a view has fewer than 2^31 - 1024 pixels): a 64-bit
@@ -169,7 +175,7 @@ augment_kernel(const uint8_t* __restrict__ images, Geometry g, const int64_t* __
             const int64_t o = int64_t(y) * g.ow + (p.flip ? g.ow - 1 - x : x);
 #pragma unroll
             for (int c = 0; c < 3; ++c)
-                if (c < nc) out[c * plane + o] = (v[c] - cfg.mean[c]) / cfg.std[c];
+                if (c < nc) out[c * plane + o] = (v[c] - cfg.mean[c]) * inv_std[c];
         }
     }
 }
@@ -200,6 +206,7 @@ blur_kernel(Geometry g, const ViewParams* __restrict__ params, int params_per_vi
     float* out = (view == 0 ? view1 : view2) + int64_t(i) * nc * plane;
     for (int c = 0; c < nc; ++c) {
         const float* pl = pre + c * plane;
+        const float inv_std = 1.f / cfg.std[c];  // as augment_kernel normalises
         for (int32_t e = threadIdx.x; e < halo_rows * ow; e += blockDim.x) {
             const int32_t hr = e / ow, x = e % ow;
             const float* src = pl + int64_t(reflect_index(y0 - r + hr, oh)) * ow;
@@ -217,7 +224,7 @@ blur_kernel(Geometry g, const ViewParams* __restrict__ params, int params_per_vi
             float acc = 0.f;
             for (int32_t k = 0; k <= 2 * r; ++k) acc += w[k] * hb[(ty + k) * ow + x];
             const int64_t o = int64_t(y0 + ty) * ow + (flip ? ow - 1 - x : x);
-            out[c * plane + o] = (acc - cfg.mean[c]) / cfg.std[c];
+            out[c * plane + o] = (acc - cfg.mean[c]) * inv_std;
         }
         __syncthreads();
     }

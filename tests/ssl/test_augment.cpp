@@ -210,8 +210,9 @@ TEST_CASE("views are normalised, finite, and have the configured shape", "[ssl][
 HPT_DEVICE_TEST("the GPU views equal the CPU views", "[ssl][augment]") {
     // Tolerance: atol 256 eps (3e-5) + rtol 64 eps, in normalised units (std 0.2, so ~6e-6 in
     // [0, 1] units). The GPU evaluates the same float formulas but nvcc contracts a * b + c into
-    // fused multiply-adds and expf differs from glibc's by an ulp or two (blur weights); the gray
-    // mean is reduced in another order. All of this is ulp-level and the pipeline is continuous.
+    // fused multiply-adds, expf differs from glibc's by an ulp or two (blur weights) and the GPU
+    // normalises by multiplying with 1/std; the gray mean is reduced in another order. All of this
+    // is ulp-level and the pipeline is continuous.
     for (int channels : {3, 1}) {
         for (int32_t out : {32, 40}) {
             AugmentConfig cfg = augment_policy("full", out);
