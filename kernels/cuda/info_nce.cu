@@ -25,6 +25,7 @@
 #include "engine/ops/registry.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/info_nce.h"
+#include "kernels/cuda/info_nce_tile.cuh"
 #include "kernels/cuda/kernel_entry.h"
 
 namespace hpt::cuda {
@@ -39,21 +40,10 @@ constexpr int kCols = kMaxD / 16;  // o columns per thread: tx + 16 e
 
 size_t tile_smem(int64_t D) { return size_t(2 * kTile * row_stride(D)) * sizeof(float); }
 
-// Loads rows [r0, r0 + 64) of a [rows, D] matrix into smem (row-major, padded); rows past the
-// end read as zeros. Element r D + c advances by blockDim.x per step, the row and column carried
-// along rather than divided out each time (a 64-bit division costs more than the element's load),
-// and the steps are unrolled so that several loads are in flight at once.
-__device__ void load_tile(float* __restrict__ s, const float* __restrict__ g, int64_t r0, int64_t rows, int64_t D) {
-    const int d = int(D), ld = int(row_stride(D)), valid = rows - r0 < kTile ? int(rows - r0) : kTile;
-    const int step_r = int(blockDim.x) / d, step_c = int(blockDim.x) % d;
-    int r = int(threadIdx.x) / d, c = int(threadIdx.x) % d;
-    const float* src = g + r0 * D;
-#pragma unroll 4
-    for (; r < kTile;) {
-        s[r * ld + c] = r < valid ? __ldg(src + int64_t(r) * d + c) : 0.f;
-        r += step_r, c += step_c;
-        if (c >= d) c -= d, ++r;
-    }
+// Loads rows [r0, r0 + 64) of a [rows, D] matrix into smem (row-major, row_stride(D)); rows past
+// the end read as zeros.
+__device__ void load_tile(float* s, const float* g, int64_t r0, int64_t rows, int64_t D) {
+    info_nce_detail::load_tile_rows(s, g, r0, rows, int(D), int(D), int(row_stride(D)), [](float x) { return x; });
 }
 
 // acc[r][c] = sum_d A[ty*4+r][d] * B[tx+16c][d] for the thread (ty, tx) of a 16x16 layout.

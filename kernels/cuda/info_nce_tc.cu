@@ -20,6 +20,7 @@
 // A sum over k does not depend on the order of its terms, so P U is unchanged.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/info_nce.h"
+#include "kernels/cuda/info_nce_tile.cuh"
 #include "kernels/cuda/runtime.h"
 #include <cstdint>
 
@@ -50,20 +51,8 @@ __device__ __forceinline__ void mma_tf32(float (&c)[4], uint32_t a0, uint32_t a1
 
 // Rows [r0, r0 + 64) of a [rows, D] matrix into shared memory as TF32, row stride Dp + kPad;
 // rows past `rows` and columns past D (up to Dp) read as zeros, which adds nothing to any product.
-// Element r Dp + c advances by blockDim.x per step with the row and column carried along (no
-// division per element), unrolled so that several loads are in flight at once.
-__device__ void load_tile_tf32(uint32_t* __restrict__ s, const float* __restrict__ g, int64_t r0, int64_t rows, int D,
-                               int Dp) {
-    const int ld = Dp + kPad, valid = rows - r0 < kTile ? int(rows - r0) : kTile;
-    const int step_r = int(blockDim.x) / Dp, step_c = int(blockDim.x) % Dp;
-    int r = int(threadIdx.x) / Dp, c = int(threadIdx.x) % Dp;
-    const float* src = g + r0 * D;
-#pragma unroll 4
-    for (; r < kTile;) {
-        s[r * ld + c] = r < valid && c < D ? to_tf32(__ldg(src + int64_t(r) * D + c)) : 0u;
-        r += step_r, c += step_c;
-        if (c >= Dp) c -= Dp, ++r;
-    }
+__device__ void load_tile_tf32(uint32_t* s, const float* g, int64_t r0, int64_t rows, int D, int Dp) {
+    load_tile_rows(s, g, r0, rows, D, Dp, Dp + kPad, [](float x) { return to_tf32(x); });
 }
 
 // Sum (or max) over the 4 lanes of a quad (same g, t = 0..3): the lanes that share a row.
