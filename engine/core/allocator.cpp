@@ -7,9 +7,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "engine/core/error.h"
@@ -25,11 +27,19 @@ namespace {
 // Cached blocks keep their pages. Sizes are rounded up to classes of 1/8 of a power of two (at most
 // 12.5% slack), so a freed block serves any later request of its class; the cache is capped
 // (HPT_CPU_CACHE_MB, default a quarter of physical memory) and emptied by empty_cache().
+// Blocks of 4 MiB and more are 2 MiB-aligned and advised as transparent huge pages (Linux's
+// default THP mode, "madvise", gives none otherwise): activations of tens of MB then cost one TLB
+// entry and one fault per 2 MiB instead of per 4 KiB. bench_step, ResNet-18 small stem, batch 256,
+// 2 threads, HPT_PROFILE, three runs each way: relu 4.5-6.2 s -> 2.3-2.5 s, batchnorm2d 5.6-6.5 s
+// -> 4.6-5.0 s, all kernels 75-85 s -> 68-69 s per run, system time halved; the median step stayed
+// within this VM's run-to-run noise. HPT_CPU_HUGE_PAGES=0 turns it off.
 class CpuAllocator final : public Allocator {
 public:
     static constexpr size_t kCacheFrom = size_t(256) << 10;
 
     CpuAllocator() {
+        const char* h = std::getenv("HPT_CPU_HUGE_PAGES");
+        huge_ = !(h && std::string(h) == "0");
         const char* e = std::getenv("HPT_CPU_CACHE_MB");
         if (e && *e) {
             cap_ = int64_t(std::atoll(e)) << 20;
@@ -51,10 +61,10 @@ public:
         if (nbytes == 0) return nullptr;
         const size_t size = block_size(nbytes);
         void* p = size >= kCacheFrom ? take_cached(size) : nullptr;
-        if (!p) p = std::aligned_alloc(64, size);
+        if (!p) p = fresh(size);
         if (!p && cached_.load() > 0) {  // memory held in the cache may be what is missing
             empty_cache();
-            p = std::aligned_alloc(64, size);
+            p = fresh(size);
         }
         if (!p) {
             throw OutOfMemory(str("out of host memory: failed to allocate ", nbytes, " bytes (",
@@ -102,6 +112,15 @@ public:
     Device device() const override { return Device::cpu(); }
 
 private:
+    void* fresh(size_t size) const {
+        if (!huge_ || size < kHugeFrom) return std::aligned_alloc(64, size);
+        void* p = nullptr;
+        if (::posix_memalign(&p, kHuge, size) != 0) return nullptr;
+        ::madvise(p, size, MADV_HUGEPAGE);  // advice only: where THP is off, small pages as before
+        return p;
+    }
+    static constexpr size_t kHuge = size_t(2) << 20, kHugeFrom = size_t(4) << 20;
+
     void* take_cached(size_t size) {
         std::lock_guard<std::mutex> lock(mu_);
         auto it = free_.find(size);
@@ -114,6 +133,7 @@ private:
 
     std::atomic<int64_t> in_use_{0}, peak_{0}, allocs_{0}, frees_{0}, cached_{0};
     int64_t cap_ = 0;
+    bool huge_ = true;
     std::mutex mu_;
     std::unordered_map<size_t, std::vector<void*>> free_;
 };
