@@ -184,11 +184,14 @@ __global__ void __launch_bounds__(kMergeThreads)
     const int64_t i = blockIdx.x;
     const float pos = dot_row(q + i * D, k + i * D, D) * invT;
     float m = pos;
-    for (int64_t c = threadIdx.x; c < chunks; c += kMergeThreads) m = fmaxf(m, part_m[c * N + i]);
+    for (int64_t c = threadIdx.x; c < chunks; c += kMergeThreads) {
+        w[c] = part_m[c * N + i];  // the chunk's max, until the weight replaces it (same thread)
+        m = fmaxf(m, w[c]);
+    }
     m = block_reduce(m, MaxOp{});
     float s = 0.f;
     for (int64_t c = threadIdx.x; c < chunks; c += kMergeThreads) {
-        w[c] = expf(part_m[c * N + i] - m);
+        w[c] = expf(w[c] - m);
         s += part_s[c * N + i] * w[c];
     }
     s = block_reduce(s, SumOp{}) + expf(pos - m);  // block_reduce's barriers also publish w
@@ -205,8 +208,9 @@ __global__ void __launch_bounds__(kMergeThreads)
         }
     }
     if (threadIdx.x == 0) {
-        lse[i] = m + logf(s);
-        row_loss[i] = (m - pos) + logf(s);
+        const float log_s = logf(s);
+        lse[i] = m + log_s;
+        row_loss[i] = (m - pos) + log_s;
     }
 #pragma unroll
     for (int e = 0; e < kPer; ++e) {

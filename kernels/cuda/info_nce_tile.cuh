@@ -10,7 +10,8 @@ namespace hpt::cuda::info_nce_detail {
 // ld, each value through conv; rows past `rows` and columns [D, Dp) are zeros. Element r Dp + c
 // advances by blockDim.x per step with the row and column carried along (no division per element;
 // a 64-bit one is a software routine), unrolled so that several loads are in flight at once.
-// Needs Dp <= blockDim.x.
+// Any Dp works: a step adds less than Dp to the column, so one carry at most (the TF32 kernel has
+// 128 threads and Dp up to 256).
 template <class T, class Conv>
 __device__ __forceinline__ void load_tile_rows(T* __restrict__ s, const float* __restrict__ g, int64_t r0,
                                                int64_t rows, int D, int Dp, int ld, Conv conv) {
