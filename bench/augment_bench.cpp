@@ -31,9 +31,9 @@
 #include "ssl/augment.h"
 
 #ifdef HPT_WITH_CUDA
-#include <cuda_runtime_api.h>
-
+#include "bench/kernels_cuda.h"
 #include "kernels/cuda/runtime.h"
+#include "ssl/augment_params.h"
 #endif
 
 namespace hpt::bench {
@@ -99,72 +99,41 @@ Measured time_cpu(const Tensor& images, const ssl::AugmentConfig& cfg, double mi
 }
 
 #ifdef HPT_WITH_CUDA
-#define CU(call)                                                                                  \
-    do {                                                                                          \
-        const cudaError_t e_ = (call);                                                            \
-        if (e_ != cudaSuccess) HPT_THROW("augmentation bench: ", #call, ": ", cudaGetErrorString(e_)); \
-    } while (0)
-
-// Raw buffers and CUDA events: the kernels alone, no allocation in the timed loop.
-Measured time_cuda(const Tensor& images, const ssl::AugmentConfig& cfg, double min_seconds) {
+// The two kernels alone (buffers allocated once), timed by bench/kernels_cuda.h's time_cuda on
+// the current stream; every call draws a new epoch, as training does.
+Measured time_cuda_views(const Tensor& images, const ssl::AugmentConfig& cfg, double min_seconds) {
+    const Device dev = Device::cuda(cuda::current_device());
     const int32_t n = int32_t(images.size(0)), h = int32_t(images.size(1)), w = int32_t(images.size(2)), c = 3;
-    const size_t in_bytes = size_t(images.numel()), view_elems = size_t(n) * c * cfg.out_h * cfg.out_w;
-    uint8_t* d_in;
-    float *d_v1, *d_v2, *d_scratch;
-    int64_t* d_samples;
-    ssl::ViewParams* d_params;
-    CU(cudaMalloc(reinterpret_cast<void**>(&d_in), in_bytes));
-    CU(cudaMalloc(reinterpret_cast<void**>(&d_v1), view_elems * 4));
-    CU(cudaMalloc(reinterpret_cast<void**>(&d_v2), view_elems * 4));
-    CU(cudaMalloc(reinterpret_cast<void**>(&d_scratch), 2 * view_elems * 4));
-    CU(cudaMalloc(reinterpret_cast<void**>(&d_samples), size_t(n) * 8));
-    CU(cudaMalloc(reinterpret_cast<void**>(&d_params), 2 * size_t(n) * sizeof(ssl::ViewParams)));
+    const Tensor in = images.contiguous().to(dev);
+    const Shape view = {n, c, cfg.out_h, cfg.out_w};
+    const Tensor v1 = empty(view, DType::f32, dev), v2 = empty(view, DType::f32, dev);
+    const Tensor scratch = empty({2, n, c, cfg.out_h, cfg.out_w}, DType::f32, dev);
+    const Tensor params = empty({int64_t(2 * size_t(n) * sizeof(ssl::ViewParams))}, DType::u8, dev);
     std::vector<int64_t> samples(static_cast<size_t>(n));
     for (int32_t i = 0; i < n; ++i) samples[size_t(i)] = i;
-    CU(cudaMemcpy(d_in, images.contiguous().data_ptr(), in_bytes, cudaMemcpyHostToDevice));
-    CU(cudaMemcpy(d_samples, samples.data(), size_t(n) * 8, cudaMemcpyHostToDevice));
-    cudaEvent_t e0, e1;
-    CU(cudaEventCreate(&e0));
-    CU(cudaEventCreate(&e1));
+    const Tensor d_samples = from_vector<int64_t>(samples).to(dev);
     const int32_t max_r = ssl::max_blur_radius(cfg);
-    std::vector<double> ms;
-    double blurred_sum = 0;
-    const auto start = std::chrono::steady_clock::now();
-    for (int rep = 0; rep < 1000; ++rep) {
-        CU(cudaEventRecord(e0));
-        ssl::augment_views_cuda(d_in, n, h, w, c, d_samples, nullptr, cfg, 1, rep, 2, max_r, d_v1, d_v2, d_scratch,
-                                d_params, nullptr);
-        CU(cudaEventRecord(e1));
-        CU(cudaEventSynchronize(e1));
-        float t = 0;
-        CU(cudaEventElapsedTime(&t, e0, e1));
-        if (rep >= 3) ms.push_back(t);
-        std::vector<ssl::ViewParams> p(2 * size_t(n));
-        CU(cudaMemcpy(p.data(), d_params, p.size() * sizeof(ssl::ViewParams), cudaMemcpyDeviceToHost));
-        if (rep >= 3)
-            for (const auto& v : p) blurred_sum += v.blur_radius > 0;
-        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        if (ms.size() >= 20 && el > min_seconds) break;
-    }
-    std::vector<double> sorted = ms;
-    std::sort(sorted.begin(), sorted.end());
+    const uint64_t seed = 1;
+    int64_t epoch = 0;
     Measured m;
-    m.t.reps = int(ms.size());
-    m.t.median_ms = sorted[sorted.size() / 2];
-    m.t.min_ms = sorted.front();
-    m.t.max_ms = sorted.back();
-    const double blurred_views = blurred_sum / double(ms.size());
+    m.t = time_cuda(
+        [&] {
+            ssl::augment_views_cuda(in.data<uint8_t>(), n, h, w, c, d_samples.data<int64_t>(), nullptr, cfg, seed,
+                                    epoch++, 2, max_r, v1.data<float>(), v2.data<float>(), scratch.data<float>(),
+                                    static_cast<ssl::ViewParams*>(params.data_ptr()), cuda::current_stream());
+        },
+        min_seconds);
+    // The bytes moved depend on how many views were blurred: count them over every epoch drawn,
+    // with the CPU's draws (the kernel's own, ssl/augment_params.h).
+    double blurred = 0;
+    for (int64_t e = 0; e < epoch; ++e)
+        for (int32_t i = 0; i < n; ++i)
+            for (int v = 0; v < 2; ++v)
+                blurred += ssl::draw_view_params(seed, e, samples[size_t(i)], v, cfg, h, w).blur_radius > 0;
+    const double blurred_views = blurred / double(epoch);
     const double per_view = double(c) * cfg.out_h * cfg.out_w * 4;
-    const double bytes = double(in_bytes) + 2.0 * n * per_view + blurred_views * 2 * per_view;
+    const double bytes = double(images.numel()) + 2.0 * n * per_view + blurred_views * 2 * per_view;
     m.gbps = bytes / (m.t.median_ms * 1e6);
-    cudaFree(d_in);
-    cudaFree(d_v1);
-    cudaFree(d_v2);
-    cudaFree(d_scratch);
-    cudaFree(d_samples);
-    cudaFree(d_params);
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
     return m;
 }
 #endif
@@ -187,7 +156,7 @@ int run_augment_benches(const AugmentBenchOptions& o, Output& out) {
 #ifndef HPT_WITH_CUDA
     HPT_CHECK(!dev.is_cuda(), "augmentation bench: --device ", o.device, ": this build has no CUDA backend");
 #else
-    std::optional<cuda::DeviceGuard> guard;  // time_cuda works on the current device
+    std::optional<cuda::DeviceGuard> guard;  // time_cuda_views works on the current device
     if (dev.is_cuda()) {
         cuda::check_device_index(dev.index);
         guard.emplace(dev.index);
@@ -214,7 +183,7 @@ int run_augment_benches(const AugmentBenchOptions& o, Output& out) {
         std::cerr << "timing augment_two_views " << c.key() << " on " << dev.str() << "\n";
         Measured m;
 #ifdef HPT_WITH_CUDA
-        m = dev.is_cuda() ? time_cuda(images, cfg, o.min_seconds) : time_cpu(images, cfg, o.min_seconds);
+        m = dev.is_cuda() ? time_cuda_views(images, cfg, o.min_seconds) : time_cpu(images, cfg, o.min_seconds);
 #else
         m = time_cpu(images, cfg, o.min_seconds);
 #endif

@@ -65,30 +65,6 @@ struct Case {
     std::string key() const { return peer_key.empty() ? bench + " " + shape : peer_key; }
 };
 
-Timing time_cuda(const std::function<void()>& fn, double min_seconds) {
-    for (int i = 0; i < 3; ++i) fn();
-    cuda::synchronize();
-    std::vector<double> ms;
-    double total = 0;
-    cuda::Event start, stop;
-    while (ms.size() < 1000 && (ms.size() < 10 || total < min_seconds * 1e3)) {
-        start.record();
-        fn();
-        stop.record();
-        stop.synchronize();
-        ms.push_back(stop.elapsed_ms_since(start));
-        total += ms.back();
-    }
-    cuda::synchronize();  // raises any deferred device error
-    std::sort(ms.begin(), ms.end());
-    Timing t;
-    t.reps = int(ms.size());
-    t.median_ms = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
-    t.min_ms = ms.front();
-    t.max_ms = ms.back();
-    return t;
-}
-
 std::string conv_json(const std::string& bench, const ConvShape& s) {
     std::ostringstream os;
     os << "{\"bench\": \"" << bench << "\", \"shape\": \"" << s.key() << "\", \"n\": " << s.n << ", \"c\": " << s.c
@@ -216,6 +192,30 @@ struct Net {
 };
 
 }  // namespace
+
+Timing time_cuda(const std::function<void()>& fn, double min_seconds) {
+    for (int i = 0; i < 3; ++i) fn();
+    cuda::synchronize();
+    std::vector<double> ms;
+    double total = 0;
+    cuda::Event start, stop;
+    while (ms.size() < 1000 && (ms.size() < 10 || total < min_seconds * 1e3)) {
+        start.record();
+        fn();
+        stop.record();
+        stop.synchronize();
+        ms.push_back(stop.elapsed_ms_since(start));
+        total += ms.back();
+    }
+    cuda::synchronize();  // raises any deferred device error
+    std::sort(ms.begin(), ms.end());
+    Timing t;
+    t.reps = int(ms.size());
+    t.median_ms = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+    t.min_ms = ms.front();
+    t.max_ms = ms.back();
+    return t;
+}
 
 int run_cuda_kernel_benches(const CudaBenchOptions& o, Output& out) {
     const Device dev = Device::parse(o.device);
