@@ -158,7 +158,7 @@ void add_moco_cases(std::vector<Case>& cases, const Device& dev, bool info_nce_f
             const std::string peer_request = tf32 && info_nce_fp32 ? "" : InfoNceCase::peer_request();
             Case x{tf32 ? "info_nce_fwd_bwd_tf32" : "info_nce_fwd_bwd", InfoNceCase::shape(),
                    tf32 ? std::string("MoCo loss, T=0.2, TF32 tensor cores") +
-                              (cuda_info_nce_pipelined() ? ", HPT_INFONCE_PIPELINE=1 (pipelined where D % 4 == 0)" : "")
+                              (cuda_info_nce_pipelined() ? ", pipelined (cp.async)" : ", HPT_INFONCE_PIPELINE=0 (tiles loaded in turn)")
                         : "MoCo loss, T=0.2, FP32",
                    peer_request,
                    InfoNceCase::flops(), InfoNceCase::bytes(),

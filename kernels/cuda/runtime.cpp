@@ -16,14 +16,16 @@
 namespace hpt {
 
 namespace {
-bool env_flag(const char* name) {
+// Unset or empty: `otherwise`; "0": off; anything else: on.
+bool env_flag(const char* name, bool otherwise = false) {
     const char* v = std::getenv(name);
-    return v && *v && std::strcmp(v, "0") != 0;
+    if (!v || !*v) return otherwise;
+    return std::strcmp(v, "0") != 0;
 }
 std::atomic<bool> g_tf32{env_flag("HPT_CUDA_TF32")};
 std::atomic<bool> g_deterministic{env_flag("HPT_DETERMINISTIC")};
 std::atomic<bool> g_exact_conv{env_flag("HPT_CUDNN_EXACT")};
-std::atomic<bool> g_info_nce_pipelined{env_flag("HPT_INFONCE_PIPELINE")};
+std::atomic<bool> g_info_nce_pipelined{env_flag("HPT_INFONCE_PIPELINE", true)};
 }  // namespace
 
 void set_cuda_tf32(bool on) { g_tf32 = on; }

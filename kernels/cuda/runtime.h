@@ -41,8 +41,9 @@ void set_cuda_exact_conv(bool on);
 bool cuda_exact_conv();
 
 // The TF32 InfoNCE streams queue tiles with cp.async, double-buffered, instead of loading each tile
-// synchronously (kernels/cuda/info_nce_tc.cu); both give the same bits. Default off until it has
-// been timed on a GPU; environment: HPT_INFONCE_PIPELINE=1.
+// synchronously (kernels/cuda/info_nce_tc.cu); both give the same bits (tested on the H100). On by
+// default: 0.173 ms against 0.562 ms for forward and backward at N=256, D=128, K=65536 on the H100
+// (bench/results/h100/). Environment: HPT_INFONCE_PIPELINE=0 turns it off.
 void set_cuda_info_nce_pipelined(bool on);
 bool cuda_info_nce_pipelined();
 
