@@ -15,6 +15,13 @@
 // HPT_DETERMINISTIC=1); f32 runs on FMA math (no TF32) unless TF32 is on. When the workspace of
 // the best candidate cannot be allocated, the next one is used and the fallback is logged and
 // counted (cudnn_fallback_count()), never silent.
+//
+// Pointwise convolutions (1x1, stride 1, no padding, one group) have one more candidate in the
+// forward and input-gradient searches: the same product as one batched cuBLAS GEMM
+// (conv2d_pointwise.cpp), timed on the same buffers and kept where it is faster. On the H100,
+// cuDNN's legacy algorithms ran ResNet-50's 1x1 convolutions 10-40% slower than PyTorch's cuDNN
+// did (bench/results/h100/). HPT_CONV_GEMM / set_cuda_conv_gemm (kernels/cuda/runtime.h) can
+// force it on or off.
 #ifdef HPT_WITH_CUDNN
 
 // The legacy convolution API is marked deprecated in cuDNN 9 but remains supported; it is the
@@ -24,6 +31,7 @@
 #include <cstdint>
 #include <cudnn.h>
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -33,9 +41,11 @@
 #include "engine/ops/registry.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/conv2d_bias.h"
+#include "kernels/cuda/conv2d_pointwise.h"
 #include "kernels/cuda/copy.h"
 #include "kernels/cuda/kernel_entry.h"
 #include "kernels/cuda/runtime.h"
+#include "kernels/pointwise_conv.h"
 
 namespace hpt::cuda {
 namespace {
@@ -133,17 +143,21 @@ struct Problem {
 // ---- algorithm search and cache
 
 struct Algo {
-    int algo;
+    int algo;  // a cuDNN algorithm, or kGemmAlgo
     size_t workspace;
     cudnnMathType_t math;
+    float ms;  // measured in the search (Find only)
 };
+
+// The batched-GEMM formulation of a pointwise convolution (conv2d_pointwise.h).
+constexpr int kGemmAlgo = -1;
 
 std::string cache_key(Dir dir, const Problem& pr) {
     const Conv2dAttrs& p = pr.p;
     return str(dir, ' ', current_device(), ' ', dtype_name(pr.x.dtype()), shape_str(pr.x.shape()), shape_str(pr.w.shape()),
                ' ', p.stride[0], ',', p.stride[1], ',', p.padding[0], ',', p.padding[1], ',', p.dilation[0], ',',
                p.dilation[1], ',', p.groups, " tf32=", cuda_tf32(), " det=", cuda_deterministic(),
-               " exact=", cuda_exact_conv());
+               " exact=", cuda_exact_conv(), " gemm=", int(cuda_conv_gemm()));
 }
 
 bool use_find() {
@@ -180,7 +194,7 @@ std::vector<Algo> usable(const Perf* perf, int n, DType t) {
         if (cuda_exact_conv() && transform_based(r.algo)) continue;
         // The search ran with FMA math on the descriptor; running with it too rules out TF32
         // whatever math type the result reports.
-        out.push_back({int(r.algo), r.memory, math == CUDNN_FMA_MATH ? CUDNN_FMA_MATH : r.mathType});
+        out.push_back({int(r.algo), r.memory, math == CUDNN_FMA_MATH ? CUDNN_FMA_MATH : r.mathType, r.time});
     }
     return out;
 }
@@ -247,6 +261,43 @@ std::vector<Algo> search(Dir dir, Problem& pr) {
     return usable(perf, n, t);
 }
 
+bool gemm_applies(Dir dir, const Problem& pr) {
+    return dir != kBackwardFilter && cuda_conv_gemm() != ConvGemm::never &&
+           is_pointwise_conv(pr.p, pr.w.size(2), pr.w.size(3));
+}
+
+void run_gemm(Dir dir, const Problem& pr) {
+    if (dir == kForward) {
+        pointwise_conv_forward(pr.x, pr.w, pr.y);
+    } else {
+        pointwise_conv_backward_data(pr.y, pr.w, pr.x);
+    }
+}
+
+// Its time in the search: the mean of three runs after a warm-up one.
+float time_gemm(Dir dir, const Problem& pr) {
+    run_gemm(dir, pr);
+    Event start, stop;
+    start.record();
+    for (int i = 0; i < 3; ++i) run_gemm(dir, pr);
+    stop.record();
+    stop.synchronize();
+    return stop.elapsed_ms_since(start) / 3;
+}
+
+// cuDNN's usable algorithms and, for pointwise convolutions, the GEMM, fastest first.
+std::vector<Algo> with_gemm(Dir dir, Problem& pr, std::vector<Algo> found) {
+    if (!gemm_applies(dir, pr)) return found;
+    Algo g{kGemmAlgo, 0, wanted_math(pr.x.dtype()), 0.f};
+    if (cuda_conv_gemm() == ConvGemm::always) {
+        found.insert(found.begin(), g);
+    } else if (use_find()) {
+        g.ms = time_gemm(dir, pr);
+        found.insert(std::find_if(found.begin(), found.end(), [&](const Algo& a) { return a.ms > g.ms; }), g);
+    }
+    return found;
+}
+
 std::vector<Algo> candidates(Dir dir, Problem& pr) {
     static std::mutex mu;
     static auto* cache = new std::map<std::string, std::vector<Algo>>();
@@ -256,7 +307,7 @@ std::vector<Algo> candidates(Dir dir, Problem& pr) {
         auto it = cache->find(key);
         if (it != cache->end()) return it->second;
     }
-    std::vector<Algo> found = search(dir, pr);
+    std::vector<Algo> found = with_gemm(dir, pr, search(dir, pr));
     HPT_CHECK(!found.empty(), "conv2d ", kDirName[dir], " on cuDNN: no algorithm fits the request (",
               cuda_deterministic() ? "deterministic only, " : "", "workspace cap ", cudnn_workspace_limit() >> 20,
               " MiB, HPT_CUDNN_WORKSPACE_MB) for ", key);
@@ -271,6 +322,7 @@ void run_with_fallback(Dir dir, Problem& pr, const Run& run) {
     const std::vector<Algo> algos = candidates(dir, pr);
     for (size_t i = 0; i < algos.size(); ++i) {
         const Algo& a = algos[i];
+        if (a.algo == kGemmAlgo) return run_gemm(dir, pr);
         Tensor ws;
         if (a.workspace > 0) {
             try {
@@ -280,8 +332,9 @@ void run_with_fallback(Dir dir, Problem& pr, const Run& run) {
                 std::cerr << "hpt: cuDNN conv2d " << kDirName[dir] << ": algorithm " << a.algo << " needs "
                           << (a.workspace >> 20) << " MiB of workspace, which cannot be allocated ("
                           << e.what() << "); "
-                          << (i + 1 < algos.size() ? "falling back to algorithm " + std::to_string(algos[i + 1].algo)
-                                                   : std::string("no algorithm left"))
+                          << (i + 1 == algos.size()            ? std::string("no algorithm left")
+                              : algos[i + 1].algo == kGemmAlgo ? std::string("falling back to the batched GEMM")
+                                  : "falling back to algorithm " + std::to_string(algos[i + 1].algo))
                           << std::endl;
                 continue;
             }

@@ -1,4 +1,5 @@
-// CUDA matmul (2-D and batched) and linear (x w^T + b) through cuBLAS. Mirrors
+// CUDA matmul (2-D and batched) and linear (x w^T + b) through cuBLAS, and the row-major GEMM
+// other kernels call (kernels/cuda/gemm.h). Mirrors
 // kernels/cpu/matmul.cpp, including which operands go to GEMM transposed instead of copied.
 //
 // cuBLAS is column-major and our tensors row-major. A row-major matrix is the column-major view of
@@ -17,6 +18,7 @@
 #include "engine/ops/registry.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/copy.h"
+#include "kernels/cuda/gemm.h"
 #include "kernels/cuda/kernel_entry.h"
 #include "kernels/layout.h"
 
@@ -50,13 +52,13 @@ cublasHandle_t blas() {
     return s->handle;
 }
 
-
 int as_int(int64_t v, const char* what) {
     HPT_CHECK(v >= 0 && v <= INT_MAX, "cuBLAS GEMM: ", what, " = ", v, " exceeds the 32-bit range of cuBLAS");
     return int(v);
 }
 
-// Row-major C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b] for b < batch.
+}  // namespace
+
 template <class T>
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, int64_t sa,
           const T* B, int64_t ldb, int64_t sb, T beta, T* C, int64_t ldc, int64_t sc, int64_t batch) {
@@ -80,6 +82,13 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
         }
     }
 }
+
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t,
+                          const float*, int64_t, int64_t, float, float*, int64_t, int64_t, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, int64_t,
+                           const double*, int64_t, int64_t, double, double*, int64_t, int64_t, int64_t);
+
+namespace {
 
 void matmul_cuda(const KernelArgs& args) {
     const Tensor &a = args.in[0], &b = args.in[1];

@@ -26,6 +26,12 @@ std::atomic<bool> g_tf32{env_flag("HPT_CUDA_TF32")};
 std::atomic<bool> g_deterministic{env_flag("HPT_DETERMINISTIC")};
 std::atomic<bool> g_exact_conv{env_flag("HPT_CUDNN_EXACT")};
 std::atomic<bool> g_info_nce_pipelined{env_flag("HPT_INFONCE_PIPELINE", true)};
+ConvGemm conv_gemm_from_env() {
+    const char* v = std::getenv("HPT_CONV_GEMM");
+    if (!v || !*v) return ConvGemm::timed;
+    return std::strcmp(v, "0") == 0 ? ConvGemm::never : ConvGemm::always;
+}
+std::atomic<ConvGemm> g_conv_gemm{conv_gemm_from_env()};
 }  // namespace
 
 void set_cuda_tf32(bool on) { g_tf32 = on; }
@@ -36,6 +42,8 @@ void set_cuda_exact_conv(bool on) { g_exact_conv = on; }
 bool cuda_exact_conv() { return g_exact_conv.load(); }
 void set_cuda_info_nce_pipelined(bool on) { g_info_nce_pipelined = on; }
 bool cuda_info_nce_pipelined() { return g_info_nce_pipelined.load(); }
+void set_cuda_conv_gemm(ConvGemm mode) { g_conv_gemm = mode; }
+ConvGemm cuda_conv_gemm() { return g_conv_gemm.load(); }
 
 }  // namespace hpt
 

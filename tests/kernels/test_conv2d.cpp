@@ -14,6 +14,7 @@
 
 #include "engine/ops/ops.h"
 #include "kernels/cpu/conv2d.h"
+#include "kernels/pointwise_conv.h"
 #include "tests/kernels/reference.h"
 #include "tests/support/switches.h"
 #include "tests/support/devices.h"
@@ -191,14 +192,25 @@ HPT_DEVICE_TEST("conv2d fast path matches the reference loops over a sweep of sh
         const int64_t Cg = c.C / c.p.groups, Og = c.O / c.p.groups;
         const int64_t n_fwd = Cg * c.KH * c.KW + (c.bias ? 1 : 0), n_gx = Og * c.KH * c.KW,
                       n_gw = c.N * c.out(0) * c.out(1);
-        // The CPU has two fast paths (oneDNN, and im2col + GEMM for groups = 1); CUDA runs its own.
-        std::vector<CpuConvImpl> impls{CpuConvImpl::onednn};
-        if (dev.is_cpu() && c.p.groups == 1) impls.push_back(CpuConvImpl::im2col);
-        for (CpuConvImpl impl : impls) {
-            INFO((impl == CpuConvImpl::onednn ? "oneDNN" : "im2col + GEMM") << " path");
+        // The CPU has two fast paths (oneDNN, and im2col + GEMM for groups = 1); CUDA runs its own
+        // search, and pointwise convolutions once more with the batched cuBLAS GEMM forced.
+        struct Path {
+            const char* name;
+            CpuConvImpl impl;
+            bool gemm;
+        };
+        std::vector<Path> paths{{dev.is_cpu() ? "oneDNN" : "the algorithm search", CpuConvImpl::onednn, false}};
+        if (dev.is_cpu() && c.p.groups == 1) paths.push_back({"im2col + GEMM", CpuConvImpl::im2col, false});
+        if (dev.is_cuda() && is_pointwise_conv(c.p, c.KH, c.KW))
+            paths.push_back({"the batched cuBLAS GEMM", CpuConvImpl::onednn, true});
+        for (const Path& path : paths) {
+            INFO(path.name << " path");
             ConvResult got;
             {
-                CpuConvScope g(impl);
+                CpuConvScope g(path.impl);
+#ifdef HPT_WITH_CUDA
+                ConvGemmScope gs(path.gemm ? ConvGemm::always : cuda_conv_gemm());
+#endif
                 got = run_conv(c, d.x, d.w, d.b, d.g, DType::f32, dev, grads, channels_last);
             }
             CHECK(got.gx.defined() == (grads != Grads::weights_only));
@@ -209,6 +221,47 @@ HPT_DEVICE_TEST("conv2d fast path matches the reference loops over a sweep of sh
             if (c.bias && got.gb.defined()) HPT_CHECK_CLOSE(got.gb, ref.gb, sum_tol(n_gw, max_of(abs_ref.gb)));
         }
     }
+}
+
+// C[b] = op(A[b]) op(B[b]) read the way a row-major batched GEMM reads its operands.
+std::vector<double> run_batched_gemm(const BatchedGemm& g, const std::vector<double>& A, const std::vector<double>& B) {
+    std::vector<double> C(size_t(g.batch * g.sc));
+    for (int64_t b = 0; b < g.batch; ++b)
+        for (int64_t i = 0; i < g.M; ++i)
+            for (int64_t j = 0; j < g.N; ++j) {
+                double acc = 0;
+                for (int64_t k = 0; k < g.K; ++k) {
+                    const double a = A[size_t(b * g.sa + (g.ta ? k * g.lda + i : i * g.lda + k))];
+                    const double v = B[size_t(b * g.sb + (g.tb ? j * g.ldb + k : k * g.ldb + j))];
+                    acc += a * v;
+                }
+                C[size_t(b * g.sc + i * g.ldc + j)] = acc;
+            }
+    return C;
+}
+
+TEST_CASE("a pointwise convolution is the batched GEMM that CUDA may run it as", "[conv2d][cpu]") {
+    CpuConvScope guard(CpuConvImpl::reference);
+    uint32_t seed = 3400;
+    for (const ConvCase& c : {square(3, 5, 7, 4, 6, 1, 1, 0, 1, 1, false), square(1, 16, 3, 1, 1, 1, 1, 0, 1, 1, false),
+                              square(2, 1, 4, 3, 5, 1, 1, 0, 1, 1, false)}) {
+        INFO(c.str());
+        REQUIRE(is_pointwise_conv(c.p, c.KH, c.KW));
+        const ConvData d = conv_data(c, seed += 4);
+        const ConvResult r = run_conv(c, d.x, d.w, d.b, d.g, DType::f64, Device::cpu());
+        const int64_t hw = c.H * c.W;
+        const std::vector<double> y = run_batched_gemm(pointwise_forward_gemm(c.N, c.C, c.O, hw), d.w, d.x);
+        const std::vector<double> gx = run_batched_gemm(pointwise_backward_data_gemm(c.N, c.C, c.O, hw), d.w, d.g);
+        HPT_CHECK_CLOSE(from_vector<double>(y, r.y.shape()), r.y, tol(DType::f64, 64, 64));
+        HPT_CHECK_CLOSE(from_vector<double>(gx, r.gx.shape()), r.gx, tol(DType::f64, 64, 64));
+    }
+    Conv2dAttrs p;
+    CHECK_FALSE(is_pointwise_conv(p, 3, 3));
+    p.stride[1] = 2;
+    CHECK_FALSE(is_pointwise_conv(p, 1, 1));
+    p = {};
+    p.groups = 2;
+    CHECK_FALSE(is_pointwise_conv(p, 1, 1));
 }
 
 TEST_CASE("conv2d reference loops match a direct loop written here", "[conv2d][cpu]") {

@@ -1,7 +1,7 @@
 // The backends' global switches set for one scope of a test and restored after it, also when the
-// test fails: the CPU convolution path, and CUDA's TF32, determinism, exact convolutions and
-// pipelined InfoNCE. In a build without CUDA the CUDA ones do nothing, so a test body shared by
-// every device can use them unconditionally.
+// test fails: the CPU convolution path, and CUDA's TF32, determinism, exact convolutions,
+// pipelined InfoNCE and the pointwise convolutions' GEMM. In a build without CUDA the CUDA ones do
+// nothing, so a test body shared by every device can use them unconditionally.
 #pragma once
 
 #include "kernels/cpu/conv2d.h"
@@ -30,6 +30,7 @@ using Tf32Scope = SwitchScope<bool, cuda_tf32, set_cuda_tf32>;
 using DeterministicScope = SwitchScope<bool, cuda_deterministic, set_cuda_deterministic>;
 using ExactConvScope = SwitchScope<bool, cuda_exact_conv, set_cuda_exact_conv>;
 using InfoNcePipelineScope = SwitchScope<bool, cuda_info_nce_pipelined, set_cuda_info_nce_pipelined>;
+using ConvGemmScope = SwitchScope<ConvGemm, cuda_conv_gemm, set_cuda_conv_gemm>;
 #else
 struct NoSwitch {
     explicit NoSwitch(bool) {}
