@@ -24,10 +24,11 @@
 // On the H100, at 32x32, layer2.1's output held an input of 1.7e-6 (the next smallest in its
 // channel, 5.7e-4), and the GPU's gradients of layer2.1 came out 76x over their bound. On the CPU,
 // oneDNN flipped inputs against the reference in 6 of 8 batches at 32x32, and the CPU paths' flips
-// widen the spread that sets the bounds (past its sanity limit, for layer3.0.conv2, in one run). So each step first runs the forward op by op on
-// all four nets, keeping every ReLU input, and draws another batch while any differs in sign from
-// the reference: gradients are compared where every backend takes the same branches. The images
-// are 16x16 (every stage still runs, layer4 at 2x2) so that a clean batch comes within a few draws.
+// widen the spread that sets the bounds (past its sanity limit, for layer3.0.conv2, in one run).
+// So each step first runs the forward op by op on all four nets, keeping every ReLU input, and
+// draws another batch while any differs in sign from the reference: gradients are compared where
+// every backend takes the same branches. The images are 16x16 (every stage still runs, layer4 at
+// 2x2) so that a clean batch comes within a few draws.
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <cmath>
