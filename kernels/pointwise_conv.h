@@ -2,7 +2,7 @@
 // sample, a matrix product over channels: y[n] (O x HW) = w (O x C) x[n] (C x HW), and the input
 // gradient gx[n] (C x HW) = w^T (C x O) gy[n] (O x HW). These describe both as one row-major
 // batched GEMM over the samples, C[b] = op(A[b]) op(B[b]), for a backend's GEMM (the CUDA conv2d
-// times it against cuDNN's algorithms: kernels/cuda/conv2d_pointwise.cpp). Contiguous NCHW
+// times it against cuDNN's algorithms: kernels/cuda/conv2d_cudnn.cpp). Contiguous NCHW
 // operands; the weight is A, shared by every sample (stride 0).
 #pragma once
 #include <cstdint>

@@ -18,10 +18,10 @@
 //
 // Pointwise convolutions (1x1, stride 1, no padding, one group) have one more candidate in the
 // forward and input-gradient searches: the same product as one batched cuBLAS GEMM
-// (conv2d_pointwise.cpp), timed on the same buffers and kept where it is faster. On the H100,
-// cuDNN's legacy algorithms ran ResNet-50's 1x1 convolutions 10-40% slower than PyTorch's cuDNN
-// did (bench/results/h100/). HPT_CONV_GEMM / set_cuda_conv_gemm (kernels/cuda/runtime.h) can
-// force it on or off.
+// (kernels/pointwise_conv.h), timed on the same buffers and kept where it is faster. On the H100,
+// cuDNN's legacy algorithms took 1.1x to 1.6x PyTorch's time on ResNet-50's 1x1 convolutions
+// (bench/results/h100/). HPT_CONV_GEMM / set_cuda_conv_gemm (kernels/cuda/runtime.h) can force it
+// on or off.
 #ifdef HPT_WITH_CUDNN
 
 // The legacy convolution API is marked deprecated in cuDNN 9 but remains supported; it is the
@@ -41,8 +41,8 @@
 #include "engine/ops/registry.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/conv2d_bias.h"
-#include "kernels/cuda/conv2d_pointwise.h"
 #include "kernels/cuda/copy.h"
+#include "kernels/cuda/gemm.h"
 #include "kernels/cuda/kernel_entry.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/pointwise_conv.h"
@@ -149,7 +149,7 @@ struct Algo {
     float ms;  // measured in the search (Find only)
 };
 
-// The batched-GEMM formulation of a pointwise convolution (conv2d_pointwise.h).
+// The batched-GEMM formulation of a pointwise convolution (kernels/pointwise_conv.h).
 constexpr int kGemmAlgo = -1;
 
 std::string cache_key(Dir dir, const Problem& pr) {
@@ -266,12 +266,21 @@ bool gemm_applies(Dir dir, const Problem& pr) {
            is_pointwise_conv(pr.p, pr.w.size(2), pr.w.size(3));
 }
 
+template <class T>
+void run_gemm_as(const BatchedGemm& g, const Tensor& a, const Tensor& b, const Tensor& c) {
+    gemm<T>(g.ta, g.tb, g.M, g.N, g.K, T(1), a.data<T>(), g.lda, g.sa, b.data<T>(), g.ldb, g.sb, T(0), c.data<T>(),
+            g.ldc, g.sc, g.batch);
+}
+
+// Forward: y = w x per sample; backward data: x (the input gradient) = w^T y (the output gradient).
+// The Problem's tensors are contiguous NCHW of one dtype, f32 or f64 (dnn_type checked it).
 void run_gemm(Dir dir, const Problem& pr) {
-    if (dir == kForward) {
-        pointwise_conv_forward(pr.x, pr.w, pr.y);
-    } else {
-        pointwise_conv_backward_data(pr.y, pr.w, pr.x);
-    }
+    const int64_t n = pr.x.size(0), c = pr.x.size(1), o = pr.w.size(0), hw = pr.x.size(2) * pr.x.size(3);
+    const bool fwd = dir == kForward;
+    const BatchedGemm g = fwd ? pointwise_forward_gemm(n, c, o, hw) : pointwise_backward_data_gemm(n, c, o, hw);
+    const Tensor &in = fwd ? pr.x : pr.y, &out = fwd ? pr.y : pr.x;
+    if (pr.x.dtype() == DType::f32) return run_gemm_as<float>(g, pr.w, in, out);
+    run_gemm_as<double>(g, pr.w, in, out);
 }
 
 // Its time in the search: the mean of three runs after a warm-up one.
@@ -285,13 +294,14 @@ float time_gemm(Dir dir, const Problem& pr) {
     return stop.elapsed_ms_since(start) / 3;
 }
 
-// cuDNN's usable algorithms and, for pointwise convolutions, the GEMM, fastest first.
-std::vector<Algo> with_gemm(Dir dir, Problem& pr, std::vector<Algo> found) {
-    if (!gemm_applies(dir, pr)) return found;
+// cuDNN's usable algorithms and, for pointwise convolutions, the GEMM, fastest first. A forced
+// GEMM needs no workspace, so no cuDNN algorithm would ever run after it: no search then.
+std::vector<Algo> search_with_gemm(Dir dir, Problem& pr) {
+    if (!gemm_applies(dir, pr)) return search(dir, pr);
     Algo g{kGemmAlgo, 0, wanted_math(pr.x.dtype()), 0.f};
-    if (cuda_conv_gemm() == ConvGemm::always) {
-        found.insert(found.begin(), g);
-    } else if (use_find()) {
+    if (cuda_conv_gemm() == ConvGemm::always) return {g};
+    std::vector<Algo> found = search(dir, pr);
+    if (use_find()) {
         g.ms = time_gemm(dir, pr);
         found.insert(std::find_if(found.begin(), found.end(), [&](const Algo& a) { return a.ms > g.ms; }), g);
     }
@@ -307,7 +317,7 @@ std::vector<Algo> candidates(Dir dir, Problem& pr) {
         auto it = cache->find(key);
         if (it != cache->end()) return it->second;
     }
-    std::vector<Algo> found = with_gemm(dir, pr, search(dir, pr));
+    std::vector<Algo> found = search_with_gemm(dir, pr);
     HPT_CHECK(!found.empty(), "conv2d ", kDirName[dir], " on cuDNN: no algorithm fits the request (",
               cuda_deterministic() ? "deterministic only, " : "", "workspace cap ", cudnn_workspace_limit() >> 20,
               " MiB, HPT_CUDNN_WORKSPACE_MB) for ", key);

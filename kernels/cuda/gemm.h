@@ -1,5 +1,5 @@
 // cuBLAS GEMM on row-major operands, for kernels other than matmul that are a matrix product in
-// disguise (the pointwise convolution, kernels/cuda/conv2d_pointwise.cpp). Defined in matmul.cu.
+// disguise (the pointwise convolution in kernels/cuda/conv2d_cudnn.cpp). Defined in matmul.cu.
 #pragma once
 #include <cstdint>
 
