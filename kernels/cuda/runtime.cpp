@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "engine/ops/registry.h"
@@ -16,22 +17,20 @@
 namespace hpt {
 
 namespace {
-// Unset or empty: `otherwise`; "0": off; anything else: on.
-bool env_flag(const char* name, bool otherwise = false) {
+// Unset or empty: nullopt; "0": off; anything else: on.
+std::optional<bool> env_switch(const char* name) {
     const char* v = std::getenv(name);
-    if (!v || !*v) return otherwise;
+    if (!v || !*v) return std::nullopt;
     return std::strcmp(v, "0") != 0;
 }
-std::atomic<bool> g_tf32{env_flag("HPT_CUDA_TF32")};
-std::atomic<bool> g_deterministic{env_flag("HPT_DETERMINISTIC")};
-std::atomic<bool> g_exact_conv{env_flag("HPT_CUDNN_EXACT")};
-std::atomic<bool> g_info_nce_pipelined{env_flag("HPT_INFONCE_PIPELINE", true)};
-ConvGemm conv_gemm_from_env() {
-    const char* v = std::getenv("HPT_CONV_GEMM");
-    if (!v || !*v) return ConvGemm::timed;
-    return std::strcmp(v, "0") == 0 ? ConvGemm::never : ConvGemm::always;
-}
-std::atomic<ConvGemm> g_conv_gemm{conv_gemm_from_env()};
+std::atomic<bool> g_tf32{env_switch("HPT_CUDA_TF32").value_or(false)};
+std::atomic<bool> g_deterministic{env_switch("HPT_DETERMINISTIC").value_or(false)};
+std::atomic<bool> g_exact_conv{env_switch("HPT_CUDNN_EXACT").value_or(false)};
+std::atomic<bool> g_info_nce_pipelined{env_switch("HPT_INFONCE_PIPELINE").value_or(true)};
+std::atomic<ConvGemm> g_conv_gemm{[] {
+    const std::optional<bool> on = env_switch("HPT_CONV_GEMM");
+    return !on ? ConvGemm::timed : *on ? ConvGemm::always : ConvGemm::never;
+}()};
 }  // namespace
 
 void set_cuda_tf32(bool on) { g_tf32 = on; }
