@@ -177,14 +177,16 @@ TEST_CASE("a ResNet-18 training step on the GPU gives the CPU's loss, gradients 
                 n->opt.momentum_buffer().copy_(cpu.opt.momentum_buffer());  // else the update carries 0.9 x its own step-1 gradient
             }
         }
+        // The probes' forwards move only their BN running statistics, which a training-mode
+        // forward does not read: one copy of the weights serves every draw.
+        probe_cpu.model.copy_state_from(cpu.model);
+        probe_gpu.model.copy_state_from(gpu.model);
         Tensor x, y, probe_loss;
         for (int draw = 0;; ++draw) {
             x = data.randn({16, 3, 16, 16});
             std::vector<int64_t> labels(16);
             for (int64_t i = 0; i < 16; ++i) labels[size_t(i)] = data.next_below(10);
             y = from_vector<int64_t>(labels);
-            probe_cpu.model.copy_state_from(cpu.model);
-            probe_gpu.model.copy_state_from(gpu.model);
             const NoGradGuard no_grad;
             Tensor logits;
             const std::vector<Tensor> ref = relu_inputs(probe_cpu.model, x, CpuConvImpl::reference, &logits);
