@@ -46,10 +46,12 @@ BasicBlock::BasicBlock(int64_t in, int64_t width, int64_t stride, Generator& g) 
     if (auto d = downsample(in, width * expansion, stride, g)) downsample_ = register_module("downsample", d);
 }
 
+// relu(bn(.)) and relu(bn(.) + identity) are single fused ops (nn::BatchNorm2d::forward_relu),
+// equal to the separate bn, add and relu to the bit.
 Tensor BasicBlock::forward(const Tensor& x) {
-    Tensor h = relu(bn1_->forward(conv1_->forward(x)));
-    h = bn2_->forward(conv2_->forward(h));
-    return relu(h + (downsample_ ? downsample_->forward(x) : x));
+    const Tensor h = bn1_->forward_relu(conv1_->forward(x));
+    const Tensor h2 = conv2_->forward(h);
+    return bn2_->forward_relu(h2, downsample_ ? downsample_->forward(x) : x);
 }
 
 Bottleneck::Bottleneck(int64_t in, int64_t width, int64_t stride, Generator& g) {
@@ -63,10 +65,10 @@ Bottleneck::Bottleneck(int64_t in, int64_t width, int64_t stride, Generator& g) 
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
-    Tensor h = relu(bn1_->forward(conv1_->forward(x)));
-    h = relu(bn2_->forward(conv2_->forward(h)));
-    h = bn3_->forward(conv3_->forward(h));
-    return relu(h + (downsample_ ? downsample_->forward(x) : x));
+    Tensor h = bn1_->forward_relu(conv1_->forward(x));
+    h = bn2_->forward_relu(conv2_->forward(h));
+    h = conv3_->forward(h);
+    return bn3_->forward_relu(h, downsample_ ? downsample_->forward(x) : x);
 }
 
 ResNet::ResNet(const ResNetConfig& cfg, Generator& g) : cfg_(cfg) {
@@ -125,7 +127,7 @@ ResNet::ResNet(const ResNetConfig& cfg, Generator& g) : cfg_(cfg) {
 Tensor ResNet::features(const Tensor& x) {
     HPT_CHECK(x.dim() == 4 && x.size(1) == cfg_.in_channels, cfg_.str(), ": expects images [N, ", cfg_.in_channels,
               ", H, W], got ", shape_str(x.shape()));
-    Tensor h = relu(bn1_->forward(conv1_->forward(x)));
+    Tensor h = bn1_->forward_relu(conv1_->forward(x));
     if (!cfg_.small_stem) {
         Pool2dAttrs p;
         p.kernel[0] = p.kernel[1] = 3;

@@ -35,8 +35,13 @@ BatchNorm2d::BatchNorm2d(int64_t channels, double momentum_, double eps_) : mome
     num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, DType::i64));
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+Tensor BatchNorm2d::forward(const Tensor& x) { return apply(x, Tensor(), false); }
+
+Tensor BatchNorm2d::forward_relu(const Tensor& x, const Tensor& residual) { return apply(x, residual, true); }
+
+Tensor BatchNorm2d::apply(const Tensor& x, const Tensor& residual, bool relu) {
     BatchNormAttrs a;
+    a.relu = relu;
     a.training = is_training();
     a.momentum = momentum;
     a.eps = eps;
@@ -45,7 +50,7 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
         NoGradGuard ng;
         num_batches_tracked.add_(scalar_tensor(1.0, DType::i64, num_batches_tracked.device()));
     }
-    return batchnorm2d(x, weight, bias, running_mean, running_var, a);
+    return batchnorm2d(x, weight, bias, running_mean, running_var, a, residual);
 }
 
 Linear::Linear(int64_t in, int64_t out, Generator& g, bool with_bias) {

@@ -27,10 +27,16 @@ public:
     explicit BatchNorm2d(int64_t channels, double momentum = 0.1, double eps = 1e-5);
     std::string kind() const override { return "BatchNorm2d"; }
     Tensor forward(const Tensor& x) override;
+    // max(forward(x) [+ residual], 0) in one op: what a ResNet writes as relu(bn(x) + identity),
+    // without the add's and the ReLU's passes over the activation.
+    Tensor forward_relu(const Tensor& x, const Tensor& residual = Tensor());
     // Ghost-BN: statistics over this many equal groups of the batch in training mode.
     int64_t groups = 1;
     Tensor weight, bias, running_mean, running_var, num_batches_tracked;
     double momentum, eps;
+
+private:
+    Tensor apply(const Tensor& x, const Tensor& residual, bool relu);
 };
 
 class Linear : public Layer {

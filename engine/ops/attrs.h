@@ -33,6 +33,9 @@ struct BatchNormAttrs {
     double momentum = 0.1;  // running = (1 - momentum) * running + momentum * batch statistic
     double eps = 1e-5;
     int64_t groups = 1;     // statistics over `groups` equal slices of the batch (ghost BN)
+    // y = max(bn(x) [+ residual], 0): the ReLU (and a ResNet block's residual sum) applied as the
+    // normalised values are written, instead of a further pass or two over the activation.
+    bool relu = false;
 };
 
 struct Pool2dAttrs {

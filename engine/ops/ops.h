@@ -62,9 +62,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor()); 
 // ---- convolution, normalisation, pooling
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor(), const Conv2dAttrs& p = {});
 // Returns y. In training mode updates running_mean/var in place (when defined) with the average
-// over groups of each group's mean and unbiased variance.
+// over groups of each group's mean and unbiased variance. A defined `residual` (x's shape) is added
+// to the normalised values, and p.relu clamps the sum at 0: bitwise what add and relu would give.
 Tensor batchnorm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
-                   const Tensor& running_var, const BatchNormAttrs& p);
+                   const Tensor& running_var, const BatchNormAttrs& p, const Tensor& residual = Tensor());
 Tensor max_pool2d(const Tensor& x, const Pool2dAttrs& p);
 Tensor avg_pool2d(const Tensor& x, const Pool2dAttrs& p);
 Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w);

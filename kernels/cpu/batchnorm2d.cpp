@@ -2,7 +2,9 @@
 //
 // Layout: x is contiguous NCHW; group g holds samples [g*N/G, (g+1)*N/G). Statistics are two-pass
 // (mean, then centred sum of squares) in double. Work is split over channels, and each channel's
-// sums run in a fixed order, so results do not depend on the thread count.
+// sums run in a fixed order, so results do not depend on the thread count. The optional residual
+// (in[5]) and ReLU apply to each written value with the add and relu kernels' own arithmetic, so
+// the fused op equals batchnorm2d, add, relu to the bit.
 #include <cstdint>
 #include <cmath>
 #include <vector>
@@ -27,6 +29,8 @@ void bn_forward(const KernelArgs& args) {
     const T* pb = beta.defined() ? beta.data<T>() : nullptr;
     T* prm = rm.defined() ? rm.data<T>() : nullptr;
     T* prv = rv.defined() ? rv.data<T>() : nullptr;
+    const T* pres = args.n_in > 5 && args.in[5].defined() ? args.in[5].data<T>() : nullptr;
+    const bool relu = a.relu;
     const double count = double(Ng * HW);
     parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
@@ -64,7 +68,16 @@ void bn_forward(const KernelArgs& args) {
                 for (int64_t n = g * Ng; n < (g + 1) * Ng; ++n) {
                     const T* p = px + (n * C + c) * HW;
                     T* q = py + (n * C + c) * HW;
-                    for (int64_t i = 0; i < HW; ++i) q[i] = (p[i] - tm) * ts + tb;
+                    if (!pres && !relu) {
+                        for (int64_t i = 0; i < HW; ++i) q[i] = (p[i] - tm) * ts + tb;
+                        continue;
+                    }
+                    const T* r = pres ? pres + (n * C + c) * HW : nullptr;
+                    for (int64_t i = 0; i < HW; ++i) {
+                        T v = (p[i] - tm) * ts + tb;
+                        if (r) v = v + r[i];
+                        q[i] = relu && v < T(0) ? T(0) : v;  // relu's NaN and -0 behaviour
+                    }
                 }
             }
             if (a.training && prm) {

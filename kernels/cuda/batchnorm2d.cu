@@ -8,7 +8,8 @@
 // cancellation of the textbook one-pass formula for data far from zero (the CPU's centred second
 // pass gives the same values to double rounding). Each slice is cut into a number of splits that
 // depends only on the shape; a block reduces a split in a fixed order and the per-split partials
-// are added in split order, so results are bitwise repeatable (no float atomics).
+// are added in split order, so results are bitwise repeatable (no float atomics). The optional
+// residual (in[5]) and ReLU apply to each written value with the add and relu kernels' arithmetic.
 #include "engine/ops/attrs.h"
 #include "engine/ops/registry.h"
 #include "kernels/cuda/common.cuh"
@@ -125,19 +126,24 @@ __global__ void bn_stats_finish(Geom s, Ix<I, Div> ix, const T* x, const double2
     }
 }
 
-// y = x * scale[g, c] + shift[g, c]; I is the index type (32-bit when the tensor allows).
+// y = x * scale[g, c] + shift[g, c] [+ residual], [max(., 0)]; I is the index type (32-bit when
+// the tensor allows).
 template <class T, class I, class Div>
-__global__ void bn_apply(I n, Ix<I, Div> ix, const T* x, const T* scale, const T* shift, T* y) {
+__global__ void bn_apply(I n, Ix<I, Div> ix, const T* x, const T* scale, const T* shift, const T* residual, bool relu,
+                         T* y) {
     for (I e = I(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += I(gridDim.x) * blockDim.x) {
         I c, gc;
         ix.locate(e, c, gc);
-        y[e] = x[e] * scale[gc] + shift[gc];
+        T v = x[e] * scale[gc] + shift[gc];
+        if (residual) v = v + residual[e];
+        y[e] = relu && v < T(0) ? T(0) : v;  // relu's NaN and -0 behaviour
     }
 }
 
 template <class T>
 void bn_forward(const KernelArgs& args) {
     const Tensor &x = args.in[0], &gamma = args.in[1], &beta = args.in[2], &rm = args.in[3], &rv = args.in[4];
+    const Tensor residual = args.n_in > 5 ? args.in[5] : Tensor();
     const BatchNormAttrs& a = args.attr<BatchNormAttrs>();
     const Geom s = geom_of(x, a.groups);
     const int64_t slices = s.G * s.C;
@@ -165,7 +171,8 @@ void bn_forward(const KernelArgs& args) {
         HPT_CUDA_LAUNCH_CHECK("batchnorm2d_finish");
         if (n == 0) return;
         bn_apply<<<grid_for(n), kThreads, 0, st>>>(I(n), ix, x.data<T>(), static_cast<const T*>(scale),
-                                                   static_cast<const T*>(shift), args.out[0].data<T>());
+                                                   static_cast<const T*>(shift), ptr(residual), a.relu,
+                                                   args.out[0].data<T>());
         HPT_CUDA_LAUNCH_CHECK("batchnorm2d_apply");
     });
 }

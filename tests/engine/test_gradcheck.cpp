@@ -400,6 +400,20 @@ HPT_GRADCHECK_CASE(batchnorm2d) {
         HPT_REQUIRE_GRADCHECK(([p, rm, rv](const Ts& t) { return batchnorm2d(t[0], t[1], t[2], rm, rv, p); }),
                               (Ts{uniform({2, 3, 2, 3}, 201), uniform({3}, 202, 0.5, 1.5), uniform({3}, 203)}));
     }
+    SECTION("training, 2 groups, a residual added and the sum through a ReLU") {
+        BatchNormAttrs p;
+        p.groups = 2, p.relu = true;
+        HPT_REQUIRE_GRADCHECK(
+            [p](const Ts& t) { return batchnorm2d(t[0], t[1], t[2], Tensor(), Tensor(), p, t[3]); },
+            (Ts{uniform({4, 3, 2, 3}, 207), uniform({3}, 208, 0.5, 1.5), uniform({3}, 209), uniform({4, 3, 2, 3}, 210)}));
+    }
+    SECTION("eval mode through a ReLU, no residual") {
+        BatchNormAttrs p;
+        p.training = false, p.relu = true;
+        const Tensor rm = from_vector<double>({0.1, -0.2, 0.3}), rv = from_vector<double>({0.5, 1.5, 2.0});
+        HPT_REQUIRE_GRADCHECK(([p, rm, rv](const Ts& t) { return batchnorm2d(t[0], t[1], t[2], rm, rv, p); }),
+                              (Ts{uniform({2, 3, 2, 3}, 211), uniform({3}, 212, 0.5, 1.5), uniform({3}, 213)}));
+    }
     SECTION("eval mode ignores groups") {
         BatchNormAttrs p;
         p.training = false;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/ops/ops.h"
@@ -250,4 +251,70 @@ HPT_DEVICE_TEST("batchnorm2d without affine parameters or running statistics", "
     const BnRef r = bn_ref(d, 2, true, a.momentum, a.eps);
     HPT_CHECK_CLOSE(y, ref_tensor(r.y, s), tol(DType::f32, r.y_bound, 0));
     HPT_CHECK_CLOSE(x.grad(), ref_tensor(r.gx, s), tol(DType::f32, r.gx_bound, 0));
+}
+
+// The fused tail of a ResNet block, relu(bn(x) + residual), and the fused relu(bn(x)) against the
+// three separate ops on the same device: forward, running statistics and every gradient must agree
+// to the bit, since the fused kernels do the add's and the ReLU's arithmetic on the same values.
+HPT_DEVICE_TEST("batchnorm2d with a fused residual and ReLU equals batchnorm2d, add, relu to the bit", "[batchnorm]") {
+    const BnData d = bn_data(8, 5, 5, 4, 4400);
+    const Shape s{d.N, d.C, d.H, d.W};
+    // Centred on 0 with the outputs' spread, so that about half of the sums are clamped.
+    const std::vector<float> res = uniform_floats(d.N * d.C * d.H * d.W, 4401, -1.5, 1.5);
+    for (const bool training : {true, false}) {
+        for (const bool with_residual : {true, false}) {
+            INFO((training ? "training" : "eval") << (with_residual ? ", with residual" : ", no residual"));
+            BatchNormAttrs a;
+            a.training = training, a.groups = 2;
+            struct Run {
+                Tensor y, x, gamma, beta, rm, rv, r;
+            };
+            auto run = [&](bool fused) {
+                Run o;
+                o.x = make_f32(d.x, s, dev, true);
+                o.gamma = make_f32(d.gamma, {d.C}, dev, true);
+                o.beta = make_f32(d.beta, {d.C}, dev, true);
+                o.rm = make_f32(d.rm, {d.C}, dev);
+                o.rv = make_f32(d.rv, {d.C}, dev);
+                o.r = with_residual ? make_f32(res, s, dev, true) : Tensor();
+                if (fused) {
+                    BatchNormAttrs f = a;
+                    f.relu = true;
+                    o.y = batchnorm2d(o.x, o.gamma, o.beta, o.rm, o.rv, f, o.r);
+                } else {
+                    const Tensor b = batchnorm2d(o.x, o.gamma, o.beta, o.rm, o.rv, a);
+                    o.y = relu(with_residual ? b + o.r : b);
+                }
+                o.y.backward(make_f32(d.g, s, dev));
+                return o;
+            };
+            const Run f = run(true), u = run(false);
+            const std::vector<float> y = f.y.to_vector<float>();
+            const int64_t zeros = std::count(y.begin(), y.end(), 0.0f);
+            INFO(zeros << " of " << y.size() << " outputs clamped");
+            CHECK(zeros > int64_t(y.size()) / 5);  // the mask matters in the backward
+            CHECK(zeros < int64_t(y.size()) * 4 / 5);
+            CHECK(y == u.y.to_vector<float>());
+            CHECK(f.rm.to_vector<float>() == u.rm.to_vector<float>());
+            CHECK(f.rv.to_vector<float>() == u.rv.to_vector<float>());
+            CHECK(f.x.grad().to_vector<float>() == u.x.grad().to_vector<float>());
+            CHECK(f.gamma.grad().to_vector<float>() == u.gamma.grad().to_vector<float>());
+            CHECK(f.beta.grad().to_vector<float>() == u.beta.grad().to_vector<float>());
+            if (with_residual) CHECK(f.r.grad().to_vector<float>() == u.r.grad().to_vector<float>());
+        }
+    }
+}
+
+HPT_DEVICE_TEST("batchnorm2d names a residual of the wrong shape, dtype or device", "[batchnorm]") {
+    const BnData d = bn_data(2, 3, 2, 2, 4500);
+    const Tensor x = make_f32(d.x, {2, 3, 2, 2}, dev);
+    BatchNormAttrs a;
+    a.relu = true;
+    CHECK_THROWS_WITH(batchnorm2d(x, Tensor(), Tensor(), Tensor(), Tensor(), a, zeros({2, 3, 2, 1}, DType::f32, dev)),
+                      Catch::Contains("residual") && Catch::Contains("does not have the shape"));
+    CHECK_THROWS_WITH(batchnorm2d(x, Tensor(), Tensor(), Tensor(), Tensor(), a, zeros({2, 3, 2, 2}, DType::f64, dev)),
+                      Catch::Contains("dtypes differ"));
+    if (dev.is_cuda())
+        CHECK_THROWS_WITH(batchnorm2d(x, Tensor(), Tensor(), Tensor(), Tensor(), a, zeros({2, 3, 2, 2})),
+                          Catch::Contains("different devices"));
 }
