@@ -16,12 +16,12 @@
 // the best candidate cannot be allocated, the next one is used and the fallback is logged and
 // counted (cudnn_fallback_count()), never silent.
 //
-// Pointwise convolutions (1x1, stride 1, no padding, one group) have one more candidate in the
-// forward and input-gradient searches: the same product as one batched cuBLAS GEMM
-// (kernels/pointwise_conv.h), timed on the same buffers and kept where it is faster. On the H100,
-// cuDNN's legacy algorithms took 1.1x to 1.6x PyTorch's time on ResNet-50's 1x1 convolutions
-// (bench/results/h100/). HPT_CONV_GEMM / set_cuda_conv_gemm (kernels/cuda/runtime.h) can force it
-// on or off.
+// Pointwise convolutions (1x1, stride 1, no padding, one group) have one more candidate in every
+// search: the same product as batched cuBLAS GEMMs (kernels/pointwise_conv.h; the weight gradient
+// adds per-sample products into partial sums and sums those with one more GEMM), timed on the
+// same buffers and kept where it is faster. On the H100, cuDNN's legacy algorithms took 1.1x to
+// 1.6x PyTorch's time on ResNet-50's 1x1 convolutions (bench/results/h100/). HPT_CONV_GEMM /
+// set_cuda_conv_gemm (kernels/cuda/runtime.h) can force it on or off.
 #ifdef HPT_WITH_CUDNN
 
 // The legacy convolution API is marked deprecated in cuDNN 9 but remains supported; it is the
@@ -261,26 +261,52 @@ std::vector<Algo> search(Dir dir, Problem& pr) {
     return usable(perf, n, t);
 }
 
-bool gemm_applies(Dir dir, const Problem& pr) {
-    return dir != kBackwardFilter && cuda_conv_gemm() != ConvGemm::never &&
-           is_pointwise_conv(pr.p, pr.w.size(2), pr.w.size(3));
+bool gemm_applies(const Problem& pr) {
+    return cuda_conv_gemm() != ConvGemm::never && is_pointwise_conv(pr.p, pr.w.size(2), pr.w.size(3));
+}
+
+// Room for the weight gradient's partial sums (kernels/pointwise_conv.h): every sample its own on
+// ResNet-50's early layers, fewer (more rounds) for the widest layers.
+constexpr int64_t kPartialBudgetBytes = int64_t(64) << 20;
+
+template <class T>
+void run_gemm_as(const BatchedGemm& g, const T* a, const T* b, T beta, T* c) {
+    gemm<T>(g.ta, g.tb, g.M, g.N, g.K, T(1), a, g.lda, g.sa, b, g.ldb, g.sb, beta, c, g.ldc, g.sc, g.batch);
 }
 
 template <class T>
-void run_gemm_as(const BatchedGemm& g, const Tensor& a, const Tensor& b, const Tensor& c) {
-    gemm<T>(g.ta, g.tb, g.M, g.N, g.K, T(1), a.data<T>(), g.lda, g.sa, b.data<T>(), g.ldb, g.sb, T(0), c.data<T>(),
-            g.ldc, g.sc, g.batch);
+void run_weight_grad(const Problem& pr, int64_t n, int64_t c, int64_t o, int64_t hw) {
+    const PointwiseWeightGrad w = pointwise_weight_grad_gemm(n, c, o, hw, kPartialBudgetBytes, int64_t(sizeof(T)));
+    // Both allocated before any GEMM runs: when either fails, nothing has been written yet and the
+    // caller falls back to cuDNN.
+    const Tensor partials = w.parts > 1 ? empty({w.parts, o, c}, pr.w.dtype(), pr.w.device()) : Tensor();
+    const Tensor ones = w.parts > 1 ? full({w.parts}, 1.0, pr.w.dtype(), pr.w.device()) : Tensor();
+    T* sums = w.parts > 1 ? partials.data<T>() : pr.w.data<T>();
+    for (int64_t r = 0; r < w.rounds; ++r) {
+        BatchedGemm g = w.round;
+        g.batch = w.batch(r);
+        run_gemm_as<T>(g, pr.y.data<T>() + w.a_offset(r), pr.x.data<T>() + w.b_offset(r), T(r == 0 ? 0 : 1), sums);
+    }
+    if (w.parts > 1) run_gemm_as<T>(w.reduce, ones.data<T>(), partials.data<T>(), T(0), pr.w.data<T>());
 }
 
-// Forward: y = w x per sample; backward data: x (the input gradient) = w^T y (the output gradient).
-// The Problem's tensors are contiguous NCHW of one dtype, f32 or f64 (dnn_type checked it).
-void run_gemm(Dir dir, const Problem& pr) {
+// Forward: y = w x per sample; backward data: x (the input gradient) = w^T y (the output
+// gradient); backward filter: w (the weight gradient) = sum over samples of y x^T. The Problem's
+// tensors are contiguous NCHW of one dtype, f32 or f64 (dnn_type checked it).
+template <class T>
+void run_gemm_typed(Dir dir, const Problem& pr) {
     const int64_t n = pr.x.size(0), c = pr.x.size(1), o = pr.w.size(0), hw = pr.x.size(2) * pr.x.size(3);
-    const bool fwd = dir == kForward;
-    const BatchedGemm g = fwd ? pointwise_forward_gemm(n, c, o, hw) : pointwise_backward_data_gemm(n, c, o, hw);
-    const Tensor &in = fwd ? pr.x : pr.y, &out = fwd ? pr.y : pr.x;
-    if (pr.x.dtype() == DType::f32) return run_gemm_as<float>(g, pr.w, in, out);
-    run_gemm_as<double>(g, pr.w, in, out);
+    if (dir == kForward)
+        return run_gemm_as<T>(pointwise_forward_gemm(n, c, o, hw), pr.w.data<T>(), pr.x.data<T>(), T(0), pr.y.data<T>());
+    if (dir == kBackwardData)
+        return run_gemm_as<T>(pointwise_backward_data_gemm(n, c, o, hw), pr.w.data<T>(), pr.y.data<T>(), T(0),
+                              pr.x.data<T>());
+    run_weight_grad<T>(pr, n, c, o, hw);
+}
+
+void run_gemm(Dir dir, const Problem& pr) {
+    if (pr.x.dtype() == DType::f32) return run_gemm_typed<float>(dir, pr);
+    run_gemm_typed<double>(dir, pr);
 }
 
 // Its time in the search: the mean of three runs after a warm-up one.
@@ -295,9 +321,9 @@ float time_gemm(Dir dir, const Problem& pr) {
 }
 
 // cuDNN's usable algorithms and, for pointwise convolutions, the GEMM, fastest first. A forced
-// GEMM needs no workspace, so no cuDNN algorithm would ever run after it: no search then.
+// GEMM comes alone (no search); when it cannot allocate its partial sums, the OutOfMemory stands.
 std::vector<Algo> search_with_gemm(Dir dir, Problem& pr) {
-    if (!gemm_applies(dir, pr)) return search(dir, pr);
+    if (!gemm_applies(pr)) return search(dir, pr);
     Algo g{kGemmAlgo, 0, wanted_math(pr.x.dtype()), 0.f};
     if (cuda_conv_gemm() == ConvGemm::always) return {g};
     std::vector<Algo> found = search(dir, pr);
@@ -332,7 +358,18 @@ void run_with_fallback(Dir dir, Problem& pr, const Run& run) {
     const std::vector<Algo> algos = candidates(dir, pr);
     for (size_t i = 0; i < algos.size(); ++i) {
         const Algo& a = algos[i];
-        if (a.algo == kGemmAlgo) return run_gemm(dir, pr);
+        if (a.algo == kGemmAlgo) {
+            try {
+                return run_gemm(dir, pr);
+            } catch (const OutOfMemory& e) {  // the weight gradient's partial sums
+                note_cudnn_fallback();
+                std::cerr << "hpt: conv2d " << kDirName[dir] << " as batched GEMMs: " << e.what() << "; "
+                          << (i + 1 == algos.size() ? std::string("no algorithm left")
+                                                    : "falling back to cuDNN algorithm " + std::to_string(algos[i + 1].algo))
+                          << std::endl;
+                continue;
+            }
+        }
         Tensor ws;
         if (a.workspace > 0) {
             try {

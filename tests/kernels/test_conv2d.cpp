@@ -223,21 +223,66 @@ HPT_DEVICE_TEST("conv2d fast path matches the reference loops over a sweep of sh
     }
 }
 
-// C[b] = op(A[b]) op(B[b]) read the way a row-major batched GEMM reads its operands.
-std::vector<double> run_batched_gemm(const BatchedGemm& g, const std::vector<double>& A, const std::vector<double>& B) {
-    std::vector<double> C(size_t(g.batch * g.sc));
+// CUDA keeps at most 64 MiB of partial sums for a pointwise weight gradient
+// (kernels/cuda/conv2d_cudnn.cpp): 2048 x 2048 f32 weights give 4 partials, so 6 samples take two
+// rounds, the second short. The sweep's shapes all fit one round.
+HPT_DEVICE_TEST("a wide pointwise convolution's weight gradient over more samples than partial sums", "[conv2d]") {
+    const ConvCase c = square(6, 2048, 2048, 2, 2, 1, 1, 0, 1, 1, false);
+    const ConvData d = conv_data(c, 3600);
+    ConvResult ref, abs_ref;
+    {
+        CpuConvScope g(CpuConvImpl::reference);
+        ref = run_conv(c, d.x, d.w, d.b, d.g, DType::f64, Device::cpu());
+        abs_ref = run_conv(c, absv(d.x), absv(d.w), absv(d.b), absv(d.g), DType::f64, Device::cpu());
+    }
+#ifdef HPT_WITH_CUDA
+    ConvGemmScope gs(dev.is_cuda() ? ConvGemm::always : cuda_conv_gemm());
+#endif
+    const ConvResult got = run_conv(c, d.x, d.w, d.b, d.g, DType::f32, dev, Grads::weights_only);
+    HPT_CHECK_CLOSE(got.gw, ref.gw, sum_tol(c.N * c.H * c.W, max_of(abs_ref.gw)));
+}
+
+// C[b] = op(A[b]) op(B[b]) + beta C[b], reading A and B from the given offsets, the way a row-major
+// batched GEMM reads its operands.
+void batched_gemm(const BatchedGemm& g, const std::vector<double>& A, int64_t a_off, const std::vector<double>& B,
+                  int64_t b_off, std::vector<double>& C, double beta) {
+    REQUIRE(C.size() >= size_t((g.batch - 1) * g.sc + (g.M - 1) * g.ldc + g.N));
     for (int64_t b = 0; b < g.batch; ++b)
         for (int64_t i = 0; i < g.M; ++i)
             for (int64_t j = 0; j < g.N; ++j) {
                 double acc = 0;
                 for (int64_t k = 0; k < g.K; ++k) {
-                    const double a = A[size_t(b * g.sa + (g.ta ? k * g.lda + i : i * g.lda + k))];
-                    const double v = B[size_t(b * g.sb + (g.tb ? j * g.ldb + k : k * g.ldb + j))];
+                    const double a = A.at(size_t(a_off + b * g.sa + (g.ta ? k * g.lda + i : i * g.lda + k)));
+                    const double v = B.at(size_t(b_off + b * g.sb + (g.tb ? j * g.ldb + k : k * g.ldb + j)));
                     acc += a * v;
                 }
-                C[size_t(b * g.sc + i * g.ldc + j)] = acc;
+                double& out = C[size_t(b * g.sc + i * g.ldc + j)];
+                out = beta * out + acc;
             }
+}
+
+std::vector<double> run_batched_gemm(const BatchedGemm& g, const std::vector<double>& A, const std::vector<double>& B) {
+    std::vector<double> C(size_t(g.batch * g.sc));
+    batched_gemm(g, A, 0, B, 0, C, 0.0);
     return C;
+}
+
+// The weight gradient as kernels/cuda/conv2d_cudnn.cpp runs the plan: rounds into the partial sums
+// (or straight into gw when there is one), then the row of ones that sums them.
+std::vector<double> run_weight_grad_plan(const PointwiseWeightGrad& w, const std::vector<double>& gy,
+                                         const std::vector<double>& x, int64_t gw_size) {
+    std::vector<double> partials(size_t(w.parts * w.round.sc), -1.0);  // garbage that round 0 must overwrite
+    for (int64_t r = 0; r < w.rounds; ++r) {
+        BatchedGemm g = w.round;
+        g.batch = w.batch(r);
+        REQUIRE(g.batch >= 1);
+        REQUIRE(g.batch <= w.parts);
+        batched_gemm(g, gy, w.a_offset(r), x, w.b_offset(r), partials, r == 0 ? 0.0 : 1.0);
+    }
+    if (w.parts == 1) return std::vector<double>(partials.begin(), partials.begin() + gw_size);
+    std::vector<double> gw(size_t(gw_size), -1.0);
+    batched_gemm(w.reduce, std::vector<double>(size_t(w.parts), 1.0), 0, partials, 0, gw, 0.0);
+    return gw;
 }
 
 TEST_CASE("a pointwise convolution is the batched GEMM that CUDA may run it as", "[conv2d][cpu]") {
@@ -254,6 +299,17 @@ TEST_CASE("a pointwise convolution is the batched GEMM that CUDA may run it as",
         const std::vector<double> gx = run_batched_gemm(pointwise_backward_data_gemm(c.N, c.C, c.O, hw), d.w, d.g);
         HPT_CHECK_CLOSE(from_vector<double>(y, r.y.shape()), r.y, tol(DType::f64, 64, 64));
         HPT_CHECK_CLOSE(from_vector<double>(gx, r.gx.shape()), r.gx, tol(DType::f64, 64, 64));
+        // Budgets for every sample's own partial, for one partial (no reduction), and for two
+        // (with three samples: a short last round).
+        const int64_t part_bytes = c.O * c.C * 8;
+        for (const int64_t budget : {int64_t(1) << 40, part_bytes, 2 * part_bytes + 7}) {
+            const PointwiseWeightGrad w = pointwise_weight_grad_gemm(c.N, c.C, c.O, hw, budget, 8);
+            INFO("budget " << budget << ": " << w.parts << " partial sums in " << w.rounds << " rounds");
+            CHECK(w.parts == std::min<int64_t>(c.N, budget / part_bytes));
+            CHECK(w.rounds * w.parts >= c.N);
+            const std::vector<double> gw = run_weight_grad_plan(w, d.g, d.x, r.gw.numel());
+            HPT_CHECK_CLOSE(from_vector<double>(gw, r.gw.shape()), r.gw, tol(DType::f64, 64, 64));
+        }
     }
     Conv2dAttrs p;
     CHECK_FALSE(is_pointwise_conv(p, 3, 3));
