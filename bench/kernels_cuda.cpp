@@ -18,6 +18,7 @@
 // with the one peer run, whose TF32 setting is the switch's (field peer_tf32).
 #include "bench/kernels_cuda.h"
 
+#include <cstdlib>
 #include <cstdint>
 #include <algorithm>
 #include <functional>
@@ -147,6 +148,13 @@ void add_gemm_case(std::vector<Case>& cases, const GemmShape& s, const Device& d
 }
 
 // The two MoCo kernels (bench/moco_cases.h); the case object keeps its tensors alive in `run`.
+// The partial kernels' block target when HPT_INFONCE_BLOCKS sets it (kernels/cuda/info_nce.cu), so
+// that the rows of a sweep over it tell themselves apart.
+std::string blocks_note() {
+    const char* v = std::getenv("HPT_INFONCE_BLOCKS");
+    return v && *v ? std::string(", HPT_INFONCE_BLOCKS=") + v : std::string();
+}
+
 // The fused InfoNCE twice: FP32 and TF32 (tensor cores) set for each repetition; the peer is asked
 // once (the TF32 row has no request of its own and reads the FP32 row's peer line).
 void add_moco_cases(std::vector<Case>& cases, const Device& dev, bool info_nce_fp32, bool info_nce_tf32,
@@ -157,9 +165,9 @@ void add_moco_cases(std::vector<Case>& cases, const Device& dev, bool info_nce_f
             if (!(tf32 ? info_nce_tf32 : info_nce_fp32)) continue;
             const std::string peer_request = tf32 && info_nce_fp32 ? "" : InfoNceCase::peer_request();
             Case x{tf32 ? "info_nce_fwd_bwd_tf32" : "info_nce_fwd_bwd", InfoNceCase::shape(),
-                   tf32 ? std::string("MoCo loss, T=0.2, TF32 tensor cores") +
-                              (cuda_info_nce_pipelined() ? ", pipelined (cp.async)" : ", HPT_INFONCE_PIPELINE=0 (tiles loaded in turn)")
-                        : "MoCo loss, T=0.2, FP32",
+                   (tf32 ? std::string("MoCo loss, T=0.2, TF32 tensor cores") +
+                               (cuda_info_nce_pipelined() ? ", pipelined (cp.async)" : ", HPT_INFONCE_PIPELINE=0 (tiles loaded in turn)")
+                         : std::string("MoCo loss, T=0.2, FP32")) + blocks_note(),
                    peer_request,
                    InfoNceCase::flops(), InfoNceCase::bytes(),
                    [c, tf32] {

@@ -20,6 +20,7 @@
 // shape, chunks in index order), so the results are deterministic.
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 
 #include "engine/ops/attrs.h"
 #include "engine/ops/registry.h"
@@ -308,6 +309,22 @@ int64_t chunk_size(int64_t N, int64_t K, int64_t blocks) {
 constexpr int64_t kBlocksFp32 = 512, kBlocksTf32 = 264;
 static_assert(kBlocksFp32 <= kMaxChunks && kBlocksTf32 <= kMaxChunks, "chunk_size() makes at most `blocks` chunks");
 
+// HPT_INFONCE_BLOCKS=B replaces the block target above, so that a benchmark can sweep it (run C's
+// ncu saw the TF32 partial kernel at 44% of SM throughput with its 256 blocks). The chunks, and so
+// the order in which the partials are merged, follow it: results are deterministic for each B.
+int64_t block_target(bool tf32) {
+    static const int64_t given = [] {
+        const char* v = std::getenv("HPT_INFONCE_BLOCKS");
+        if (!v || !*v) return int64_t(0);
+        char* end = nullptr;
+        const long long b = std::strtoll(v, &end, 10);
+        HPT_CHECK(*end == '\0' && b >= 1 && b <= kMaxChunks, "HPT_INFONCE_BLOCKS=", v,
+                  ": expected a whole number of blocks from 1 to ", kMaxChunks);
+        return int64_t(b);
+    }();
+    return given ? given : tf32 ? kBlocksTf32 : kBlocksFp32;
+}
+
 template <class Kernel>
 void allow_smem(Kernel k, size_t bytes) {
     HPT_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
@@ -341,7 +358,7 @@ void info_nce_cuda(const KernelArgs& a) {
     const int64_t N = q.size(0), D = q.size(1), K = queue.size(0);
     const float invT = float(1.0 / a.attr<InfoNceAttrs>().temperature);
     const bool tf32 = use_tf32();
-    const int64_t chunk = chunk_size(N, K, tf32 ? kBlocksTf32 : kBlocksFp32), chunks = ceil_div(K, chunk);
+    const int64_t chunk = chunk_size(N, K, block_target(tf32)), chunks = ceil_div(K, chunk);
     const Device dev = q.device();
     Tensor pm = empty({chunks, N}, DType::f32, dev), ps = empty({chunks, N}, DType::f32, dev);
     Tensor po = empty({chunks, N, D}, DType::f32, dev), rows = empty({N}, DType::f32, dev);

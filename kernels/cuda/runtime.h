@@ -47,8 +47,8 @@ bool cuda_exact_conv();
 void set_cuda_info_nce_pipelined(bool on);
 bool cuda_info_nce_pipelined();
 
-// Pointwise convolutions (1x1, stride 1, no padding, one group), forward and input gradient, can run
-// as one batched cuBLAS GEMM over the samples (kernels/cuda/conv2d_cudnn.cpp). timed: the
+// Pointwise convolutions (1x1, stride 1, no padding, one group) can run as batched cuBLAS GEMMs
+// over the samples, forward and both gradients (kernels/cuda/conv2d_cudnn.cpp). timed: the
 // algorithm search times the GEMM next to cuDNN's algorithms and keeps the fastest; always and
 // never are for tests and comparisons. Environment: HPT_CONV_GEMM=1 (always), 0 (never); unset: timed.
 enum class ConvGemm { timed, always, never };
