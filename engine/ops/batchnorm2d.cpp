@@ -54,16 +54,23 @@ Tensor batchnorm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, con
 std::vector<Tensor> backward_batchnorm2d(const BackwardCtx& c) {
     const Tensor &x = c.saved[0], &gamma = c.saved[1], &mean = c.saved[2], &invstd = c.saved[3];
     Tensor g = c.grad_out[0].contiguous();
+    // The ReLU's mask: applied by the backward kernel as it reads the gradient (given the output
+    // y), unless the residual needs the masked gradient as a tensor of its own.
+    Tensor mask_y;
     if (c.attr<BatchNormAttrs>().relu) {
-        Tensor masked = empty(g.shape(), g.dtype(), g.device());
-        run_kernel(OpId::relu_backward, {g, c.saved[4]}, {masked});
-        g = masked;
+        if (c.needs_grad(5)) {
+            Tensor masked = empty(g.shape(), g.dtype(), g.device());
+            run_kernel(OpId::relu_backward, {g, c.saved[4]}, {masked});
+            g = masked;
+        } else {
+            mask_y = c.saved[4];
+        }
     }
     Tensor gx = c.needs_grad(0) ? empty(x.shape(), x.dtype(), x.device()) : Tensor();
     Tensor gg = c.needs_grad(1) ? empty({x.size(1)}, x.dtype(), x.device()) : Tensor();
     Tensor gbeta = c.needs_grad(2) ? empty({x.size(1)}, x.dtype(), x.device()) : Tensor();
     if (gx.defined() || gg.defined() || gbeta.defined())
-        run_kernel(OpId::batchnorm2d_backward, {g, x, gamma, mean, invstd}, {gx, gg, gbeta}, c.attrs);
+        run_kernel(OpId::batchnorm2d_backward, {g, x, gamma, mean, invstd, mask_y}, {gx, gg, gbeta}, c.attrs);
     // The residual entered the sum with weight 1: its gradient is the (masked) output gradient.
     return {gx, gg, gbeta, Tensor(), Tensor(), c.needs_grad(5) ? g : Tensor()};
 }

@@ -105,6 +105,10 @@ void bn_backward(const KernelArgs& args) {
     const T* pm = mean.data<T>();
     const T* pi = invstd.data<T>();
     T* pgx = gx.defined() ? gx.data<T>() : nullptr;
+    // A defined in[5] is the forward's output y = relu(...): the gradient counts only where y > 0,
+    // relu_backward's mask, applied as each value is read.
+    const T* pmask = args.n_in > 5 && args.in[5].defined() ? args.in[5].data<T>() : nullptr;
+    const auto grad_at = [pgy, pmask](int64_t e) { return !pmask || pmask[e] > T(0) ? pgy[e] : T(0); };
     const double count = double(Ng * HW);
     parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
@@ -114,11 +118,12 @@ void bn_backward(const KernelArgs& args) {
                 const double m = double(pm[g * C + c]), inv = double(pi[g * C + c]);
                 double sg = 0.0, sgx = 0.0;  // sum of grad, sum of grad * xhat
                 for (int64_t n = g * Ng; n < (g + 1) * Ng; ++n) {
-                    const T* p = px + (n * C + c) * HW;
-                    const T* q = pgy + (n * C + c) * HW;
+                    const int64_t base = (n * C + c) * HW;
+                    const T* p = px + base;
                     for (int64_t i = 0; i < HW; ++i) {
-                        sg += double(q[i]);
-                        sgx += double(q[i]) * (double(p[i]) - m);
+                        const double q = double(grad_at(base + i));
+                        sg += q;
+                        sgx += q * (double(p[i]) - m);
                     }
                 }
                 sgx *= inv;
@@ -126,19 +131,19 @@ void bn_backward(const KernelArgs& args) {
                 dgamma += sgx;
                 if (!pgx) continue;
                 for (int64_t n = g * Ng; n < (g + 1) * Ng; ++n) {
-                    const T* p = px + (n * C + c) * HW;
-                    const T* q = pgy + (n * C + c) * HW;
-                    T* r = pgx + (n * C + c) * HW;
+                    const int64_t base = (n * C + c) * HW;
+                    const T* p = px + base;
+                    T* r = pgx + base;
                     if (a.training) {
                         // dx = gamma*inv/M * (M*dy - sum(dy) - xhat*sum(dy*xhat))
                         const double k = gam * inv / count;
                         for (int64_t i = 0; i < HW; ++i) {
                             const double xhat = (double(p[i]) - m) * inv;
-                            r[i] = T(k * (count * double(q[i]) - sg - xhat * sgx));
+                            r[i] = T(k * (count * double(grad_at(base + i)) - sg - xhat * sgx));
                         }
                     } else {
                         const T k = T(gam * inv);
-                        for (int64_t i = 0; i < HW; ++i) r[i] = q[i] * k;
+                        for (int64_t i = 0; i < HW; ++i) r[i] = grad_at(base + i) * k;
                     }
                 }
             }

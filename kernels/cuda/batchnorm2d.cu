@@ -184,16 +184,24 @@ HPT_REGISTER_CUDA_KERNEL(batchnorm2d, batchnorm2d_cuda);
 
 // ---------------------------------------------------------------- backward
 
+// dy at e, or 0 where the fused ReLU clamped: relu_backward's mask (y > 0) on the forward's output
+// y, applied as the gradient is read (mask == nullptr: no ReLU, or the caller masked already).
+template <class T, class I>
+__device__ __forceinline__ T grad_at(const T* gy, const T* mask, I e) {
+    return !mask || mask[e] > T(0) ? gy[e] : T(0);
+}
+
 // Per split of each slice: sum of dy and of dy * (x - mean).
 template <class T, class I, class Div>
-__global__ void bn_grad_partial(Geom s, Ix<I, Div> ix, const T* gy, const T* x, const T* mean, double2* partial) {
+__global__ void bn_grad_partial(Geom s, Ix<I, Div> ix, const T* gy, const T* mask, const T* x, const T* mean,
+                                double2* partial) {
     const I gc = blockIdx.x, g = gc / ix.C, c = gc - g * ix.C;
     const double m = double(mean[gc]);
     const I e0 = I(blockIdx.y) * I(s.chunk), e1 = I(min(s.count, int64_t(e0) + s.chunk));
     double sg = 0.0, sgx = 0.0;
     for (I e = e0 + threadIdx.x; e < e1; e += blockDim.x) {
         const I at = ix.slice_at(g, c, e);
-        const double q = double(gy[at]);
+        const double q = double(grad_at(gy, mask, at));
         sg += q;
         sgx += q * (double(x[at]) - m);
     }
@@ -226,8 +234,8 @@ __global__ void bn_grad_finish(Geom s, const double2* partial, const T* invstd, 
 
 // training: dx = gamma*inv/M * (M*dy - sum(dy) - xhat*sum(dy*xhat)); eval: dx = dy * gamma * inv.
 template <class T, class I, class Div>
-__global__ void bn_grad_input(I n, Geom s, Ix<I, Div> ix, const T* gy, const T* x, const T* gamma, const T* mean,
-                              const T* invstd, const double2* sums, T* gx, bool training) {
+__global__ void bn_grad_input(I n, Geom s, Ix<I, Div> ix, const T* gy, const T* mask, const T* x, const T* gamma,
+                              const T* mean, const T* invstd, const double2* sums, T* gx, bool training) {
     const double count = double(s.count);
     for (I e = I(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += I(gridDim.x) * blockDim.x) {
         I c, gc;
@@ -236,9 +244,9 @@ __global__ void bn_grad_input(I n, Geom s, Ix<I, Div> ix, const T* gy, const T* 
         if (training) {
             const double k = gam * inv / count;
             const double xhat = (double(x[e]) - double(mean[gc])) * inv;
-            gx[e] = T(k * (count * double(gy[e]) - sums[gc].x - xhat * sums[gc].y));
+            gx[e] = T(k * (count * double(grad_at(gy, mask, e)) - sums[gc].x - xhat * sums[gc].y));
         } else {
-            gx[e] = gy[e] * T(gam * inv);
+            gx[e] = grad_at(gy, mask, e) * T(gam * inv);
         }
     }
 }
@@ -247,6 +255,7 @@ template <class T>
 void bn_backward(const KernelArgs& args) {
     const Tensor &gy = args.in[0], &x = args.in[1], &gamma = args.in[2], &mean = args.in[3], &invstd = args.in[4];
     const Tensor &gx = args.out[0], &gg = args.out[1], &gb = args.out[2];
+    const Tensor mask = args.n_in > 5 ? args.in[5] : Tensor();
     const BatchNormAttrs& a = args.attr<BatchNormAttrs>();
     const Geom s = geom_of(x, a.groups);
     const int64_t slices = s.G * s.C;
@@ -260,7 +269,7 @@ void bn_backward(const KernelArgs& args) {
         using I = decltype(ix.HW);
         if (s.count > 0) {
             bn_grad_partial<<<dim3(unsigned(slices), unsigned(s.splits)), kThreads, 0, st>>>(
-                s, ix, gy.data<T>(), x.data<T>(), mean.data<T>(), static_cast<double2*>(partial.data_ptr()));
+                s, ix, gy.data<T>(), ptr(mask), x.data<T>(), mean.data<T>(), static_cast<double2*>(partial.data_ptr()));
             HPT_CUDA_LAUNCH_CHECK("batchnorm2d_backward_sums");
         } else {
             HPT_CUDA_CHECK(cudaMemsetAsync(partial.data_ptr(), 0, size_t(partial.numel()) * 8, st));
@@ -270,7 +279,7 @@ void bn_backward(const KernelArgs& args) {
             static_cast<double2*>(sums.data_ptr()), ptr(gg), ptr(gb));
         HPT_CUDA_LAUNCH_CHECK("batchnorm2d_backward_finish");
         if (!gx.defined() || n == 0) return;
-        bn_grad_input<<<grid_for(n), kThreads, 0, st>>>(I(n), s, ix, gy.data<T>(), x.data<T>(), ptr(gamma),
+        bn_grad_input<<<grid_for(n), kThreads, 0, st>>>(I(n), s, ix, gy.data<T>(), ptr(mask), x.data<T>(), ptr(gamma),
                                                         mean.data<T>(), invstd.data<T>(),
                                                         static_cast<const double2*>(sums.data_ptr()), gx.data<T>(),
                                                         a.training);
