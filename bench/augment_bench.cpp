@@ -99,7 +99,7 @@ Measured time_cpu(const Tensor& images, const ssl::AugmentConfig& cfg, double mi
 }
 
 #ifdef HPT_WITH_CUDA
-// The two kernels alone (buffers allocated once), timed by bench/kernels_cuda.h's time_cuda on
+// The kernels alone (buffers allocated once), timed by bench/kernels_cuda.h's time_cuda on
 // the current stream; every call draws a new epoch, as training does.
 Measured time_cuda_views(const Tensor& images, const ssl::AugmentConfig& cfg, double min_seconds) {
     const Device dev = Device::cuda(cuda::current_device());
@@ -109,6 +109,7 @@ Measured time_cuda_views(const Tensor& images, const ssl::AugmentConfig& cfg, do
     const Tensor v1 = empty(view, DType::f32, dev), v2 = empty(view, DType::f32, dev);
     const Tensor scratch = empty({2, n, c, cfg.out_h, cfg.out_w}, DType::f32, dev);
     const Tensor params = empty({int64_t(2 * size_t(n) * sizeof(ssl::ViewParams))}, DType::u8, dev);
+    const Tensor tile_sums = empty({ssl::augment_cuda_tile_sums(n, 2, cfg.out_h, cfg.out_w)}, DType::f64, dev);
     std::vector<int64_t> samples(static_cast<size_t>(n));
     for (int32_t i = 0; i < n; ++i) samples[size_t(i)] = i;
     const Tensor d_samples = from_vector<int64_t>(samples).to(dev);
@@ -120,7 +121,8 @@ Measured time_cuda_views(const Tensor& images, const ssl::AugmentConfig& cfg, do
         [&] {
             ssl::augment_views_cuda(in.data<uint8_t>(), n, h, w, c, d_samples.data<int64_t>(), nullptr, cfg, seed,
                                     epoch++, 2, max_r, v1.data<float>(), v2.data<float>(), scratch.data<float>(),
-                                    static_cast<ssl::ViewParams*>(params.data_ptr()), cuda::current_stream());
+                                    static_cast<ssl::ViewParams*>(params.data_ptr()), tile_sums.data<double>(),
+                                    cuda::current_stream());
         },
         min_seconds);
     // The bytes moved depend on how many views were blurred: count them over every epoch drawn,

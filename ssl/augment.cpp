@@ -552,6 +552,7 @@ void run_cuda(const Tensor& images, const std::vector<int64_t>* samples, const s
     const Shape shape = {b.n, nc, cfg.out_h, cfg.out_w};
     Tensor scratch = empty({int64_t(n_views) * shape_numel(shape)}, DType::f32, dev);
     Tensor params_out = empty({int64_t(n_views) * b.n * int64_t(sizeof(ViewParams))}, DType::u8, dev);
+    Tensor tile_sums = empty({augment_cuda_tile_sums(b.n, n_views, cfg.out_h, cfg.out_w)}, DType::f64, dev);
     // The per-image arrays (sample indices or explicit parameters) travel through the engine's copy.
     Tensor aux;
     int32_t max_radius = max_blur_radius(cfg);
@@ -568,7 +569,7 @@ void run_cuda(const Tensor& images, const std::vector<int64_t>* samples, const s
                        samples ? nullptr : static_cast<const ViewParams*>(aux.data_ptr()), cfg, seed, epoch,
                        n_views, max_radius, v1.data<float>(), n_views == 2 ? v2.data<float>() : nullptr,
                        scratch.data<float>(), static_cast<ViewParams*>(params_out.data_ptr()),
-                       cuda::current_stream(dev.index));
+                       tile_sums.data<double>(), cuda::current_stream(dev.index));
     // No wait: the kernels run in order on the device's current stream, after the copies that
     // made their inputs, and the allocator reuses the released scratch only for later work on
     // that same stream.

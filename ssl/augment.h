@@ -102,11 +102,13 @@ void augment_view_cpu(const uint8_t* src, int32_t in_h, int32_t in_w, int32_t in
 // otherwise params[i] is used for image i (n_views must be 1). `max_radius` bounds every view's
 // blur radius (max_blur_radius(cfg) for drawn views; the largest given otherwise): it sizes the
 // blur pass's shared memory. `scratch` holds n_views * N * C' * out_h * out_w floats (the
-// pre-blur values of blurred views); `params_out` n_views * N entries (the blur pass reads them).
+// pre-blur values of blurred views); `params_out` n_views * N entries (the pixel passes read them);
+// `tile_sums` augment_cuda_tile_sums(...) doubles (the contrast means' partial sums).
 void augment_views_cuda(const uint8_t* images, int32_t n, int32_t in_h, int32_t in_w, int32_t in_c,
                         const int64_t* samples, const ViewParams* params, const AugmentConfig& cfg, uint64_t seed,
                         int64_t epoch, int n_views, int32_t max_radius, float* view1, float* view2,
-                        float* scratch, ViewParams* params_out, void* stream);
+                        float* scratch, ViewParams* params_out, double* tile_sums, void* stream);
+int64_t augment_cuda_tile_sums(int64_t n, int n_views, int32_t out_h, int32_t out_w);
 #endif
 
 }  // namespace hpt::ssl

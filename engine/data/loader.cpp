@@ -67,11 +67,11 @@ struct CudaStage {
         bool used = false;
     } slots[2];
     int next_slot = 0;
-    Tensor scratch, params, plain_params;  // used only by kernels on the compute stream, in order
+    Tensor scratch, params, plain_params, tile_sums;  // used only by kernels on the compute stream, in order
 
     // `planned`: batches under a plan carry two sets of images and host-drawn view parameters.
-    CudaStage(int dev, int64_t batch, int64_t image_bytes, int64_t view_elems, int n_views, bool planned,
-              const ssl::ViewParams& plain)
+    CudaStage(int dev, int64_t batch, int64_t image_bytes, int32_t out_h, int32_t out_w, int64_t view_elems,
+              int n_views, bool planned, const ssl::ViewParams& plain)
         : device(dev) {
         const cuda::DeviceGuard guard(device);
         HPT_LOADER_CUDA(cudaStreamCreateWithFlags(&copy_stream, cudaStreamNonBlocking));
@@ -92,6 +92,7 @@ struct CudaStage {
         }
         scratch = empty({int64_t(n_views) * batch * view_elems}, DType::f32, d);
         params = empty({int64_t(n_views) * batch * int64_t(sizeof(ssl::ViewParams))}, DType::u8, d);
+        tile_sums = empty({ssl::augment_cuda_tile_sums(batch, n_views, out_h, out_w)}, DType::f64, d);
         Tensor host = empty({batch * int64_t(sizeof(ssl::ViewParams))}, DType::u8);
         for (int64_t i = 0; i < batch; ++i)
             std::memcpy(host.data<uint8_t>() + i * int64_t(sizeof(plain)), &plain, sizeof(plain));
@@ -280,18 +281,20 @@ Batch Loader::Impl::make(int64_t b) {
             ssl::augment_views_cuda(slot.images.data<uint8_t>() + v * n * image_bytes, int32_t(n), h, w, c, nullptr,
                                     given + v * n, aug, 0, 0, 1, max_r, (v ? out.view2 : out.view1).data<float>(),
                                     nullptr, st.scratch.data<float>() + v * n * view_elems, params_out + v * n,
-                                    compute);
+                                    st.tile_sums.data<double>(), compute);
     } else if (augment) {
         out.view1 = empty(view_shape, DType::f32, cfg.device);
         out.view2 = empty(view_shape, DType::f32, cfg.device);
         ssl::augment_views_cuda(slot.images.data<uint8_t>(), int32_t(n), h, w, c, slot.samples.data<int64_t>(),
                                 nullptr, aug, cfg.seed, epoch, 2, ssl::max_blur_radius(aug), out.view1.data<float>(),
-                                out.view2.data<float>(), st.scratch.data<float>(), params_out, compute);
+                                out.view2.data<float>(), st.scratch.data<float>(), params_out,
+                                st.tile_sums.data<double>(), compute);
     } else {
         out.images = empty(view_shape, DType::f32, cfg.device);
         ssl::augment_views_cuda(slot.images.data<uint8_t>(), int32_t(n), h, w, c, nullptr,
                                 static_cast<const ssl::ViewParams*>(st.plain_params.data_ptr()), plain, 0, 0, 1, 0,
-                                out.images.data<float>(), nullptr, st.scratch.data<float>(), params_out, compute);
+                                out.images.data<float>(), nullptr, st.scratch.data<float>(), params_out,
+                                st.tile_sums.data<double>(), compute);
     }
     HPT_LOADER_CUDA(cudaEventRecord(slot.consumed, compute));
     release.done = true;
@@ -386,7 +389,7 @@ Loader::Loader(ImageSet set, LoaderConfig cfg) : impl_(std::make_unique<Impl>())
     if (cfg_.device.is_cuda()) {
 #ifdef HPT_WITH_CUDA
         const ssl::AugmentConfig& a = augment ? m.aug : m.plain;
-        m.cuda = std::make_unique<CudaStage>(cfg_.device.index, cfg_.batch_size, m.image_bytes,
+        m.cuda = std::make_unique<CudaStage>(cfg_.device.index, cfg_.batch_size, m.image_bytes, a.out_h, a.out_w,
                                              int64_t(m.out_c) * a.out_h * a.out_w, augment ? 2 : 1,
                                              bool(cfg_.plan), ssl::identity_params(m.h, m.w));
 #else

@@ -1,19 +1,27 @@
-// GPU augmentation: both views of a u8 NHWC batch in one launch, the Gaussian blur as a second,
-// separable pass. Mirrors the CPU specification in ssl/augment.cpp: the same parameter draws
-// (draw_view_params) and the same per-pixel formulas (ssl/augment_pixel.h), in the same order;
-// only the final normalisation multiplies by 1/std where the CPU divides.
+// GPU augmentation: both views of a u8 NHWC batch. Mirrors the CPU specification in
+// ssl/augment.cpp: the same parameter draws (draw_view_params) and the same per-pixel formulas
+// (ssl/augment_pixel.h), in the same order; only the final normalisation multiplies by 1/std where
+// the CPU divides.
 //
-// Kernel 1 (augment_kernel): one block per (image, view). Thread 0 draws the view's parameters.
-//   Contrast needs the mean of the gray image at its place in the jitter order, so when contrast
-//   is drawn the block first sweeps the pixels to that point and reduces the gray sum (sweep A),
-//   then recomputes every pixel from the u8 source with the whole chain (sweep B): recomputing
-//   from the cached 2x2 source neighbourhood is cheaper than storing and re-reading floats.
-//   Views without blur are normalised and flipped straight into the output; blurred views write
-//   their pre-blur values to `scratch`.
-// Kernel 2 (blur_kernel): one block per (image, row tile, view); blocks of unblurred views exit.
-//   Per channel it loads the tile's rows plus a halo of `radius` rows, blurs them horizontally
-//   into shared memory (reflect padding), then blurs vertically, normalises and flips into the
-//   output. Same summation order as the CPU (horizontal first, taps left to right).
+// Work is cut into tiles of a view's rows (about kTilePixels pixels each) so that a batch makes
+// thousands of equal blocks: one block per whole view (the first version) gave 512 blocks for
+// 256 images at 224x224, fewer than the H100 holds at once, with views of very unequal cost
+// (contrast doubles the work, hue and blur add to it). Four launches, in stream order:
+//   draw_kernel      one thread per (image, view) draws the view's parameters into params_out.
+//   gray_sum_kernel  contrast blends with the mean of the gray image at contrast's place in the
+//                    jitter order: per tile of a view with contrast, the sum of that gray image
+//                    (recomputed from the u8 source) into tile_sums, in double.
+//   augment_kernel   per tile: every pixel's whole chain from the u8 source (the mean is the tile
+//                    sums added in tile order, so it does not depend on timing); views without blur
+//                    are normalised and flipped straight into the output, blurred views write their
+//                    pre-blur values to `scratch`.
+//   blur_kernel      one block per (image, row tile, view); blocks of unblurred views exit. Per
+//                    channel it loads the tile's rows plus a halo of `radius` rows, blurs them
+//                    horizontally into shared memory (reflect padding), then vertically, normalises
+//                    and flips into the output. Same summation order as the CPU (horizontal first,
+//                    taps left to right).
+// The bilinear taps of a tile's rows and of every column are computed once per block into shared
+// memory, and a pixel's row and column come from its index by a multiply-high (FastDiv).
 #include <cstdint>
 #include <cuda_runtime.h>
 
@@ -22,52 +30,32 @@
 
 #include "engine/core/error.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/common.cuh"
 #include "ssl/augment.h"
 #include "ssl/augment_pixel.h"
 
 namespace hpt::ssl {
 namespace {
 
+using cuda::FastDiv;
+
 constexpr int kThreads = 256;
-constexpr int kTileRows = 16;
+constexpr int kTileRows = 16;       // the blur pass's row tiles
+constexpr int32_t kTilePixels = 1024;  // about 4 pixels per thread per tile in the other passes
 
 struct Geometry {
     int32_t n, in_h, in_w, in_c, nc, oh, ow;
+    int32_t tile_rows, tiles;  // the row tiles of gray_sum_kernel and augment_kernel
+    FastDiv by_ow;
 };
-
-// What every pixel of a view shares: i / 255.f for every byte i (the CPU's table, ssl/augment.cpp:
-// the same values as the division, without twelve IEEE divisions per pixel) and the crop's scale
-// along each axis (a division each).
-struct Sampler {
-    const float* unit;
-    float sy, sx;
-};
-
-// Bilinear sample of output pixel (y, x) of the crop, channels [0, in_c), in [0, 1].
-__device__ inline void sample_pixel(const uint8_t* __restrict__ img, const Sampler& sm, const Geometry& g,
-                                    const ViewParams& p, int32_t y, int32_t x, float v[3]) {
-    const float* unit = sm.unit;
-    const LinearTap ty = linear_tap_scaled(y, p.crop_h, sm.sy, p.crop_top);
-    const LinearTap tx = linear_tap_scaled(x, p.crop_w, sm.sx, p.crop_left);
-    const int64_t row0 = int64_t(ty.i0) * g.in_w, row1 = int64_t(ty.i1) * g.in_w;
-#pragma unroll
-    for (int c = 0; c < 3; ++c) {  // unrolled with a guard, so that v stays in registers
-        if (c >= g.in_c) break;
-        const float a = unit[__ldg(img + (row0 + tx.i0) * g.in_c + c)];
-        const float b = unit[__ldg(img + (row0 + tx.i1) * g.in_c + c)];
-        const float d = unit[__ldg(img + (row1 + tx.i0) * g.in_c + c)];
-        const float e = unit[__ldg(img + (row1 + tx.i1) * g.in_c + c)];
-        const float h0 = tx.w0 * a + tx.w1 * b;
-        const float h1 = tx.w0 * d + tx.w1 * e;
-        v[c] = ty.w0 * h0 + ty.w1 * h1;
-    }
-    if (g.nc == 3 && g.in_c == 1) v[1] = v[2] = v[0];
-}
 
 // Jitter ops [from, to) of p on one pixel of nc channels.
 __device__ inline void jitter_pixel(const ViewParams& p, int nc, int from, int to, float mean, float v[3]) {
+    // The order as one word: indexing p.ops with a loop variable would keep the parameters in
+    // local memory (a stack frame) instead of registers.
+    const uint32_t order = uint32_t(p.ops[0]) | uint32_t(p.ops[1]) << 8 | uint32_t(p.ops[2]) << 16 | uint32_t(p.ops[3]) << 24;
     for (int k = from; k < to; ++k) {
-        switch (p.ops[k]) {
+        switch ((order >> (8 * k)) & 0xffu) {
             case kBrightness: {
                 const Blend bl(p.brightness);
 #pragma unroll
@@ -97,82 +85,140 @@ __device__ inline void jitter_pixel(const ViewParams& p, int nc, int from, int t
     }
 }
 
-__device__ inline double block_sum(double v, double* shared32) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (lane == 0) shared32[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        v = lane < int(blockDim.x >> 5) ? shared32[lane] : 0.0;
-        for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-        if (lane == 0) shared32[0] = v;
-    }
-    __syncthreads();
-    return shared32[0];
+// The bilinear taps of rows [y0, y0 + rows) and of every column, for one view, into shared memory
+// (row taps first, then ow column taps); the caller synchronises before reading them.
+__device__ inline void make_taps(LinearTap* taps, const Geometry& g, const ViewParams& p, int32_t y0, int32_t rows) {
+    const float sy = tap_scale(p.crop_h, g.oh), sx = tap_scale(p.crop_w, g.ow);
+    for (int32_t k = threadIdx.x; k < rows + g.ow; k += blockDim.x)
+        taps[k] = k < rows ? linear_tap_scaled(y0 + k, p.crop_h, sy, p.crop_top)
+                           : linear_tap_scaled(k - rows, p.crop_w, sx, p.crop_left);
 }
 
-__global__ void __launch_bounds__(kThreads)
-augment_kernel(const uint8_t* __restrict__ images, Geometry g, const int64_t* __restrict__ samples,
-               const ViewParams* __restrict__ given, AugmentConfig cfg, uint64_t seed, int64_t epoch,
-               float* __restrict__ view1, float* __restrict__ view2, float* __restrict__ scratch,
-               ViewParams* __restrict__ params_out) {
-    const int32_t i = blockIdx.x;
-    const int view = blockIdx.y;
-    // Raw bytes: a __shared__ variable cannot have ViewParams' default member initialisers.
-    __shared__ alignas(ViewParams) unsigned char sp_raw[sizeof(ViewParams)];
-    __shared__ double red[32];
-    __shared__ float unit[256];
+// Bilinear sample of the crop at the taps (ty, tx), channels [0, in_c), in [0, 1].
+__device__ inline void sample_at(const uint8_t* __restrict__ img, const float* unit, const Geometry& g,
+                                 const LinearTap& ty, const LinearTap& tx, float v[3]) {
+    const int64_t row0 = int64_t(ty.i0) * g.in_w, row1 = int64_t(ty.i1) * g.in_w;
+#pragma unroll
+    for (int c = 0; c < 3; ++c) {  // unrolled with a guard, so that v stays in registers
+        if (c >= g.in_c) break;
+        const float a = unit[__ldg(img + (row0 + tx.i0) * g.in_c + c)];
+        const float b = unit[__ldg(img + (row0 + tx.i1) * g.in_c + c)];
+        const float d = unit[__ldg(img + (row1 + tx.i0) * g.in_c + c)];
+        const float e = unit[__ldg(img + (row1 + tx.i1) * g.in_c + c)];
+        const float h0 = tx.w0 * a + tx.w1 * b;
+        const float h1 = tx.w0 * d + tx.w1 * e;
+        v[c] = ty.w0 * h0 + ty.w1 * h1;
+    }
+    if (g.nc == 3 && g.in_c == 1) v[1] = v[2] = v[0];
+}
+
+// Where contrast sits in the view's jitter order (n_ops when it is not applied).
+__device__ inline int contrast_index(const ViewParams& p) {
+    int kc = p.n_ops;
+#pragma unroll
+    for (int k = 0; k < 4; ++k)
+        if (k < p.n_ops && p.ops[k] == kContrast) kc = k;
+    return kc;
+}
+
+// i / 255.f for every byte i: the CPU's table (ssl/augment.cpp), the same values as the division
+// without twelve IEEE divisions per pixel.
+__device__ inline void fill_unit(float* unit) {
     for (int b = threadIdx.x; b < 256; b += blockDim.x) unit[b] = float(b) / 255.f;
-    ViewParams& sp = *reinterpret_cast<ViewParams*>(sp_raw);
-    if (threadIdx.x == 0) {
-        sp = given ? given[i] : draw_view_params(seed, epoch, samples[i], view, cfg, g.in_h, g.in_w);
-        params_out[int64_t(view) * g.n + i] = sp;
+}
+
+// One thread per (image, view): view v of image i at params_out[v * n + i].
+__global__ void draw_kernel(Geometry g, const int64_t* __restrict__ samples, const ViewParams* __restrict__ given,
+                            AugmentConfig cfg, uint64_t seed, int64_t epoch, int n_views,
+                            ViewParams* __restrict__ params_out) {
+    const int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (k >= int64_t(n_views) * g.n) return;
+    const int view = int(k / g.n);
+    const int32_t i = int32_t(k - int64_t(view) * g.n);
+    params_out[k] = given ? given[i] : draw_view_params(seed, epoch, samples[i], view, cfg, g.in_h, g.in_w);
+}
+
+// Grid (image, row tile, view): for views with contrast, the tile's sum of the gray image just
+// before contrast.
+__global__ void __launch_bounds__(kThreads)
+gray_sum_kernel(const uint8_t* __restrict__ images, Geometry g, const ViewParams* __restrict__ params,
+                double* __restrict__ tile_sums) {
+    const int32_t i = blockIdx.x, tile = blockIdx.y;
+    const int64_t pv = int64_t(blockIdx.z) * g.n + i;
+    const ViewParams p = params[pv];
+    const int kc = contrast_index(p);
+    if (kc == p.n_ops) return;  // uniform over the block, before any barrier
+    extern __shared__ LinearTap taps[];
+    __shared__ float unit[256];
+    const int32_t y0 = tile * g.tile_rows, rows = min(g.tile_rows, g.oh - y0);
+    fill_unit(unit);
+    make_taps(taps, g, p, y0, rows);
+    __syncthreads();
+    const uint8_t* img = images + int64_t(i) * g.in_h * g.in_w * g.in_c;
+    double s = 0;
+    for (int32_t e = threadIdx.x; e < rows * g.ow; e += blockDim.x) {
+        const int32_t ty = int32_t(g.by_ow.div(uint32_t(e))), x = e - ty * g.ow;
+        float v[3];
+        sample_at(img, unit, g, taps[ty], taps[rows + x], v);
+        jitter_pixel(p, g.nc, 0, kc, 0.f, v);
+        s += g.nc == 3 ? gray_of(v[0], v[1], v[2]) : v[0];
+    }
+    s = cuda::block_reduce(s, cuda::SumOp{});
+    if (threadIdx.x == 0) tile_sums[pv * g.tiles + tile] = s;
+}
+
+// Grid (image, row tile, view): the whole chain for the tile's pixels.
+__global__ void __launch_bounds__(kThreads)
+augment_kernel(const uint8_t* __restrict__ images, Geometry g, const ViewParams* __restrict__ params,
+               const double* __restrict__ tile_sums, AugmentConfig cfg, float* __restrict__ view1,
+               float* __restrict__ view2, float* __restrict__ scratch) {
+    const int32_t i = blockIdx.x, tile = blockIdx.y;
+    const int view = blockIdx.z;
+    const int64_t pv = int64_t(view) * g.n + i;
+    const ViewParams p = params[pv];
+    const bool contrast = contrast_index(p) < p.n_ops;
+    extern __shared__ LinearTap taps[];
+    __shared__ float unit[256];
+    __shared__ float mean_s;
+    const int32_t y0 = tile * g.tile_rows, rows = min(g.tile_rows, g.oh - y0);
+    fill_unit(unit);
+    make_taps(taps, g, p, y0, rows);
+    if (threadIdx.x == 0 && contrast) {
+        double s = 0;  // tile by tile in order: every tile of the view gets the same mean
+        for (int32_t t = 0; t < g.tiles; ++t) s += tile_sums[pv * g.tiles + t];
+        mean_s = float(s / (double(g.oh) * double(g.ow)));
     }
     __syncthreads();
-    const ViewParams p = sp;
-    const Sampler sm{unit, tap_scale(p.crop_h, g.oh), tap_scale(p.crop_w, g.ow)};
-    const uint8_t* img = images + int64_t(i) * g.in_h * g.in_w * g.in_c;
-    const int64_t plane = int64_t(g.oh) * g.ow;
-    const int nc = g.nc;
-
-    int kc = p.n_ops;
-    for (int k = 0; k < p.n_ops; ++k)
-        if (p.ops[k] == kContrast) kc = k;
-    float mean = 0.f;
-    if (kc < p.n_ops) {  // sweep A: the gray mean where contrast sits in the order
-        double s = 0;
-        for (int32_t e = threadIdx.x; e < int32_t(plane); e += blockDim.x) {
-            float v[3];
-            sample_pixel(img, sm, g, p, e / g.ow, e % g.ow, v);
-            jitter_pixel(p, nc, 0, kc, 0.f, v);
-            s += nc == 3 ? gray_of(v[0], v[1], v[2]) : v[0];
-        }
-        mean = float(block_sum(s, red) / double(plane));
-    }
+    const float mean = contrast ? mean_s : 0.f;
 
     const bool blur = p.blur_radius > 0;
-    const bool gray = p.gray && nc == 3;
+    const bool gray = p.gray && g.nc == 3;
+    const int nc = g.nc;
     // Normalising multiplies by 1/std where the CPU (and torchvision) divides: within an ulp or
     // two, and three IEEE divisions per pixel fewer.
     float inv_std[3];
 #pragma unroll
     for (int c = 0; c < 3; ++c) inv_std[c] = 1.f / cfg.std[c];
+    const uint8_t* img = images + int64_t(i) * g.in_h * g.in_w * g.in_c;
+    const int64_t plane = int64_t(g.oh) * g.ow;
     float* out = (view == 0 ? view1 : view2) + int64_t(i) * nc * plane;
-    float* pre = scratch + (int64_t(view) * g.n + i) * nc * plane;
-    // 32-bit pixel indices (the host checks that a view has fewer than 2^31 - 1024 pixels): a 64-bit
-    // division is a software routine of tens of instructions, here once per pixel.
-    for (int32_t e = threadIdx.x; e < int32_t(plane); e += blockDim.x) {  // sweep B
-        const int32_t y = e / g.ow, x = e % g.ow;
+    float* pre = scratch + pv * nc * plane;
+    // 32-bit pixel indices within the tile (a tile has at most a view's pixels, which the host
+    // keeps below 2^31 - 1024).
+    for (int32_t e = threadIdx.x; e < rows * g.ow; e += blockDim.x) {
+        const int32_t ty = int32_t(g.by_ow.div(uint32_t(e))), x = e - ty * g.ow;
         float v[3];
-        sample_pixel(img, sm, g, p, y, x, v);
+        sample_at(img, unit, g, taps[ty], taps[rows + x], v);
         jitter_pixel(p, nc, 0, p.n_ops, mean, v);
         if (gray) v[0] = v[1] = v[2] = gray_of(v[0], v[1], v[2]);
+        const int64_t y = y0 + ty;
         if (blur) {
+            const int64_t o = y * g.ow + x;
 #pragma unroll
             for (int c = 0; c < 3; ++c)
-                if (c < nc) pre[c * plane + e] = v[c];
+                if (c < nc) pre[c * plane + o] = v[c];
         } else {
-            const int64_t o = int64_t(y) * g.ow + (p.flip ? g.ow - 1 - x : x);
+            const int64_t o = y * g.ow + (p.flip ? g.ow - 1 - x : x);
 #pragma unroll
             for (int c = 0; c < 3; ++c)
                 if (c < nc) out[c * plane + o] = (v[c] - cfg.mean[c]) * inv_std[c];
@@ -230,26 +276,68 @@ blur_kernel(Geometry g, const ViewParams* __restrict__ params, int params_per_vi
     }
 }
 
+// Rows per tile of gray_sum_kernel and augment_kernel: about kTilePixels pixels, at least one row.
+int32_t tile_rows_for(int32_t oh, int32_t ow) {
+    return std::max<int32_t>(1, std::min<int32_t>(oh, (kTilePixels + ow - 1) / std::max<int32_t>(ow, 1)));
+}
+
+// Dynamic shared memory of a kernel launch above the default 48 KiB: allowed up to the device's
+// opt-in limit, else a clear error.
+template <class Kernel>
+void allow_smem(Kernel kernel, size_t bytes, const std::string& what) {
+    if (bytes <= 48 * 1024) return;
+    int dev = 0, optin = 0;
+    HPT_CUDA_CHECK(cudaGetDevice(&dev));
+    HPT_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    HPT_CHECK(bytes <= size_t(optin), "augment (cuda): ", what, " need ", bytes, " bytes of shared memory; the device has ",
+              optin);
+    HPT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+}
+
 }  // namespace
+
+int64_t augment_cuda_tile_sums(int64_t n, int n_views, int32_t out_h, int32_t out_w) {
+    const int32_t rows = tile_rows_for(out_h, out_w);
+    return int64_t(n_views) * n * ((out_h + rows - 1) / rows);
+}
 
 void augment_views_cuda(const uint8_t* images, int32_t n, int32_t in_h, int32_t in_w, int32_t in_c,
                         const int64_t* samples, const ViewParams* params, const AugmentConfig& cfg, uint64_t seed,
                         int64_t epoch, int n_views, int32_t max_radius, float* view1, float* view2,
-                        float* scratch, ViewParams* params_out, void* stream_ptr) {
+                        float* scratch, ViewParams* params_out, double* tile_sums, void* stream_ptr) {
     HPT_CHECK(n_views == 1 || n_views == 2, "augment (cuda): 1 or 2 views, got ", n_views);
     HPT_CHECK((params != nullptr) != (samples != nullptr), "augment (cuda): give either samples or params");
     HPT_CHECK(!params || n_views == 1, "augment (cuda): explicit params make one view");
-    HPT_CHECK(params_out, "augment (cuda): params_out is required (the blur pass reads it)");
+    HPT_CHECK(params_out, "augment (cuda): params_out is required (the pixel passes read it)");
+    HPT_CHECK(tile_sums, "augment (cuda): tile_sums is required (augment_cuda_tile_sums entries)");
     HPT_CHECK(in_c == 1 || in_c == 3, "augment (cuda): 1 or 3 channels, got ", in_c);
     // The kernels step 32-bit pixel indices by their block size past the last pixel.
     HPT_CHECK(int64_t(cfg.out_h) * cfg.out_w <= INT32_MAX - 1024, "augment (cuda): views of ", cfg.out_h, "x",
               cfg.out_w, " pixels are too large");
     if (n == 0) return;
     cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
-    const Geometry g{n, in_h, in_w, in_c, int32_t(view_channels(cfg, in_c)), cfg.out_h, cfg.out_w};
+    const int32_t rows = tile_rows_for(cfg.out_h, cfg.out_w);
+    const Geometry g{n,        in_h, in_w, in_c, int32_t(view_channels(cfg, in_c)), cfg.out_h, cfg.out_w,
+                     rows,     int32_t((cfg.out_h + rows - 1) / rows), FastDiv(cfg.out_w)};
+    const int64_t views = int64_t(n_views) * n;
+    HPT_CHECK(g.tiles <= 65535 && g.oh <= 65535, "augment (cuda): views of ", cfg.out_h, " rows are too tall");
 
-    augment_kernel<<<dim3(unsigned(n), unsigned(n_views)), kThreads, 0, stream>>>(
-        images, g, samples, params, cfg, seed, epoch, view1, view2, scratch, params_out);
+    draw_kernel<<<unsigned((views + kThreads - 1) / kThreads), kThreads, 0, stream>>>(g, samples, params, cfg, seed,
+                                                                                     epoch, n_views, params_out);
+    HPT_CUDA_LAUNCH_CHECK("augment draw_kernel");
+
+    const size_t tap_bytes = size_t(rows + g.ow) * sizeof(LinearTap);
+    const std::string taps_what = "the bilinear taps of views " + std::to_string(g.ow) + " pixels wide";
+    allow_smem(gray_sum_kernel, tap_bytes, taps_what);
+    allow_smem(augment_kernel, tap_bytes, taps_what);
+    const dim3 grid(unsigned(n), unsigned(g.tiles), unsigned(n_views));
+    // Views drawn with contrast: the jitter probability and the contrast range decide, and explicit
+    // parameters may have it.
+    if (params || (cfg.jitter_p > 0 && cfg.contrast > 0)) {
+        gray_sum_kernel<<<grid, kThreads, tap_bytes, stream>>>(images, g, params_out, tile_sums);
+        HPT_CUDA_LAUNCH_CHECK("augment gray_sum_kernel");
+    }
+    augment_kernel<<<grid, kThreads, tap_bytes, stream>>>(images, g, params_out, tile_sums, cfg, view1, view2, scratch);
     HPT_CUDA_LAUNCH_CHECK("augment_kernel");
 
     const int32_t max_r = max_radius;
@@ -258,17 +346,11 @@ void augment_views_cuda(const uint8_t* images, int32_t n, int32_t in_h, int32_t 
     auto smem_bytes = [&](int32_t t) { return size_t(2 * max_r + 1 + (t + 2 * max_r) * g.ow) * sizeof(float); };
     while (tile > 1 && smem_bytes(tile) > 48 * 1024) --tile;
     const size_t bytes = smem_bytes(tile);
-    if (bytes > 48 * 1024) {
-        int dev = 0, optin = 0;
-        HPT_CUDA_CHECK(cudaGetDevice(&dev));
-        HPT_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-        HPT_CHECK(bytes <= size_t(optin), "augment (cuda): rows of ", g.ow, " pixels with blur radius ", max_r,
-                  " need ", bytes, " bytes of shared memory; the device has ", optin);
-        HPT_CUDA_CHECK(cudaFuncSetAttribute(blur_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-    }
+    allow_smem(blur_kernel, bytes,
+               "rows of " + std::to_string(g.ow) + " pixels with blur radius " + std::to_string(max_r));
     const unsigned tiles = unsigned((g.oh + tile - 1) / tile);
     blur_kernel<<<dim3(unsigned(n), tiles, unsigned(n_views)), kThreads, bytes, stream>>>(
-        g, params ? params : params_out, params ? 0 : n, cfg, tile, max_r, scratch, view1, view2);
+        g, params_out, n, cfg, tile, max_r, scratch, view1, view2);
     HPT_CUDA_LAUNCH_CHECK("augment blur_kernel");
 }
 
