@@ -162,9 +162,16 @@ __global__ void __launch_bounds__(256, 2)
     }
 }
 
-__device__ float dot_row(const float* a, const float* b, int64_t D) {
+// a . b over D entries by one warp, every lane getting the result: lane l sums entries l, l + 32,
+// ... and the lanes' sums are added by a fixed butterfly, so the result does not depend on timing.
+// (A single thread's chain of D dependent fmas, which every thread of the merge and of the
+// backward's finishing kernel used to run for its row, is D fma latencies long.)
+__device__ float warp_dot(const float* a, const float* b, int64_t D) {
+    const int lane = threadIdx.x & 31;
     float d = 0.f;
-    for (int64_t i = 0; i < D; ++i) d = fmaf(a[i], b[i], d);
+    for (int64_t i = lane; i < D; i += 32) d = fmaf(a[i], b[i], d);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
     return d;
 }
 
@@ -183,7 +190,7 @@ __global__ void __launch_bounds__(kMergeThreads)
     constexpr int kPer = ceil_div(kMaxD, kMergeThreads);
     __shared__ float w[kMaxChunks];
     const int64_t i = blockIdx.x;
-    const float pos = dot_row(q + i * D, k + i * D, D) * invT;
+    const float pos = warp_dot(q + i * D, k + i * D, D) * invT;  // every warp the same value
     float m = pos;
     for (int64_t c = threadIdx.x; c < chunks; c += kMergeThreads) {
         w[c] = part_m[c * N + i];  // the chunk's max, until the weight replaces it (same thread)
@@ -236,14 +243,18 @@ __global__ void mean_rows(const float* row_loss, int64_t N, float* loss) {
 
 // dq = scale o + c0 k; dk = c0 q; c0 = (exp(pos - lse) - 1) * scale, scale = g * g_scale with g the
 // loss gradient, read here on the device rather than on the host (which would wait for the whole
-// forward before the backward could be launched).
-__global__ void bwd_finish(int64_t ND, int64_t D, const float* q, const float* k, const float* lse, const float* o,
-                           float invT, const float* g, float g_scale, float* dq, float* dk) {
+// forward before the backward could be launched). One warp per query row.
+constexpr int kFinishWarps = 4;
+__global__ void __launch_bounds__(kFinishWarps * 32)
+    bwd_finish(int64_t N, int64_t D, const float* q, const float* k, const float* lse, const float* o, float invT,
+               const float* g, float g_scale, float* dq, float* dk) {
+    const int64_t i = int64_t(blockIdx.x) * kFinishWarps + (threadIdx.x >> 5);
+    if (i >= N) return;  // whole warps: warp_dot's shuffles see all 32 lanes
     const float scale = *g * g_scale;
-    HPT_GRID_STRIDE(e, ND) {
-        const int64_t i = e / D;
-        const float pos = dot_row(q + i * D, k + i * D, D) * invT;
-        const float c0 = (__expf(pos - lse[i]) - 1.f) * scale;
+    const float pos = warp_dot(q + i * D, k + i * D, D) * invT;
+    const float c0 = (__expf(pos - lse[i]) - 1.f) * scale;
+    for (int64_t d = threadIdx.x & 31; d < D; d += 32) {
+        const int64_t e = i * D + d;
         if (dq) dq[e] = scale * o[e] + c0 * k[e];
         if (dk) dk[e] = c0 * q[e];
     }
@@ -397,9 +408,13 @@ void info_nce_backward_cuda(const KernelArgs& a) {
               ", the features on ", q.device().str());
     const float g_scale = float(invT / double(N));
     if (gq.defined() || gk.defined()) {
-        launch_linear("info_nce_backward finish", bwd_finish, N * D, D, q.data<float>(), k.data<float>(),
-                      lse.data<float>(), o.data<float>(), float(invT), g.data<float>(), g_scale,
-                      gq.defined() ? gq.data<float>() : nullptr, gk.defined() ? gk.data<float>() : nullptr);
+        if (N > 0) {
+            bwd_finish<<<unsigned(ceil_div(N, kFinishWarps)), kFinishWarps * 32, 0, current_stream()>>>(
+                N, D, q.data<float>(), k.data<float>(), lse.data<float>(), o.data<float>(), float(invT),
+                g.data<float>(), g_scale, gq.defined() ? gq.data<float>() : nullptr,
+                gk.defined() ? gk.data<float>() : nullptr);
+            HPT_CUDA_LAUNCH_CHECK("info_nce_backward finish");
+        }
     }
     if (gu.defined()) {
         const size_t smem = tile_smem(D);
