@@ -84,13 +84,23 @@ HPT_DEVICE_TEST("max_pool2d: values and gradients with padding and overlapping w
             HPT_CHECK_CLOSE(x.grad(), ref_tensor(gx, s), sum_tol(n_acc, double(n_acc)));
         }
     }
-    // NaN wins its window.
+    // NaN wins its window, the first NaN in window order taking the gradient; a window of -inf
+    // gives -inf and its first element the gradient.
+    const float inf = std::numeric_limits<float>::infinity();
     std::vector<float> v(16, 0.0f);
     v[5] = NAN;
-    Tensor y = max_pool2d(make_f32(v, {1, 1, 4, 4}, dev), pool(2, 2, 2, 2, 0, 0));
-    const std::vector<float> got = y.to_vector<float>();
+    v[4] = NAN;  // window 0 is elements 0, 1, 4, 5: element 4 is its first NaN
+    v[2] = 1.0f, v[6] = NAN;  // window 1 (2, 3, 6, 7): a NaN after a larger value
+    v[8] = v[9] = v[12] = v[13] = -inf;  // window 2
+    Tensor x = make_f32(v, {1, 1, 4, 4}, dev, true);
+    Tensor y = max_pool2d(x, pool(2, 2, 2, 2, 0, 0));
+    y.backward(make_f32({1.f, 2.f, 3.f, 4.f}, y.shape(), dev));
+    const std::vector<float> got = y.to_vector<float>(), g = x.grad().to_vector<float>();
     CHECK(std::isnan(got[0]));
-    CHECK(got[1] == 0.0f);
+    CHECK(std::isnan(got[1]));
+    CHECK(got[2] == -inf);
+    CHECK(got[3] == 0.0f);
+    CHECK(g == std::vector<float>{0, 0, 0, 0, 1, 0, 2, 0, 3, 0, 4, 0, 0, 0, 0, 0});
 }
 
 HPT_DEVICE_TEST("avg_pool2d: count_include_pad true and false, values and gradients", "[pool]") {
