@@ -3,10 +3,12 @@
 // the 4 warps owns 16 query rows and, per tile of 64 queue rows, computes its 16 x 64 logits with
 // mma.sync, folds them into a running (max, sum) per row, rescales its running o and adds P U.
 // Logits, weights and o never leave registers; only the q and queue tiles go through shared
-// memory, rounded to TF32 there. Two kernels share that per-tile work (fold_tile): partial_tf32
-// loads each queue tile synchronously (ran on the H100: its [cuda] test passed); the pipelined
-// one streams the next tile in with cp.async while folding the current one (not yet run on a
-// GPU; its test asks for the same bits as partial_tf32).
+// memory, rounded to TF32 there (for D <= 128 the warp's q fragments then move to registers for
+// the whole chunk: QueryFrags). Two kernels share that per-tile work (fold_tile): partial_tf32
+// loads each queue tile synchronously; the pipelined one streams the next tile in with cp.async
+// while folding the current one. Both passed their [cuda] test on the H100 (runs D and F, which
+// asks the pipelined one for the same bits as partial_tf32), before the q fragments moved to
+// registers (not yet run on a GPU).
 //
 // Fragment layouts relied on: PTX ISA, "Matrix Fragments for mma.m16n8k8" (section 9.7.14.5.7 in
 // the 8.x/9.x manuals), .tf32 multiplicands and .f32 accumulators, Figures 72, 75 and 77. With
@@ -74,24 +76,60 @@ struct RowState {
     float o[kDT][4] = {};
 };
 
-// Folds one 64-row queue tile (rows [j0, j_end) valid, already in Us as TF32) into the state of
-// the calling warp's 16 query rows (Qs rows wr .. wr + 15).
+// The calling warp's A fragments of its 16 query rows (Qs rows wr .. wr + 15), one per 8-column
+// step. For D up to 128 they are loaded once per block into registers instead of once per queue
+// tile from shared memory (a ninth of a tile's shared-memory reads; 222-227 registers, no spills,
+// still two blocks per SM, which shared memory allows anyway); for D up to 256 that would spill,
+// and they stay in shared memory.
 template <int kDCap>
-__device__ __forceinline__ void fold_tile(const uint32_t* Qs, const uint32_t* Us, int ld, int Dp, int wr, int g, int t,
+struct QueryFrags {
+    static constexpr bool kInRegs = kDCap <= 128;
+    const uint32_t* Qs;
+    int ld, wr;
+    uint32_t a[kInRegs ? kDCap / 8 : 1][4];
+
+    __device__ __forceinline__ void load(int Dp, int g, int t) {
+        if constexpr (kInRegs) {
+#pragma unroll
+            for (int ks = 0; ks < kDCap / 8; ++ks) {
+                if (ks * 8 >= Dp) break;
+                const uint32_t* qa = Qs + (wr + g) * ld + ks * 8 + t;
+                a[ks][0] = qa[0], a[ks][1] = qa[8 * ld], a[ks][2] = qa[4], a[ks][3] = qa[8 * ld + 4];
+            }
+        }
+    }
+};
+
+// Folds one 64-row queue tile (rows [j0, j_end) valid, already in Us as TF32) into the state of
+// the calling warp's 16 query rows.
+template <int kDCap>
+__device__ __forceinline__ void fold_tile(const QueryFrags<kDCap>& q, const uint32_t* Us, int ld, int Dp, int g, int t,
                                           int64_t j0, int64_t j_end, float invT, RowState<kDCap>& st) {
     constexpr int kDT = RowState<kDCap>::kDT;
     // s[nt] = logits of rows (wr + g, wr + g + 8) x queue rows j0 + nt*8 + (2t, 2t + 1).
     float s[8][4];
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
-    for (int k0 = 0; k0 < Dp; k0 += 8) {
-        const uint32_t* qa = Qs + (wr + g) * ld + k0 + t;
-        const uint32_t a0 = qa[0], a1 = qa[8 * ld], a2 = qa[4], a3 = qa[8 * ld + 4];
+    // B[k][n] = U[nt*8 + n][ks*8 + k]
+    if constexpr (QueryFrags<kDCap>::kInRegs) {
 #pragma unroll
-        for (int nt = 0; nt < 8; ++nt) {
-            // B[k][n] = U[nt*8 + n][k0 + k]
-            const uint32_t* ub = Us + (nt * 8 + g) * ld + k0 + t;
-            mma_tf32(s[nt], a0, a1, a2, a3, ub[0], ub[4]);
+        for (int ks = 0; ks < kDCap / 8; ++ks) {
+            if (ks * 8 >= Dp) break;
+#pragma unroll
+            for (int nt = 0; nt < 8; ++nt) {
+                const uint32_t* ub = Us + (nt * 8 + g) * ld + ks * 8 + t;
+                mma_tf32(s[nt], q.a[ks][0], q.a[ks][1], q.a[ks][2], q.a[ks][3], ub[0], ub[4]);
+            }
+        }
+    } else {
+        for (int k0 = 0; k0 < Dp; k0 += 8) {
+            const uint32_t* qa = q.Qs + (q.wr + g) * q.ld + k0 + t;
+            const uint32_t a0 = qa[0], a1 = qa[8 * q.ld], a2 = qa[4], a3 = qa[8 * q.ld + 4];
+#pragma unroll
+            for (int nt = 0; nt < 8; ++nt) {
+                const uint32_t* ub = Us + (nt * 8 + g) * ld + k0 + t;
+                mma_tf32(s[nt], a0, a1, a2, a3, ub[0], ub[4]);
+            }
         }
     }
 
@@ -177,12 +215,15 @@ __global__ void __launch_bounds__(kBlockThreads)
     const int g = lane >> 2, t = lane & 3, wr = warp * 16;
 
     load_tile_tf32(Qs, q, row0, N, D, Dp);
+    __syncthreads();
+    QueryFrags<kDCap> qf{Qs, ld, wr, {}};
+    qf.load(Dp, g, t);
     RowState<kDCap> st;
     for (int64_t j0 = j_begin; j0 < j_end; j0 += kTile) {
         __syncthreads();  // the previous tile's P U is done with Us
         load_tile_tf32(Us, queue, j0, j_end, D, Dp);
         __syncthreads();
-        fold_tile<kDCap>(Qs, Us, ld, Dp, wr, g, t, j0, j_end, invT, st);
+        fold_tile<kDCap>(qf, Us, ld, Dp, g, t, j0, j_end, invT, st);
     }
     store_partials<kDCap>(st, row0, wr, g, t, c, N, D, part_m, part_s, part_o);
 #endif
@@ -263,6 +304,7 @@ __global__ void __launch_bounds__(kBlockThreads)
     issue_tile(ub(0), queue, j_begin, j_end, D, Dp);
     cp_async_commit();
     RowState<kDCap> st;
+    QueryFrags<kDCap> qf{Qs, ld, wr, {}};
     for (int64_t it = 0; it < tiles; ++it) {
         const int64_t j0 = j_begin + it * kTile;
         // Buffer (it + 1) & 1 was last read by tile it - 1, which every warp finished before the
@@ -273,7 +315,8 @@ __global__ void __launch_bounds__(kBlockThreads)
         if (it == 0) round_my_pieces(Qs, Dp);
         round_my_pieces(ub(it & 1), Dp);
         __syncthreads();  // tile it (and, at it = 0, the query tile) complete and rounded
-        fold_tile<kDCap>(Qs, ub(it & 1), ld, Dp, wr, g, t, j0, j_end, invT, st);
+        if (it == 0) qf.load(Dp, g, t);
+        fold_tile<kDCap>(qf, ub(it & 1), ld, Dp, g, t, j0, j_end, invT, st);
         __syncthreads();  // everyone is done with buffer it & 1 before tile it + 2 is issued into it
     }
     store_partials<kDCap>(st, row0, wr, g, t, c, N, D, part_m, part_s, part_o);
