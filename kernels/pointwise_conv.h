@@ -39,8 +39,9 @@ inline BatchedGemm pointwise_backward_data_gemm(int64_t n, int64_t c, int64_t o,
 // partial sums, sample n into partial n % parts (round r covers samples [r * parts, (r + 1) * parts)
 // with beta = 0 in round 0 and 1 after), then one GEMM with a row of ones sums the partials:
 // gw (1 x O*C) = ones (1 x parts) partials (parts x O*C). With parts == 1 the rounds write gw
-// directly. `parts` depends only on the shape and the byte budget for the partials, so the
-// summation order, and the result, do not depend on the device.
+// directly. `parts` depends only on the shape and the byte budget for the partials, so which
+// samples are summed together, and in what order the partials are added, is fixed by the shape
+// (within each GEMM the order is the GEMM library's).
 struct PointwiseWeightGrad {
     int64_t n, parts, rounds;
     BatchedGemm round;   // A = gy, B = x, C = the partials (batch = parts; the last round may be short)

@@ -320,7 +320,7 @@ int64_t chunk_size(int64_t N, int64_t K, int64_t blocks) {
 constexpr int64_t kBlocksFp32 = 512, kBlocksTf32 = 264;
 static_assert(kBlocksFp32 <= kMaxChunks && kBlocksTf32 <= kMaxChunks, "chunk_size() makes at most `blocks` chunks");
 
-// HPT_INFONCE_BLOCKS=B replaces the block target above, so that a benchmark can sweep it (run C's
+// HPT_INFONCE_BLOCKS=B replaces the block target above, so that a benchmark can sweep it (run E's
 // ncu saw the TF32 partial kernel at 44% of SM throughput with its 256 blocks). The chunks, and so
 // the order in which the partials are merged, follow it: results are deterministic for each B.
 int64_t block_target(bool tf32) {
