@@ -26,7 +26,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <string>
 
 #include "engine/core/error.h"
 #include "kernels/cuda/check.h"
@@ -281,19 +280,6 @@ int32_t tile_rows_for(int32_t oh, int32_t ow) {
     return std::max<int32_t>(1, std::min<int32_t>(oh, (kTilePixels + ow - 1) / std::max<int32_t>(ow, 1)));
 }
 
-// Dynamic shared memory of a kernel launch above the default 48 KiB: allowed up to the device's
-// opt-in limit, else a clear error.
-template <class Kernel>
-void allow_smem(Kernel kernel, size_t bytes, const std::string& what) {
-    if (bytes <= 48 * 1024) return;
-    int dev = 0, optin = 0;
-    HPT_CUDA_CHECK(cudaGetDevice(&dev));
-    HPT_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    HPT_CHECK(bytes <= size_t(optin), "augment (cuda): ", what, " need ", bytes, " bytes of shared memory; the device has ",
-              optin);
-    HPT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-}
-
 }  // namespace
 
 int64_t augment_cuda_tile_sums(int64_t n, int n_views, int32_t out_h, int32_t out_w) {
@@ -320,16 +306,18 @@ void augment_views_cuda(const uint8_t* images, int32_t n, int32_t in_h, int32_t 
     const Geometry g{n,        in_h, in_w, in_c, int32_t(view_channels(cfg, in_c)), cfg.out_h, cfg.out_w,
                      rows,     int32_t((cfg.out_h + rows - 1) / rows), FastDiv(cfg.out_w)};
     const int64_t views = int64_t(n_views) * n;
-    HPT_CHECK(g.tiles <= 65535 && g.oh <= 65535, "augment (cuda): views of ", cfg.out_h, " rows are too tall");
+    // Grid y counts row tiles, at most one per row.
+    HPT_CHECK(g.oh <= 65535, "augment (cuda): views of ", cfg.out_h, " rows are too tall");
 
     draw_kernel<<<unsigned((views + kThreads - 1) / kThreads), kThreads, 0, stream>>>(g, samples, params, cfg, seed,
                                                                                      epoch, n_views, params_out);
     HPT_CUDA_LAUNCH_CHECK("augment draw_kernel");
 
     const size_t tap_bytes = size_t(rows + g.ow) * sizeof(LinearTap);
-    const std::string taps_what = "the bilinear taps of views " + std::to_string(g.ow) + " pixels wide";
-    allow_smem(gray_sum_kernel, tap_bytes, taps_what);
-    allow_smem(augment_kernel, tap_bytes, taps_what);
+    cuda::allow_dynamic_smem(gray_sum_kernel, tap_bytes, "augment (cuda): the bilinear taps of views ", g.ow,
+                             " pixels wide");
+    cuda::allow_dynamic_smem(augment_kernel, tap_bytes, "augment (cuda): the bilinear taps of views ", g.ow,
+                             " pixels wide");
     const dim3 grid(unsigned(n), unsigned(g.tiles), unsigned(n_views));
     // Views drawn with contrast: the jitter probability and the contrast range decide, and explicit
     // parameters may have it.
@@ -346,8 +334,7 @@ void augment_views_cuda(const uint8_t* images, int32_t n, int32_t in_h, int32_t 
     auto smem_bytes = [&](int32_t t) { return size_t(2 * max_r + 1 + (t + 2 * max_r) * g.ow) * sizeof(float); };
     while (tile > 1 && smem_bytes(tile) > 48 * 1024) --tile;
     const size_t bytes = smem_bytes(tile);
-    allow_smem(blur_kernel, bytes,
-               "rows of " + std::to_string(g.ow) + " pixels with blur radius " + std::to_string(max_r));
+    cuda::allow_dynamic_smem(blur_kernel, bytes, "augment (cuda): rows of ", g.ow, " pixels with blur radius ", max_r);
     const unsigned tiles = unsigned((g.oh + tile - 1) / tile);
     blur_kernel<<<dim3(unsigned(n), tiles, unsigned(n_views)), kThreads, bytes, stream>>>(
         g, params_out, n, cfg, tile, max_r, scratch, view1, view2);

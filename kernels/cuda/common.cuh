@@ -37,6 +37,18 @@ void launch_linear(const char* name, Kernel kernel, int64_t n, const Args&... ar
     HPT_CUDA_LAUNCH_CHECK(name);
 }
 
+// Lets `kernel` launch with `bytes` of dynamic shared memory: above the default 48 KiB it asks for
+// the device's opt-in limit, and a request past that limit is an error naming `what...` (message
+// pieces, joined only when it fails).
+template <class Kernel, class... What>
+void allow_dynamic_smem(Kernel kernel, size_t bytes, const What&... what) {
+    if (bytes <= 48 * 1024) return;
+    int optin = 0;
+    HPT_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, current_device()));
+    HPT_CHECK(bytes <= size_t(optin), what..., " need ", bytes, " bytes of shared memory; the device has ", optin);
+    HPT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+}
+
 // ---------------------------------------------------------------- integer division
 
 // n / d for a fixed d and 0 <= n < 2^31 by a multiply-high and a shift (Granlund and

@@ -336,11 +336,6 @@ int64_t block_target(bool tf32) {
     return given ? given : tf32 ? kBlocksTf32 : kBlocksFp32;
 }
 
-template <class Kernel>
-void allow_smem(Kernel k, size_t bytes) {
-    HPT_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-}
-
 void check_inputs(const KernelArgs& a, const Tensor& q) {
     HPT_CHECK(q.dtype() == DType::f32, "info_nce on CUDA takes f32, got ", dtype_name(q.dtype()));
     HPT_CHECK(q.size(1) <= kMaxD, "info_nce on CUDA: feature size ", q.size(1), " above ", kMaxD);
@@ -380,7 +375,7 @@ void info_nce_cuda(const KernelArgs& a) {
                                                                 po.data<float>(), current_stream());
     } else {
         const size_t smem = tile_smem(D);
-        allow_smem(fwd_partial, smem);
+        allow_dynamic_smem(fwd_partial, smem, "info_nce (cuda): query and queue tiles of D = ", D);
         fwd_partial<<<dim3(unsigned(ceil_div(N, kTile)), unsigned(chunks)), 256, smem, current_stream()>>>(
             q.data<float>(), queue.data<float>(), N, K, D, invT, chunk, pm.data<float>(), ps.data<float>(),
             po.data<float>());
@@ -418,7 +413,7 @@ void info_nce_backward_cuda(const KernelArgs& a) {
     }
     if (gu.defined()) {
         const size_t smem = tile_smem(D);
-        allow_smem(bwd_dqueue, smem);
+        allow_dynamic_smem(bwd_dqueue, smem, "info_nce_backward (cuda): query and queue tiles of D = ", D);
         bwd_dqueue<<<unsigned(ceil_div(K, kTile)), 256, smem, current_stream()>>>(
             q.data<float>(), queue.data<float>(), lse.data<float>(), N, K, D, float(invT), g.data<float>(), g_scale,
             gu.data<float>());

@@ -339,15 +339,13 @@ bool launch(const float* q, const float* queue, int64_t N, int64_t K, int D, int
     const size_t tile_bytes = size_t(kTile * (Dp + kPad)) * sizeof(uint32_t);
     const dim3 grid(unsigned(ceil_div(N, kTile)), unsigned(ceil_div(K, chunk)));
     if (can_pipeline(q, queue, D, 3 * tile_bytes)) {
-        HPT_CUDA_CHECK(cudaFuncSetAttribute(partial_tf32_pipelined<kDCap>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            int(3 * tile_bytes)));
+        allow_dynamic_smem(partial_tf32_pipelined<kDCap>, 3 * tile_bytes, "info_nce (cuda, tf32): tiles of D = ", D);
         partial_tf32_pipelined<kDCap><<<grid, kBlockThreads, 3 * tile_bytes, stream>>>(
             q, queue, N, K, D, Dp, invT, chunk, part_m, part_s, part_o);
         HPT_CUDA_LAUNCH_CHECK("info_nce partial (tf32, pipelined)");
         return true;
     }
-    HPT_CUDA_CHECK(
-        cudaFuncSetAttribute(partial_tf32<kDCap>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(2 * tile_bytes)));
+    allow_dynamic_smem(partial_tf32<kDCap>, 2 * tile_bytes, "info_nce (cuda, tf32): tiles of D = ", D);
     partial_tf32<kDCap><<<grid, kBlockThreads, 2 * tile_bytes, stream>>>(q, queue, N, K, D, Dp, invT, chunk, part_m,
                                                                           part_s, part_o);
     HPT_CUDA_LAUNCH_CHECK("info_nce partial (tf32)");
