@@ -2,14 +2,13 @@
 #include <algorithm>
 #include <cstdint>
 #include <cmath>
-#include <cstring>
 #include <limits>
-#include <type_traits>
 #include <vector>
 
 #include "engine/ops/attrs.h"
 #include "engine/ops/registry.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/select_bits.h"
 
 namespace hpt {
 namespace {
@@ -20,20 +19,6 @@ struct Plane {
 
 Plane plane_of(const Tensor& x, const Tensor& y) {
     return {x.size(0) * x.size(1), x.size(2), x.size(3), y.size(2), y.size(3)};
-}
-
-// take ? a : b by masking bits: GCC turned the plain conditional (with its stores) into a branch,
-// which random activations mispredict; the masks keep the loop branch-free.
-template <class V>
-inline V select_bits(bool take, V a, V b) {
-    using Bits = std::conditional_t<sizeof(V) == 8, uint64_t, std::conditional_t<sizeof(V) == 4, uint32_t, uint16_t>>;
-    Bits x, y;
-    std::memcpy(&x, &a, sizeof(V));
-    std::memcpy(&y, &b, sizeof(V));
-    const Bits r = y ^ ((x ^ y) & (Bits(0) - Bits(take)));
-    V out;
-    std::memcpy(&out, &r, sizeof(V));
-    return out;
 }
 
 // Indices are positions inside the input plane (h * W + w), as in PyTorch. In a window, the first
