@@ -204,6 +204,11 @@ HPT_HD inline ViewParams draw_view_params(uint64_t seed, int64_t epoch, int64_t 
     return p;
 }
 
+// Whether a view drawn under cfg can have contrast among its jitter ops (draw_view_params: jitter
+// applied with probability jitter_p, contrast listed when its range is not zero); the GPU skips
+// the contrast means' pass otherwise.
+HPT_HD inline bool may_draw_contrast(const AugmentConfig& cfg) { return cfg.jitter_p > 0 && cfg.contrast > 0; }
+
 // The largest blur radius the config can draw (sizes the GPU's shared-memory tiles).
 HPT_HD inline int32_t max_blur_radius(const AugmentConfig& cfg) {
     return cfg.blur_p > 0 ? blur_radius_for(double(float(cfg.blur_sigma_max)), cfg.blur_radius_sigmas) : 0;

@@ -319,9 +319,7 @@ void augment_views_cuda(const uint8_t* images, int32_t n, int32_t in_h, int32_t 
     cuda::allow_dynamic_smem(augment_kernel, tap_bytes, "augment (cuda): the bilinear taps of views ", g.ow,
                              " pixels wide");
     const dim3 grid(unsigned(n), unsigned(g.tiles), unsigned(n_views));
-    // Views drawn with contrast: the jitter probability and the contrast range decide, and explicit
-    // parameters may have it.
-    if (params || (cfg.jitter_p > 0 && cfg.contrast > 0)) {
+    if (params || may_draw_contrast(cfg)) {  // explicit parameters may have contrast whatever cfg says
         gray_sum_kernel<<<grid, kThreads, tap_bytes, stream>>>(images, g, params_out, tile_sums);
         HPT_CUDA_LAUNCH_CHECK("augment gray_sum_kernel");
     }
