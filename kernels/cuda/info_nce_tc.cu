@@ -93,10 +93,21 @@ struct QueryFrags {
 #pragma unroll
             for (int ks = 0; ks < kDCap / 8; ++ks) {
                 if (ks * 8 >= Dp) break;
-                const uint32_t* qa = Qs + (wr + g) * ld + ks * 8 + t;
-                a[ks][0] = qa[0], a[ks][1] = qa[8 * ld], a[ks][2] = qa[4], a[ks][3] = qa[8 * ld + 4];
+                from_smem(ks, g, t, a[ks]);
             }
         }
+    }
+    // The fragment of 8-column step ks (ks a compile-time constant after unrolling).
+    __device__ __forceinline__ void get(int ks, int g, int t, uint32_t (&f)[4]) const {
+        if constexpr (kInRegs) {
+            f[0] = a[ks][0], f[1] = a[ks][1], f[2] = a[ks][2], f[3] = a[ks][3];
+        } else {
+            from_smem(ks, g, t, f);
+        }
+    }
+    __device__ __forceinline__ void from_smem(int ks, int g, int t, uint32_t (&f)[4]) const {
+        const uint32_t* qa = Qs + (wr + g) * ld + ks * 8 + t;
+        f[0] = qa[0], f[1] = qa[8 * ld], f[2] = qa[4], f[3] = qa[8 * ld + 4];
     }
 };
 
@@ -110,26 +121,16 @@ __device__ __forceinline__ void fold_tile(const QueryFrags<kDCap>& q, const uint
     float s[8][4];
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
-    // B[k][n] = U[nt*8 + n][ks*8 + k]
-    if constexpr (QueryFrags<kDCap>::kInRegs) {
 #pragma unroll
-        for (int ks = 0; ks < kDCap / 8; ++ks) {
-            if (ks * 8 >= Dp) break;
+    for (int ks = 0; ks < kDCap / 8; ++ks) {
+        if (ks * 8 >= Dp) break;
+        uint32_t f[4];
+        q.get(ks, g, t, f);
 #pragma unroll
-            for (int nt = 0; nt < 8; ++nt) {
-                const uint32_t* ub = Us + (nt * 8 + g) * ld + ks * 8 + t;
-                mma_tf32(s[nt], q.a[ks][0], q.a[ks][1], q.a[ks][2], q.a[ks][3], ub[0], ub[4]);
-            }
-        }
-    } else {
-        for (int k0 = 0; k0 < Dp; k0 += 8) {
-            const uint32_t* qa = q.Qs + (q.wr + g) * q.ld + k0 + t;
-            const uint32_t a0 = qa[0], a1 = qa[8 * q.ld], a2 = qa[4], a3 = qa[8 * q.ld + 4];
-#pragma unroll
-            for (int nt = 0; nt < 8; ++nt) {
-                const uint32_t* ub = Us + (nt * 8 + g) * ld + k0 + t;
-                mma_tf32(s[nt], a0, a1, a2, a3, ub[0], ub[4]);
-            }
+        for (int nt = 0; nt < 8; ++nt) {
+            // B[k][n] = U[nt*8 + n][ks*8 + k]
+            const uint32_t* ub = Us + (nt * 8 + g) * ld + ks * 8 + t;
+            mma_tf32(s[nt], f[0], f[1], f[2], f[3], ub[0], ub[4]);
         }
     }
 
