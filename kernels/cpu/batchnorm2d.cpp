@@ -17,34 +17,21 @@
 namespace hpt {
 namespace {
 
-// Sums of f(i) for i in [0, n), each in eight interleaved partial sums (i % 8) added in a fixed
-// tree at the end: the same result on every run and thread count, and eight independent chains of
-// double additions instead of one, which the compiler also vectorises (a single chain costs an
-// add latency per element: this halved the forward's time on a 32x64x56x56 batch, 6.1 -> 2.5-3.1
-// ms on 2 cores). f(i) returns one value, or (lane_sums2) sets two.
-inline double lane_tree(const double (&acc)[8]) {
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
-template <class F>
-inline double lane_sum(int64_t n, F f) {
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+// K sums over i in [0, n), each in eight interleaved partial sums (i % 8) added in a fixed tree at
+// the end and then into sums[k]: the same result on every run and thread count, and eight
+// independent chains of double additions instead of one, which the compiler also vectorises (a
+// single chain costs an add latency per element: this halved the forward's time on a 32x64x56x56
+// batch, 6.1 -> 2.3-3.1 ms on 2 cores). f(i, acc) adds element i's terms into acc[0..K).
+template <int K, class F>
+inline void lane_sums(int64_t n, F f, double (&sums)[K]) {
+    double acc[8][K] = {};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; ++j) acc[j] += f(i + j);
-    for (int j = 0; i < n; ++i, ++j) acc[j] += f(i);
-    return lane_tree(acc);
-}
-
-template <class F>
-inline void lane_sums2(int64_t n, F f, double& sum_a, double& sum_b) {
-    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; ++j) f(i + j, a[j], b[j]);
-    for (int j = 0; i < n; ++i, ++j) f(i, a[j], b[j]);
-    sum_a += lane_tree(a);
-    sum_b += lane_tree(b);
+        for (int j = 0; j < 8; ++j) f(i + j, acc[j]);
+    for (int j = 0; i < n; ++i, ++j) f(i, acc[j]);
+    for (int k = 0; k < K; ++k)
+        sums[k] += ((acc[0][k] + acc[1][k]) + (acc[2][k] + acc[3][k])) +
+                   ((acc[4][k] + acc[5][k]) + (acc[6][k] + acc[7][k]));
 }
 
 template <class T>
@@ -69,20 +56,24 @@ void bn_forward(const KernelArgs& args) {
             for (int64_t g = 0; g < G; ++g) {
                 double mean, invstd;
                 if (a.training) {
-                    double s = 0.0;
+                    double s[1] = {0.0};
                     for (int64_t n = g * Ng; n < (g + 1) * Ng; ++n) {
                         const T* p = px + (n * C + c) * HW;
-                        s += lane_sum(HW, [p](int64_t i) { return double(p[i]); });
+                        lane_sums(HW, [p](int64_t i, double(&a)[1]) { a[0] += double(p[i]); }, s);
                     }
-                    mean = s / count;
-                    double q = 0.0;
+                    mean = s[0] / count;
+                    double sq[1] = {0.0};
                     for (int64_t n = g * Ng; n < (g + 1) * Ng; ++n) {
                         const T* p = px + (n * C + c) * HW;
-                        q += lane_sum(HW, [p, mean](int64_t i) {
-                            const double d = double(p[i]) - mean;
-                            return d * d;
-                        });
+                        lane_sums(
+                            HW,
+                            [p, mean](int64_t i, double(&a)[1]) {
+                                const double d = double(p[i]) - mean;
+                                a[0] += d * d;
+                            },
+                            sq);
                     }
+                    const double q = sq[0];
                     const double var = q / count;
                     invstd = 1.0 / std::sqrt(var + a.eps);
                     mean_sum += mean;
@@ -159,19 +150,21 @@ void bn_backward(const KernelArgs& args) {
             double dgamma = 0.0, dbeta = 0.0;
             for (int64_t g = 0; g < G; ++g) {
                 const double m = double(pm[g * C + c]), inv = double(pi[g * C + c]);
-                double sg = 0.0, sgx = 0.0;  // sum of grad, sum of grad * xhat
+                double sums[2] = {0.0, 0.0};  // sum of grad, sum of grad * (x - mean)
                 for (int64_t n = g * Ng; n < (g + 1) * Ng; ++n) {
                     const int64_t base = (n * C + c) * HW;
                     const T* p = px + base;
-                    lane_sums2(
+                    lane_sums(
                         HW,
-                        [&](int64_t i, double& a, double& b) {
+                        [&](int64_t i, double(&a)[2]) {
                             const double q = double(grad_at<kMasked>(pgy, pmask, base + i));
-                            a += q;
-                            b += q * (double(p[i]) - m);
+                            a[0] += q;
+                            a[1] += q * (double(p[i]) - m);
                         },
-                        sg, sgx);
+                        sums);
                 }
+                const double sg = sums[0];
+                double sgx = sums[1];
                 sgx *= inv;
                 dbeta += sg;
                 dgamma += sgx;
