@@ -70,8 +70,8 @@ struct CudaStage {
     Tensor scratch, params, plain_params, tile_sums;  // used only by kernels on the compute stream, in order
 
     // `planned`: batches under a plan carry two sets of images and host-drawn view parameters.
-    CudaStage(int dev, int64_t batch, int64_t image_bytes, int32_t out_h, int32_t out_w, int64_t view_elems,
-              int n_views, bool planned, const ssl::ViewParams& plain)
+    CudaStage(int dev, int64_t batch, int64_t image_bytes, int32_t out_c, int32_t out_h, int32_t out_w, int n_views,
+              bool planned, const ssl::ViewParams& plain)
         : device(dev) {
         const cuda::DeviceGuard guard(device);
         HPT_LOADER_CUDA(cudaStreamCreateWithFlags(&copy_stream, cudaStreamNonBlocking));
@@ -90,7 +90,7 @@ struct CudaStage {
             HPT_LOADER_CUDA(cudaEventCreateWithFlags(&s.copied, cudaEventDisableTiming));
             HPT_LOADER_CUDA(cudaEventCreateWithFlags(&s.consumed, cudaEventDisableTiming));
         }
-        scratch = empty({int64_t(n_views) * batch * view_elems}, DType::f32, d);
+        scratch = empty({int64_t(n_views) * batch * out_c * out_h * out_w}, DType::f32, d);
         params = empty({int64_t(n_views) * batch * int64_t(sizeof(ssl::ViewParams))}, DType::u8, d);
         tile_sums = empty({ssl::augment_cuda_tile_sums(batch, n_views, out_h, out_w)}, DType::f64, d);
         Tensor host = empty({batch * int64_t(sizeof(ssl::ViewParams))}, DType::u8);
@@ -389,8 +389,8 @@ Loader::Loader(ImageSet set, LoaderConfig cfg) : impl_(std::make_unique<Impl>())
     if (cfg_.device.is_cuda()) {
 #ifdef HPT_WITH_CUDA
         const ssl::AugmentConfig& a = augment ? m.aug : m.plain;
-        m.cuda = std::make_unique<CudaStage>(cfg_.device.index, cfg_.batch_size, m.image_bytes, a.out_h, a.out_w,
-                                             int64_t(m.out_c) * a.out_h * a.out_w, augment ? 2 : 1,
+        m.cuda = std::make_unique<CudaStage>(cfg_.device.index, cfg_.batch_size, m.image_bytes, m.out_c, a.out_h,
+                                             a.out_w, augment ? 2 : 1,
                                              bool(cfg_.plan), ssl::identity_params(m.h, m.w));
 #else
         HPT_THROW("Loader: device ", cfg_.device.str(), " in a build without CUDA");
