@@ -37,15 +37,21 @@ void launch_linear(const char* name, Kernel kernel, int64_t n, const Args&... ar
     HPT_CUDA_LAUNCH_CHECK(name);
 }
 
-// Lets `kernel` launch with `bytes` of dynamic shared memory: above the default 48 KiB it asks for
-// the device's opt-in limit, and a request past that limit is an error naming `what...` (message
-// pieces, joined only when it fails).
+// Lets `kernel` launch with `bytes` of dynamic shared memory. The default limit of 48 KiB, and the
+// device's opt-in limit above it, bound the kernel's static shared memory plus the dynamic: a kernel
+// with 16 KiB of static arrays fails to launch with 40 KiB of dynamic memory unless it opts in. A
+// request past the opt-in limit is an error naming `what...` (message pieces, joined only when it
+// fails).
 template <class Kernel, class... What>
 void allow_dynamic_smem(Kernel kernel, size_t bytes, const What&... what) {
-    if (bytes <= 48 * 1024) return;
+    cudaFuncAttributes attr{};
+    HPT_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
+    const size_t total = bytes + attr.sharedSizeBytes;
+    if (total <= 48 * 1024) return;
     int optin = 0;
     HPT_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, current_device()));
-    HPT_CHECK(bytes <= size_t(optin), what..., " need ", bytes, " bytes of shared memory; the device has ", optin);
+    HPT_CHECK(total <= size_t(optin), what..., " need ", bytes, " bytes of shared memory (", attr.sharedSizeBytes,
+              " more in static arrays); the device has ", optin);
     HPT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
 }
 
