@@ -322,13 +322,22 @@ float time_gemm(Dir dir, const Problem& pr) {
 
 // cuDNN's usable algorithms and, for pointwise convolutions, the GEMM, fastest first. A forced
 // GEMM comes alone (no search); when it cannot allocate its partial sums, the OutOfMemory stands.
+// A GEMM that cannot allocate them while it is timed is left out of the search, whose result is
+// cached: cuDNN's algorithms still run that convolution.
 std::vector<Algo> search_with_gemm(Dir dir, Problem& pr) {
     if (!gemm_applies(pr)) return search(dir, pr);
     Algo g{kGemmAlgo, 0, wanted_math(pr.x.dtype()), 0.f};
     if (cuda_conv_gemm() == ConvGemm::always) return {g};
     std::vector<Algo> found = search(dir, pr);
     if (use_find()) {
-        g.ms = time_gemm(dir, pr);
+        try {
+            g.ms = time_gemm(dir, pr);
+        } catch (const OutOfMemory& e) {
+            note_cudnn_fallback();
+            std::cerr << "hpt: conv2d " << kDirName[dir] << " as batched GEMMs left out of the search: " << e.what()
+                      << std::endl;
+            return found;
+        }
         found.insert(std::find_if(found.begin(), found.end(), [&](const Algo& a) { return a.ms > g.ms; }), g);
     }
     return found;
