@@ -292,15 +292,15 @@ void augment_views_cuda(const uint8_t* images, int32_t n, int32_t in_h, int32_t 
                         int64_t epoch, int n_views, int32_t max_radius, float* view1, float* view2,
                         float* scratch, ViewParams* params_out, double* tile_sums, void* stream_ptr) {
     HPT_CHECK(n_views == 1 || n_views == 2, "augment (cuda): 1 or 2 views, got ", n_views);
+    HPT_CHECK(in_c == 1 || in_c == 3, "augment (cuda): 1 or 3 channels, got ", in_c);
+    if (n == 0) return;  // before the pointer checks: an empty batch's tensors have no storage
     HPT_CHECK((params != nullptr) != (samples != nullptr), "augment (cuda): give either samples or params");
     HPT_CHECK(!params || n_views == 1, "augment (cuda): explicit params make one view");
     HPT_CHECK(params_out, "augment (cuda): params_out is required (the pixel passes read it)");
     HPT_CHECK(tile_sums, "augment (cuda): tile_sums is required (augment_cuda_tile_sums entries)");
-    HPT_CHECK(in_c == 1 || in_c == 3, "augment (cuda): 1 or 3 channels, got ", in_c);
     // The kernels step 32-bit pixel indices by their block size past the last pixel.
     HPT_CHECK(int64_t(cfg.out_h) * cfg.out_w <= INT32_MAX - 1024, "augment (cuda): views of ", cfg.out_h, "x",
               cfg.out_w, " pixels are too large");
-    if (n == 0) return;
     cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
     const int32_t rows = tile_rows_for(cfg.out_h, cfg.out_w);
     const Geometry g{n,        in_h, in_w, in_c, int32_t(view_channels(cfg, in_c)), cfg.out_h, cfg.out_w,

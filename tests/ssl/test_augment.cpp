@@ -237,6 +237,10 @@ HPT_DEVICE_TEST("the GPU views equal the CPU views", "[ssl][augment]") {
     const std::vector<ViewParams> ps(5, identity_params(28, 28));
     HPT_CHECK_CLOSE(apply_views(images.to(dev), ps, cfg).cpu(), apply_views(images, ps, cfg),
                     test::tol(DType::f32, 64, 64));
+    // An empty batch (its tensors have no storage): two empty views, no error.
+    const auto [e1, e2] = augment_batch(images.narrow(0, 0, 0).to(dev), {}, augment_policy("full", 8), 7, 2);
+    CHECK(e1.shape() == Shape{0, 3, 8, 8});
+    CHECK(e2.shape() == Shape{0, 3, 8, 8});
 }
 
 TEST_CASE("unusable configs are refused before any work starts", "[ssl][augment]") {
