@@ -10,6 +10,7 @@
 #include "engine/core/error.h"
 #include "engine/data/image_decode.h"
 #include "engine/data/io.h"
+#include "engine/data/list_file.h"
 #include "engine/data/loaders.h"
 
 namespace fs = std::filesystem;
@@ -183,46 +184,15 @@ Dataset load_image_folder(const std::string& path, const LoadOptions& opt) {
 
 Dataset load_list_file(const std::string& path, const LoadOptions& opt) {
     const std::vector<uint8_t> bytes = read_file(path);
-    const std::string text(bytes.begin(), bytes.end());
     const fs::path base = fs::path(path).parent_path();
     std::vector<Entry> entries;
-    int labeled = -1;  // unknown until the first entry
-    size_t line_no = 0;
-    for (size_t b = 0; b < text.size();) {
-        size_t e = text.find('\n', b);
-        if (e == std::string::npos) e = text.size();
-        std::string line = text.substr(b, e - b);
-        b = e + 1;
-        ++line_no;
-        const size_t hash = line.find('#');
-        if (hash == 0 || (hash != std::string::npos && (line[hash - 1] == ' ' || line[hash - 1] == '\t')))
-            line.resize(hash);
-        while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
-        size_t lead = 0;
-        while (lead < line.size() && std::isspace(static_cast<unsigned char>(line[lead]))) ++lead;
-        line.erase(0, lead);
-        if (line.empty()) continue;
-        // "path label" when the last token is a whole number; else the line is a path.
+    for (ListEntry& le : parse_list_file(bytes.data(), bytes.size(), path)) {
         Entry en;
-        const size_t sp = line.find_last_of(" \t");
-        if (sp != std::string::npos) {
-            const std::string tok = line.substr(sp + 1);
-            const bool digits = !tok.empty() && tok.size() <= 9 &&
-                                std::all_of(tok.begin(), tok.end(), [](char c) { return c >= '0' && c <= '9'; });
-            if (digits) {
-                en.label = std::stoll(tok);
-                line.resize(line.find_last_not_of(" \t", sp) + 1);
-            }
-        }
-        const int has = en.label >= 0;
-        if (labeled >= 0 && has != labeled)
-            HPT_THROW(path, ":", line_no, ": some lines have a label and some do not");
-        labeled = has;
-        const fs::path p(line);
+        const fs::path p(le.path);
         en.path = (p.is_absolute() ? p : base / p).string();
+        en.label = le.label;
         entries.push_back(std::move(en));
     }
-    if (entries.empty()) HPT_THROW(path, ": the list file names no images");
     return assemble(entries, path, opt);
 }
 

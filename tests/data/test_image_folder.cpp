@@ -5,6 +5,7 @@
 
 #include "engine/data/dataset.h"
 #include "engine/data/image_decode.h"
+#include "engine/data/list_file.h"
 #include "tests/data/fixtures.h"
 
 using namespace hpt;
@@ -135,6 +136,28 @@ TEST_CASE("list files: relative paths, labels, comments, missing files", "[data]
     CHECK_THROWS_WITH(load_dataset(mixed, o), Catch::Contains("m.txt:2"));
     const std::string empty = tmp.write_text("e.txt", "# nothing\n");
     CHECK_THROWS_WITH(load_dataset(empty, o), Catch::Contains("e.txt") && Catch::Contains("names no images"));
+}
+
+TEST_CASE("list file lines: the path without blanks around it, the label after the last blank", "[data]") {
+    auto parse = [](const std::string& text) {
+        return parse_list_file(reinterpret_cast<const uint8_t*>(text.data()), text.size(), "l.txt");
+    };
+    // A carriage return (or any blank) between path and label is not part of the path (the
+    // fuzzer found "x m\r\r 1" parsed as the path "x m\r\r").
+    const auto e = parse("  a b.png\r 7\nc.png\t\t12 # note\n#x 1\nd#e.png 0\r\n");
+    REQUIRE(e.size() == 3);
+    CHECK(e[0].path == "a b.png");
+    CHECK(e[0].label == 7);
+    CHECK(e[1].path == "c.png");
+    CHECK(e[1].label == 12);
+    CHECK(e[2].path == "d#e.png");
+    CHECK(e[2].label == 0);
+    // Ten digits are no label: the whole line is the path, and the next line must have none.
+    const auto u = parse("a.png 1234567890\nb.png\n");
+    REQUIRE(u.size() == 2);
+    CHECK(u[0].path == "a.png 1234567890");
+    CHECK(u[0].label == -1);
+    CHECK_THROWS_WITH(parse("a.png\n\nb.png 2\n"), Catch::Contains("l.txt:3"));
 }
 
 TEST_CASE("empty and malformed folders are errors naming the folder", "[data]") {

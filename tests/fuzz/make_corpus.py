@@ -131,3 +131,14 @@ put("image", "rgba.png", png(2, 1, 6, 4, bytes(range(8))))
 put("image", "rgb.bmp", bmp(3, 2, bytes(range(18))))
 put("image", "truncated.png", png(3, 2, 0, 1, bytes(range(6)))[:40])
 put("image", "not_an_image", b"GIF89a")
+
+# list files: labeled and unlabeled, comments, CRLF and tabs, paths with blanks; a mix of
+# labeled and unlabeled lines, and a file of comments only (both refused).
+put("list_file", "labeled.txt", b"# images and classes\ncat/1.png 0\ndog/2.png 1\n\n/abs/3.jpg\t2\n")
+put("list_file", "unlabeled.txt", b"a.png\nb c.png   # a comment\nd#e.png\n")
+put("list_file", "crlf.txt", b"x y.png 3\r\n  z.bmp 12\r\n")
+put("list_file", "big_label.txt", b"a.png 1234567890\nb.png 5\n")
+put("list_file", "mixed.txt", b"a.png 1\nb.png\n")
+put("list_file", "comments_only.txt", b"# nothing\n   \n")
+# Found by the fuzzer: a carriage return between the path and its label stayed in the path.
+put("list_file", "cr_before_label.txt", b"x  z.b.x m\r\r 1")
