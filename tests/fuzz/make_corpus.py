@@ -109,12 +109,13 @@ put("digits_csv", "short.csv", b"1,2,3\n")
 import zlib
 
 
-def png(w, h, color_type, channels, pixels):
+def png(w, h, color_type, channels, pixels, empty_idat=False):
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
     raw = b"".join(b"\x00" + pixels[y * w * channels:(y + 1) * w * channels] for y in range(h))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0)) +
-            chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+            (chunk(b"IDAT", b"") if empty_idat else b"") + chunk(b"IDAT", zlib.compress(raw, 9)) +
+            chunk(b"IEND", b""))
 
 
 def bmp(w, h, pixels):  # 24-bit, bottom-up rows padded to 4 bytes
@@ -131,6 +132,8 @@ put("image", "rgba.png", png(2, 1, 6, 4, bytes(range(8))))
 put("image", "rgb.bmp", bmp(3, 2, bytes(range(18))))
 put("image", "truncated.png", png(3, 2, 0, 1, bytes(range(6)))[:40])
 put("image", "not_an_image", b"GIF89a")
+# Valid: an empty IDAT chunk before the data (found by fuzz_image: stb_image's memcpy(NULL, p, 0)).
+put("image", "empty_idat.png", png(2, 1, 6, 4, bytes(range(8)), empty_idat=True))
 
 # list files: labeled and unlabeled, comments, CRLF and tabs, paths with blanks; a mix of
 # labeled and unlabeled lines, and a file of comments only (both refused).
