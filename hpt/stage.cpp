@@ -316,7 +316,7 @@ StageOutcome run_stage(const StageRun& r) {
     const int64_t kill_at = debug_kill_step(), nan_at = debug_nan_step();
     const double lr0 = st.effective_lr();
     const uint64_t seed = cfg.run.seed ^ (0x9E3779B97F4A7C15ull * (r.index + 1));
-    Progress prog(st.name, st.iterations, start, cfg.run.log_every);
+    Progress prog(st.name, st.iterations, cfg.run.log_every);
     auto loader = std::make_unique<data::Loader>(
         pretraining_set(images), step_loader_config(st, aug, mean, std, r.device, seed, n, rank, world));
     int64_t loader_epoch = -1;
