@@ -35,11 +35,20 @@ namespace hpt::data {
 namespace {
 constexpr int64_t kMaxPixels = int64_t(1) << 26;
 
+// Where stb reads a JPEG from: its first marker may follow any number of 0xff fill bytes, so
+// "ff ff d8" starts a JPEG as much as "ff d8" does (fuzz_image found the table check below skipped
+// for the former). The offset after SOI, or 0 when stb would not take the file for a JPEG.
+size_t jpeg_after_soi(const uint8_t* p, size_t n) {
+    if (n < 2 || p[0] != 0xff) return 0;
+    size_t i = 1;
+    while (i < n && p[i] == 0xff) ++i;
+    return i < n && p[i] == 0xd8 ? i + 1 : 0;
+}
+
 // Debian's stb_image (2.27) trusts a JPEG's Huffman table sizes: counts summing past 256 write
 // past its 257-entry tables (nothings/stb #1289, #1291; fixed upstream in 2.28). Our fuzzer found
-// it too. Every DHT segment is checked here before stb sees the file.
-bool jpeg_huffman_tables_ok(const uint8_t* p, size_t n, std::string* why) {
-    size_t i = 2;  // after SOI
+// it too. Every DHT segment is checked here before stb sees the file; i is the offset after SOI.
+bool jpeg_huffman_tables_ok(const uint8_t* p, size_t n, size_t i, std::string* why) {
     while (i + 4 <= n) {
         if (p[i] != 0xff) {  // entropy-coded data between markers
             ++i;
@@ -105,8 +114,8 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& origin) 
     if (size == 0) HPT_THROW(origin, ": empty file");
     if (size > size_t(INT_MAX)) HPT_THROW(origin, ": ", size, " bytes is too large for an image file");
     std::string why;
-    if (size >= 2 && data[0] == 0xff && data[1] == 0xd8 && !jpeg_huffman_tables_ok(data, size, &why))
-        HPT_THROW(origin, ": corrupt JPEG (", why, ")");
+    const size_t body = jpeg_after_soi(data, size);
+    if (body > 0 && !jpeg_huffman_tables_ok(data, size, body, &why)) HPT_THROW(origin, ": corrupt JPEG (", why, ")");
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(data, int(size), &w, &h, &comp))
         HPT_THROW(origin, ": not a readable PNG, JPEG or BMP image (", reason(), ")");

@@ -145,3 +145,10 @@ put("list_file", "mixed.txt", b"a.png 1\nb.png\n")
 put("list_file", "comments_only.txt", b"# nothing\n   \n")
 # Found by the fuzzer: a carriage return between the path and its label stayed in the path.
 put("list_file", "cr_before_label.txt", b"x  z.b.x m\r\r 1")
+# Fill bytes before SOI, which stb skips, and a Huffman table of more than 256 codes (found by
+# fuzz_image: the table check used to start only at a leading "ff d8"). Made from rgb.jpg.
+with open(os.path.join(ROOT, "image", "rgb.jpg"), "rb") as f:
+    jpg = bytearray(f.read())
+dht = jpg.find(b"\xff\xc4")
+jpg[dht + 5:dht + 21] = b"\x40" * 16  # 16 code lengths of 64 codes each
+put("image", "fill_before_soi_bad_dht.jpg", b"\xff" + bytes(jpg))
