@@ -7,6 +7,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/json.h"
+#include "engine/io/safetensors_header.h"
 
 namespace hpt::io {
 
@@ -22,19 +23,6 @@ const char* st_dtype(DType t) {
         case DType::i64: return "I64";
     }
     return "?";
-}
-
-bool parse_dtype(const std::string& s, DType& t) {
-    static const std::pair<const char*, DType> table[] = {{"F32", DType::f32}, {"F64", DType::f64},
-                                                          {"BF16", DType::bf16}, {"U8", DType::u8},
-                                                          {"I32", DType::i32}, {"I64", DType::i64}};
-    for (auto& [n, d] : table) {
-        if (s == n) {
-            t = d;
-            return true;
-        }
-    }
-    return false;
 }
 
 }  // namespace
@@ -85,55 +73,15 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
 }
 
 Safetensors parse_safetensors(const std::string& bytes, const std::string& what) {
-    HPT_CHECK(bytes.size() >= 8, what, ": not a safetensors file (", bytes.size(), " bytes, shorter than its header)");
-    uint64_t hl = 0;
-    for (int i = 0; i < 8; ++i) hl |= uint64_t(static_cast<unsigned char>(bytes[size_t(i)])) << (8 * i);
-    HPT_CHECK(hl <= bytes.size() - 8 && hl <= (100u << 20), what, ": header length ", hl,
-              " does not fit the file's ", bytes.size(), " bytes (truncated or not safetensors)");
-    const Json header = Json::parse(bytes.substr(8, hl), what + " (header)");
-    HPT_CHECK(header.is_object(), what, ": header is not a JSON object");
-    const uint64_t data_size = bytes.size() - 8 - hl;
-    const char* data = bytes.data() + 8 + hl;
+    const SafetensorsHeader h =
+        parse_safetensors_header(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), what);
     Safetensors st;
-    // File order = order of data offsets.
-    std::vector<std::pair<uint64_t, std::string>> order;
-    for (const auto& [name, e] : header.as_object()) {
-        if (name == "__metadata__") {
-            for (const auto& [k, v] : e.as_object(what + " __metadata__"))
-                st.metadata[k] = v.as_string(what + " __metadata__." + k);
-            continue;
-        }
-        const std::string w = what + " tensor '" + name + "'";
-        DType dt;
-        HPT_CHECK(parse_dtype(e.at("dtype").as_string(w + " dtype"), dt), w, ": unsupported dtype '",
-                  e.at("dtype").as_string(), "'");
-        Shape shape;
-        uint64_t numel = 1;
-        for (const Json& d : e.at("shape").as_array(w + " shape")) {
-            const int64_t v = d.as_int(w + " shape entry");
-            HPT_CHECK(v >= 0 && v < (int64_t(1) << 40), w, ": bad dimension ", v);
-            shape.push_back(v);
-            numel *= uint64_t(v);
-            HPT_CHECK(numel < (uint64_t(1) << 40), w, ": too many elements");
-        }
-        const auto& offs = e.at("data_offsets").as_array(w + " data_offsets");
-        HPT_CHECK(offs.size() == 2, w, ": data_offsets must have two entries");
-        const int64_t b = offs[0].as_int(w + " offset"), en = offs[1].as_int(w + " offset");
-        HPT_CHECK(b >= 0 && en >= b && uint64_t(en) <= data_size, w, ": data [", b, ", ", en,
-                  ") lies outside the file's ", data_size, " data bytes (truncated?)");
-        HPT_CHECK(uint64_t(en - b) == numel * dtype_size(dt), w, ": ", en - b, " bytes for ", dtype_name(dt),
-                  shape_str(shape), " which needs ", numel * dtype_size(dt));
-        Tensor t = empty(shape, dt);
-        if (en > b) std::memcpy(t.data_ptr(), data + b, size_t(en - b));
-        order.emplace_back(uint64_t(b), name);
-        st.tensors.emplace_back(name, t);
+    st.metadata = h.metadata;
+    for (const SafetensorsEntry& e : h.entries) {
+        Tensor t = empty(e.shape, e.dtype);
+        if (e.end > e.begin) std::memcpy(t.data_ptr(), bytes.data() + h.data_offset + e.begin, size_t(e.end - e.begin));
+        st.tensors.emplace_back(e.name, t);
     }
-    std::vector<std::pair<std::string, Tensor>> sorted;
-    std::sort(order.begin(), order.end());
-    for (auto& [b, n] : order)
-        for (auto& p : st.tensors)
-            if (p.first == n) sorted.push_back(p);
-    st.tensors.swap(sorted);
     return st;
 }
 

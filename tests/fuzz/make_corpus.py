@@ -152,3 +152,18 @@ with open(os.path.join(ROOT, "image", "rgb.jpg"), "rb") as f:
 dht = jpg.find(b"\xff\xc4")
 jpg[dht + 5:dht + 21] = b"\x40" * 16  # 16 code lengths of 64 codes each
 put("image", "fill_before_soi_bad_dht.jpg", b"\xff" + bytes(jpg))
+
+# safetensors: a valid file (two tensors, an empty one, metadata), one cut short, and a shape whose
+# element count wraps 64 bits (2^39 x 2^39, refused since the fuzz target was added).
+def safetensors(header, data):
+    h = header.encode()
+    return struct.pack("<Q", len(h)) + h + data
+
+
+put("safetensors", "ok.safetensors", safetensors(
+    '{"b":{"dtype":"F32","shape":[2,3],"data_offsets":[8,32]},"a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]},'
+    '"e":{"dtype":"U8","shape":[0,5],"data_offsets":[32,32]},"__metadata__":{"stage":"base"}}', bytes(range(32))))
+put("safetensors", "truncated.safetensors", safetensors(
+    '{"t":{"dtype":"F64","shape":[4],"data_offsets":[0,32]}}', bytes(16)))
+put("safetensors", "wrapping_shape.safetensors", safetensors(
+    '{"t":{"dtype":"F32","shape":[549755813888,549755813888],"data_offsets":[0,0]}}', b""))
