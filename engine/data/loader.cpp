@@ -202,9 +202,6 @@ Batch Loader::Impl::make(int64_t b) {
         for (size_t i = 0; i < idx.size(); ++i)
             std::memcpy(dst + int64_t(i) * image_bytes, all + idx[i] * image_bytes, size_t(image_bytes));
     };
-    auto draw = [&](const std::vector<int64_t>& idx, int view, ssl::ViewParams* p) {
-        for (size_t i = 0; i < idx.size(); ++i) p[i] = ssl::draw_view_params(cfg.seed, epoch, idx[i], view, aug, h, w);
-    };
     const bool augment = cfg.mode == LoaderMode::augment;
     const ssl::AugmentConfig& acfg = augment ? aug : plain;
     const Shape view_shape = {n, out_c, acfg.out_h, acfg.out_w};
@@ -257,8 +254,10 @@ Batch Loader::Impl::make(int64_t b) {
     if (planned) {  // view parameters drawn here (cheap), images of both views side by side
         gather(out.indices2, pin + n * image_bytes);
         auto* pp = reinterpret_cast<ssl::ViewParams*>(slot.pinned_params.data<uint8_t>());
-        draw(out.indices, 0, pp);
-        draw(out.indices2, 1, pp + n);
+        for (int64_t i = 0; i < n; ++i) {
+            pp[i] = ssl::draw_view_params(cfg.seed, epoch, out.indices[size_t(i)], 0, aug, h, w);
+            pp[n + i] = ssl::draw_view_params(cfg.seed, epoch, out.indices2[size_t(i)], 1, aug, h, w);
+        }
         for (int64_t i = 0; i < 2 * n; ++i) max_r = std::max(max_r, pp[i].blur_radius);
         copy_images = 2 * n;
         HPT_LOADER_CUDA(cudaMemcpyAsync(slot.params.data_ptr(), pp, size_t(2 * n) * sizeof(ssl::ViewParams),
