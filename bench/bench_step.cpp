@@ -93,7 +93,9 @@ Timing time_ranks(OurStep& s, dist::Comm& comm, double min_seconds, int min_reps
     comm.barrier();
     auto t0 = std::chrono::steady_clock::now();
     s.run();
-    Tensor first = full({1}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), DType::f64);
+    // On the training device: NCCL takes only tensors on its own GPU.
+    Tensor first = full({1}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), DType::f64,
+                        s.device);
     comm.all_reduce_sum(first);  // the sum bounds the slowest rank's time from above
     const int reps = std::max(min_reps, int(std::ceil(min_seconds / first.item<double>() * comm.world())));
     std::vector<double> ms;

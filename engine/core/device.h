@@ -29,4 +29,7 @@ const char* device_type_name(DeviceType t);
 // Number of CUDA devices visible to this process: 0 when the build has no CUDA or the machine no GPU.
 int cuda_device_count();
 
+// Makes cuda:index the calling thread's current device (an error naming it when that fails).
+void set_current_cuda_device(int index);
+
 }  // namespace hpt

@@ -5,6 +5,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include "engine/core/device.h"
+
 namespace hpt::dist {
 
 namespace {
@@ -40,7 +42,11 @@ LaunchInfo detect_launch() {
 
 Device device_for_rank(Device d, const LaunchInfo& l) {
     if (!d.is_cuda() || l.world <= 1 || d.index != 0) return d;
-    return Device::cuda(l.local_rank);
+    // One GPU per local rank, counted among the GPUs this process sees: a launcher that shows each
+    // rank only its own GPU (Slurm's --gpus-per-task=1, a CUDA_VISIBLE_DEVICES per rank) leaves
+    // every rank cuda:0, which cuda:local_rank would name a device that does not exist.
+    const int n = cuda_device_count();
+    return Device::cuda(n > 0 ? l.local_rank % n : l.local_rank);
 }
 
 std::unique_ptr<Comm> make_comm(const CommOptions& o, Device device) {
@@ -48,6 +54,10 @@ std::unique_ptr<Comm> make_comm(const CommOptions& o, Device device) {
               "dist.backend = \"", o.backend, "\" is not one of auto, none, mpi, nccl");
     HPT_CHECK(o.timeout_s >= 0, "dist.timeout_s = ", o.timeout_s, " must be >= 0 (0: no limit)");
     const LaunchInfo l = detect_launch();
+    // The rank's GPU becomes this thread's current device. Otherwise each op's device guard returns
+    // to cuda:0 after it, and every rank keeps a context on GPU 0 (hundreds of MiB each; refused
+    // outright when the GPUs are in exclusive-process mode).
+    if (device.is_cuda() && l.world > 1) set_current_cuda_device(device.index);
     std::string backend = o.backend;
     if (backend == "auto") {
 #ifdef HPT_WITH_NCCL

@@ -2,8 +2,8 @@
 // each waits for the work the caller's current stream has issued so far, and the caller's stream
 // waits for it before using the result, so the host never has to synchronise for ordering. The
 // host does poll for completion (with dist.timeout_s) where a result is needed, so that a dead or
-// hung peer surfaces as an error instead of a hang; a timed-out communicator is aborted
-// (ncclCommAbort) and the job with it.
+// hung peer surfaces as an error instead of a hang; a failed or timed-out collective ends the job
+// (give_up). None of this has run at more than one rank yet: the GPU machine has one GPU.
 #include "engine/dist/comm.h"
 
 #ifdef HPT_WITH_NCCL
@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <exception>
 #include <cstring>
 #include <iostream>
 #include <mutex>
@@ -66,6 +67,9 @@ public:
             std::memcpy(words.data_ptr(), &id, sizeof id);
             boot_->broadcast(words, 0);
             std::memcpy(&id, words.data_ptr(), sizeof id);
+            // ncclCommInitRank makes no MPI calls: an MPI that progresses a broadcast lazily
+            // (HCOLL, say) would leave ranks without the id while rank 0 waits in the init.
+            boot_->barrier();
         }
         init_within_timeout(id);
         HPT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
@@ -105,6 +109,10 @@ public:
             if (boot_) abort_job(3);  // peers may be blocked in NCCL: take the whole job down
             return;
         }
+        // Unwinding from this rank's error while peers may wait in a collective or a barrier:
+        // ncclCommDestroy would wait for them too, before the error is printed and the job ended
+        // (main's handler does both). The process is about to end; the communicator is left as it is.
+        if (boot_ && std::uncaught_exceptions() > 0) return;
         HPT_CUDA_CHECK_LOG(cudaStreamSynchronize(stream_));
         HPT_CUDA_CHECK_LOG(ncclCommDestroy(comm_));
         HPT_CUDA_CHECK_LOG(cudaStreamDestroy(stream_));
@@ -208,16 +216,15 @@ public:
             ncclResult_t async = ncclSuccess;
             HPT_CUDA_CHECK(ncclCommGetAsyncError(comm_, &async));
             if (async != ncclSuccess) {
-                abort_comm();
+                give_up(str("rank ", rank_, " of ", world_, ": ", what, " failed in NCCL: ", ncclGetErrorString(async)));
                 HPT_CUDA_CHECK(async);
             }
             const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             if (timeout_s_ > 0 && waited > timeout_s_) {
-                abort_comm();
                 const std::string msg = str("rank ", rank_, " of ", world_, ": ", what, " did not finish within ",
                                             timeout_s_, " s (dist.timeout_s): another rank died, hung or is not "
                                             "running the same step; aborting the job");
-                std::cerr << "hpt: " << msg << std::endl;
+                give_up(msg);
                 throw CommTimeout(msg);
             }
             std::this_thread::sleep_for(std::chrono::microseconds(50));
@@ -255,7 +262,13 @@ private:
         HPT_CUDA_CHECK(cudaEventDestroy(ev));
     }
 
-    void abort_comm() {
+    // A collective failed or timed out: says why, then ends the job when there are peers. Since
+    // NCCL 2.19 a communicator is aborted by all its ranks together, so ncclCommAbort on this rank
+    // alone can block behind peers stuck in the very collective that failed; MPI_Abort cannot.
+    // Alone, the communicator is aborted and the caller throws.
+    void give_up(const std::string& msg) {
+        std::cerr << "hpt: " << msg << std::endl;
+        if (boot_) abort_job(3);
         if (aborted_) return;
         aborted_ = true;
         HPT_CUDA_CHECK_LOG(ncclCommAbort(comm_));
