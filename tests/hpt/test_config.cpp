@@ -57,6 +57,26 @@ TEST_CASE("unknown keys are errors with the nearest known key", "[config]") {
     CHECK_THROWS_WITH(parse_config("[model\nwidth = 1\n", "x.toml"), Catch::Contains("x.toml:1"));
 }
 
+TEST_CASE("non-ASCII text is welcome in string values and comments, and refused where toml++ 3.3 misreads it", "[config]") {
+    // Accepted: a path and a stage name with accents, comments in any language, arrays of strings.
+    const RunConfig c = parse_config("# données médicales\n[run]\nname = \"rétine\" # é\n[[stage]]\nname = 'é'\n"
+                                     "data = \"/home/josé/images\"\niterations = 2\n",
+                                     "x.toml");
+    CHECK(c.run.name == "rétine");
+    CHECK(c.stages.at(0).data == "/home/josé/images");
+    // Refused, naming the place (toml++ 3.3 reaches __builtin_unreachable on most of these).
+    CHECK_THROWS_WITH(parse_config("[model]\nwidth = 1\nn\u00e9 = 2\n", "x.toml"),
+                      Catch::Contains("x.toml:3:2") && Catch::Contains("outside a string or comment"));
+    CHECK_THROWS_WITH(parse_config("[run]\n\"é\" = 1\n", "x.toml"), Catch::Contains("x.toml:2") && Catch::Contains("quoted key"));
+    CHECK_THROWS_WITH(parse_config("[\"é\"]\n", "x.toml"), Catch::Contains("quoted key"));
+    CHECK_THROWS_WITH(parse_config("[run]\nname = \"a\\é\"\n", "x.toml"), Catch::Contains("after a backslash"));
+    CHECK_THROWS_WITH(parse_config("[run]\nname = \"\"\"a \\\n   é\"\"\"\n", "x.toml"),
+                      Catch::Contains("x.toml:3") && Catch::Contains("line-ending backslash"));
+    // A table name that cannot start a key is a parse error naming the line (toml++ 3.3 asserts
+    // there instead: an abort in a debug build).
+    CHECK_THROWS_WITH(parse_config("[)moco]\n", "x.toml"), Catch::Contains("x.toml:1"));
+}
+
 TEST_CASE("--set overrides any value, by stage name or index", "[config]") {
     RunConfig c = parse_config(kToml, "demo.toml");
     apply_override(c, "model.width=0.25");
