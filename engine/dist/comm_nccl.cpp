@@ -42,9 +42,7 @@ struct NcclWork final : Work {
     std::string what;
     Tensor keep;  // the packing buffer, alive until the caller's stream has waited for it
     void wait() override;
-    ~NcclWork() override {
-        if (done) HPT_CUDA_CHECK_LOG(cudaEventDestroy(done));
-    }
+    ~NcclWork() override;
 };
 
 class NcclComm final : public Comm {
@@ -288,6 +286,14 @@ void NcclWork::wait() {
     comm->await(done, what);
     HPT_CUDA_CHECK(cudaEventDestroy(done));
     done = nullptr;
+}
+
+NcclWork::~NcclWork() {
+    if (!done) return;
+    // Dropped without wait(), as an error unwinds past it: the packing buffer goes back to the
+    // compute stream's pool, so that stream must not run ahead of the collective that still uses it.
+    HPT_CUDA_CHECK_LOG(cudaStreamWaitEvent(cuda::current_stream(comm->device()), done, 0));
+    HPT_CUDA_CHECK_LOG(cudaEventDestroy(done));
 }
 
 }  // namespace
