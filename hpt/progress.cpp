@@ -58,8 +58,8 @@ void Progress::update(int64_t step_done, double loss, double lr, int64_t images)
     last_ = std::chrono::steady_clock::now();
     const double eta = clock_.seconds_per_step() * double(total_ - step_done);
     std::fprintf(stderr, "%s[%s] step %lld/%lld  loss %.4f  lr %.4g  %.0f img/s  ETA %s%s", tty_ ? "\r\033[K" : "",
-                 stage_.c_str(), static_cast<long long>(step_done), static_cast<long long>(total_), loss, lr, clock_.images_per_second(),
-                 format_duration(eta).c_str(), tty_ ? "" : "\n");
+                 stage_.c_str(), static_cast<long long>(step_done), static_cast<long long>(total_), loss, lr,
+                 clock_.images_per_second(), format_duration(eta).c_str(), tty_ ? "" : "\n");
     std::fflush(stderr);
 }
 

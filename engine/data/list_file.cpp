@@ -8,7 +8,9 @@
 namespace hpt::data {
 namespace {
 
-bool blank(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+bool blank(char c) {
+    return std::isspace(static_cast<unsigned char>(c)) != 0;
+}
 
 // The line without its comment and surrounding blanks.
 std::string content(std::string line) {
@@ -40,8 +42,9 @@ std::vector<ListEntry> parse_list_file(const uint8_t* data, size_t size, const s
         const size_t sp = line.find_last_of(" \t");
         if (sp != std::string::npos) {
             const std::string tok = line.substr(sp + 1);
-            const bool digits = !tok.empty() && tok.size() <= 9 &&
-                                std::all_of(tok.begin(), tok.end(), [](char c) { return c >= '0' && c <= '9'; });
+            const bool digits =
+                !tok.empty() && tok.size() <= 9 &&
+                std::all_of(tok.begin(), tok.end(), [](char c) { return c >= '0' && c <= '9'; });
             if (digits) {
                 en.label = std::stoll(tok);
                 line.resize(sp);

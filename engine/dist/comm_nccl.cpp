@@ -12,8 +12,8 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <exception>
 #include <cstring>
+#include <exception>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -214,7 +214,8 @@ public:
             ncclResult_t async = ncclSuccess;
             HPT_CUDA_CHECK(ncclCommGetAsyncError(comm_, &async));
             if (async != ncclSuccess) {
-                give_up(str("rank ", rank_, " of ", world_, ": ", what, " failed in NCCL: ", ncclGetErrorString(async)));
+                give_up(str("rank ", rank_, " of ", world_, ": ", what, " failed in NCCL: ",
+                            ncclGetErrorString(async)));
                 HPT_CUDA_CHECK(async);
             }
             const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

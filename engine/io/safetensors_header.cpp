@@ -8,9 +8,9 @@
 namespace hpt::io {
 
 bool parse_safetensors_dtype(const std::string& s, DType& t) {
-    static const std::pair<const char*, DType> table[] = {{"F32", DType::f32}, {"F64", DType::f64},
+    static const std::pair<const char*, DType> table[] = {{"F32", DType::f32},   {"F64", DType::f64},
                                                           {"BF16", DType::bf16}, {"U8", DType::u8},
-                                                          {"I32", DType::i32}, {"I64", DType::i64}};
+                                                          {"I32", DType::i32},   {"I64", DType::i64}};
     for (auto& [n, d] : table) {
         if (s == n) {
             t = d;
@@ -24,9 +24,10 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t size, co
     HPT_CHECK(size >= 8, what, ": not a safetensors file (", size, " bytes, shorter than its header)");
     uint64_t hl = 0;
     for (int i = 0; i < 8; ++i) hl |= uint64_t(bytes[i]) << (8 * i);
-    HPT_CHECK(hl <= size - 8 && hl <= (100u << 20), what, ": header length ", hl, " does not fit the file's ", size,
-              " bytes (truncated or not safetensors)");
-    const Json header = Json::parse(std::string(reinterpret_cast<const char*>(bytes) + 8, size_t(hl)), what + " (header)");
+    HPT_CHECK(hl <= size - 8 && hl <= (100u << 20), what, ": header length ", hl, " does not fit the file's ",
+              size, " bytes (truncated or not safetensors)");
+    const Json header =
+        Json::parse(std::string(reinterpret_cast<const char*>(bytes) + 8, size_t(hl)), what + " (header)");
     HPT_CHECK(header.is_object(), what, ": header is not a JSON object");
     SafetensorsHeader h;
     h.data_offset = 8 + hl;
@@ -42,8 +43,8 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t size, co
         const std::string w = what + " tensor '" + name + "'";
         SafetensorsEntry en;
         en.name = name;
-        HPT_CHECK(parse_safetensors_dtype(e.at("dtype").as_string(w + " dtype"), en.dtype), w, ": unsupported dtype '",
-                  e.at("dtype").as_string(), "'");
+        HPT_CHECK(parse_safetensors_dtype(e.at("dtype").as_string(w + " dtype"), en.dtype), w,
+                  ": unsupported dtype '", e.at("dtype").as_string(), "'");
         uint64_t numel = 1;
         for (const Json& d : e.at("shape").as_array(w + " shape")) {
             const int64_t v = d.as_int(w + " shape entry");

@@ -1,6 +1,5 @@
 // safetensors headers: every way a file can be wrong is an error naming the file and the tensor.
 #include <catch2/catch.hpp>
-
 #include <cstdint>
 #include <string>
 
@@ -19,7 +18,8 @@ std::string file_of(const std::string& header, size_t data_bytes) {
 }
 
 io::SafetensorsHeader header_of(const std::string& f) {
-    return io::parse_safetensors_header(reinterpret_cast<const uint8_t*>(f.data()), f.size(), "m.safetensors");
+    return io::parse_safetensors_header(reinterpret_cast<const uint8_t*>(f.data()), f.size(),
+                                        "m.safetensors");
 }
 
 }  // namespace
@@ -45,7 +45,8 @@ TEST_CASE("safetensors headers: entries by offset, and every inconsistency refus
     refused("abc", "shorter than its header");
     refused(ok.substr(0, ok.size() - 40), "does not fit the file");
     refused(file_of("[1,2]", 0), "not a JSON object");
-    refused(file_of(R"({"t":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}})", 2), "unsupported dtype 'F16'");
+    refused(file_of(R"({"t":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}})", 2),
+            "unsupported dtype 'F16'");
     refused(file_of(R"({"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4), "bad dimension -1");
     refused(file_of(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}})", 8), "lies outside");
     refused(file_of(R"({"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8), "which needs 12");

@@ -15,7 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         for (const hpt::data::ListEntry& e : entries) {
             const std::string& p = e.path;
             if (p.empty() || p.find('\n') != std::string::npos) std::abort();
-            if (std::isspace(static_cast<unsigned char>(p.front())) || std::isspace(static_cast<unsigned char>(p.back())))
+            if (std::isspace(static_cast<unsigned char>(p.front())) ||
+                std::isspace(static_cast<unsigned char>(p.back())))
                 std::abort();
             if ((e.label >= 0) != labeled || e.label > 999999999) std::abort();
         }

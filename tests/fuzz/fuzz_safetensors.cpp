@@ -8,7 +8,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
-        const hpt::io::SafetensorsHeader h = hpt::io::parse_safetensors_header(data, size, "fuzz.safetensors");
+        const hpt::io::SafetensorsHeader h =
+            hpt::io::parse_safetensors_header(data, size, "fuzz.safetensors");
         if (h.data_offset > size) std::abort();
         uint64_t prev = 0;
         for (const hpt::io::SafetensorsEntry& e : h.entries) {

@@ -1,6 +1,5 @@
 // The progress line's pace: recent steps, not a mean since the start that carries the warm-up.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 
 #include "hpt/progress.h"
