@@ -9,8 +9,8 @@
 #include <type_traits>
 
 // Debian's toml++ 3.3 asserts, where it should report an error, on some malformed input (a table
-// name starting with a character that cannot start a key, such as "[)moco]"; found by
-// fuzz_config). Release builds compile its asserts out and report a parse error naming the line;
+// name starting with a character that cannot start a key, such as "[)moco]"; found by fuzzing
+// parse_config). Release builds compile its asserts out and report a parse error naming the line;
 // so does every build with this, instead of aborting on a user's config.
 #define TOML_ASSERT(expr) static_cast<void>(0)
 #include <toml++/toml.h>
@@ -266,17 +266,14 @@ StageConfig* find_stage(RunConfig& c, const std::string& id, const std::string& 
     HPT_THROW(what, ": no stage named '", id, "'", suggestion(id, names));
 }
 
-}  // namespace
-
-namespace {
-
 // Debian's toml++ 3.3 decides whether a character is whitespace through a table with holes: for
-// most code points in U+00A1..U+0499, U+2CEE..U+30E7 and U+FC26..U+FEFE it reaches
-// __builtin_unreachable (found by fuzz_config). It asks that of every character outside strings,
-// of every character of a key (quoted ones too), and of the character after a backslash in a
-// string (after a line-ending backslash, of the first one past the whitespace). Valid TOML has
-// non-ASCII characters only in strings and comments; this refuses them in the other places, and
-// in those three, before toml++ sees them. Non-ASCII string values (paths, names) are fine.
+// the code points in U+00A1..U+0499, U+2C5E..U+3057 and U+FB26..U+FEFE (U+3000 aside) it
+// reaches __builtin_unreachable (found by fuzzing parse_config). It asks that of every character
+// outside strings, of every character of a key (quoted ones too), and of the character after a
+// backslash in a string (after a line-ending backslash, of the first one past the whitespace).
+// Valid TOML has non-ASCII characters only in strings and comments; this refuses them in the
+// other places, and in those three, before toml++ sees them. Non-ASCII string values (paths,
+// names) are fine.
 void check_toml_text(const std::string& t, const std::string& origin) {
     int64_t line = 1, col = 0;
     size_t i = 0;
