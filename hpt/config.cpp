@@ -424,6 +424,14 @@ void apply_override(RunConfig& c, const std::string& assignment) {
     set_from_string(*f, c, nullptr, value, what);
 }
 
+void validate(const EvalSection& e) {
+    HPT_CHECK(e.knn_k >= 1, "eval.knn_k = ", e.knn_k, ": must be at least 1");
+    HPT_CHECK(e.knn_t > 0, "eval.knn_t = ", e.knn_t, ": must be positive");
+    HPT_CHECK(e.probe_epochs >= 1, "eval.probe_epochs = ", e.probe_epochs, ": must be at least 1");
+    HPT_CHECK(e.probe_lr > 0 && e.probe_weight_decay >= 0, "eval.probe_lr must be positive and eval.probe_weight_decay >= 0");
+    HPT_CHECK(e.max_train >= 0 && e.every >= 0, "eval.max_train and eval.every must be >= 0 (0: all / only at stage ends)");
+}
+
 void validate(const RunConfig& c) {
     HPT_CHECK(!c.stages.empty(), "the config has no [[stage]]");
     HPT_CHECK(c.model.depth == 18 || c.model.depth == 34 || c.model.depth == 50, "model.depth = ", c.model.depth,
@@ -439,12 +447,7 @@ void validate(const RunConfig& c) {
     HPT_CHECK(c.dist.timeout_s >= 0 && c.dist.bucket_mb > 0, "dist.timeout_s must be >= 0 (0: no limit) and dist.bucket_mb > 0");
     HPT_CHECK(c.run.checkpoint_every >= 0 && c.run.log_every > 0, "run.checkpoint_every must be >= 0 and run.log_every > 0");
     // Checked here, before any training, so that a bad value cannot stop a run after its work.
-    const EvalSection& e = c.eval;
-    HPT_CHECK(e.knn_k >= 1, "eval.knn_k = ", e.knn_k, ": must be at least 1");
-    HPT_CHECK(e.knn_t > 0, "eval.knn_t = ", e.knn_t, ": must be positive");
-    HPT_CHECK(e.probe_epochs >= 1, "eval.probe_epochs = ", e.probe_epochs, ": must be at least 1");
-    HPT_CHECK(e.probe_lr > 0 && e.probe_weight_decay >= 0, "eval.probe_lr must be positive and eval.probe_weight_decay >= 0");
-    HPT_CHECK(e.max_train >= 0 && e.every >= 0, "eval.max_train and eval.every must be >= 0 (0: all / only at stage ends)");
+    validate(c.eval);
     const AugmentSection& a = c.augment;
     HPT_CHECK(a.crop_min_scale > 0 && a.crop_min_scale <= a.crop_max_scale && a.crop_max_scale <= 1,
               "augment.crop_min_scale = ", a.crop_min_scale, ", augment.crop_max_scale = ", a.crop_max_scale,

@@ -101,6 +101,7 @@ RunConfig parse_config(const std::string& toml_text, const std::string& origin);
 void apply_override(RunConfig& cfg, const std::string& assignment);
 // Consistency checks (a stage without data, a bad policy...), naming the key.
 void validate(const RunConfig& cfg);
+void validate(const EvalSection& eval);  // also for `hpt_run eval`, whose options bypass a config
 
 io::Json to_json(const RunConfig& cfg);
 RunConfig from_json(const io::Json& j);

@@ -50,6 +50,7 @@ struct Loaded {
 };
 
 Loaded load_model(const BackboneRequest& r) {
+    HPT_CHECK(r.image_size >= 0, "image size ", r.image_size, ": must be positive (or 0: the checkpoint's own)");
     const Checkpoint c = read_checkpoint(r.checkpoint);
     const models::ResNetConfig mc = backbone_config(c, r.checkpoint);
     Generator g(0);
@@ -70,6 +71,7 @@ Loaded load_model(const BackboneRequest& r) {
 }  // namespace
 
 EvalResult evaluate_checkpoint(const BackboneRequest& r, const EvalSection& cfg) {
+    validate(cfg);
     Loaded l = load_model(r);
     const data::Dataset ds = data::load_dataset(r.data, r.load);
     HPT_CHECK(ds.train.num_classes > 1 && ds.test.size() > 0, r.data, ": evaluation needs labeled train and test splits");

@@ -22,6 +22,28 @@
 using namespace hpt;
 using namespace hpt::pipeline;
 
+namespace {
+
+// A number above `min` (or at it when `inclusive`), with a message that says so (CLI11's own range
+// check prints its upper bound, DBL_MAX, in full).
+CLI::Validator at_least(double min, bool inclusive) {
+    return CLI::Validator(
+        [=](std::string& s) -> std::string {
+            double v = 0;
+            try {
+                v = std::stod(s);
+            } catch (const std::exception&) {
+                return "expected a number, got '" + s + "'";
+            }
+            if (inclusive ? v >= min : v > min) return "";
+            return "must be " + std::string(inclusive ? "at least " : "above ") + CLI::detail::to_string(min) +
+                   ", got " + s;
+        },
+        std::string(inclusive ? "NUMBER >= " : "NUMBER > ") + CLI::detail::to_string(min));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
     CLI::App app{"hpt_run " HPT_VERSION
                  ": Hierarchical PreTraining (MoCo v2, stage after stage) on your images.\n"
@@ -30,14 +52,16 @@ int main(int argc, char** argv) {
     std::string device = "auto";
     int threads = 0;
     app.add_option("--device", device, "cpu, cuda, cuda:N or auto (the first GPU if any)")->capture_default_str();
-    app.add_option("--threads", threads, "CPU threads (default: all cores, or HPT_NUM_THREADS)");
+    app.add_option("--threads", threads, "CPU threads (default: all cores, or HPT_NUM_THREADS)")
+        ->check(at_least(0, true));
 
     ExampleOptions ex;
     app.add_option("--out", ex.out, "output folder of the built-in example")->capture_default_str();
     app.add_option("--seed", ex.seed, "seed of the built-in example")->capture_default_str();
     app.add_flag("--resume", ex.resume, "continue an interrupted built-in example");
     app.add_option("--budget", ex.budget, "scale every iteration count of the example (e.g. 0.1 for a quick look)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(at_least(0, false));
 
     auto* train = app.add_subcommand("train", "run the stages of a TOML config");
     std::string config;

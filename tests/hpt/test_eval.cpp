@@ -9,6 +9,7 @@
 
 #include "engine/core/random.h"
 #include "engine/ops/ops.h"
+#include "hpt/embed.h"
 #include "hpt/eval.h"
 #include "hpt/pipeline.h"
 
@@ -101,4 +102,21 @@ TEST_CASE("the summary table lists every stage's evaluations", "[eval]") {
     CHECK_THAT(t, Catch::Contains("base") && Catch::Contains("83.47%") && Catch::Contains("76.62%"));
     CHECK_THAT(t, Catch::Contains("target") && Catch::Contains("300"));
     CHECK(std::count(t.begin(), t.end(), '\n') == 3);
+}
+
+TEST_CASE("hpt_run eval's options are checked before any work, as a config's [eval] is", "[eval]") {
+    // Its options fill an EvalSection without a config's validation: --probe-epochs -1 printed a
+    // linear probe of -100.00%, and --image-size -3 failed deep inside a tensor allocation.
+    BackboneRequest r;
+    r.checkpoint = "/nonexistent/ckpt.safetensors";
+    r.data = "/nonexistent/data";
+    EvalSection e;
+    e.probe_epochs = -1;
+    CHECK_THROWS_WITH(evaluate_checkpoint(r, e), Catch::Contains("eval.probe_epochs = -1"));
+    e = EvalSection();
+    e.knn_k = 0;
+    CHECK_THROWS_WITH(evaluate_checkpoint(r, e), Catch::Contains("eval.knn_k = 0"));
+    r.image_size = -3;
+    CHECK_THROWS_WITH(evaluate_checkpoint(r, EvalSection()), Catch::Contains("image size -3"));
+    CHECK_THROWS_WITH(embed(r), Catch::Contains("image size -3"));
 }
