@@ -474,7 +474,7 @@ void validate(const RunConfig& c) {
         HPT_CHECK(s.trainable == "all" || s.trainable == "bn", w, ": trainable = '", s.trainable, "' (all or bn)");
         static const std::vector<std::string> policies{"full", "no_gray", "no_color", "crop_blur", "crop_only"};
         HPT_CHECK(std::find(policies.begin(), policies.end(), s.policy) != policies.end(), w, ": policy = '", s.policy,
-                  "'", suggestion(s.policy, policies));
+                  "' (full, no_gray, no_color, crop_blur or crop_only)", suggestion(s.policy, policies));
         HPT_CHECK(s.init != "previous" || i > 0, w, ": init = 'previous' but it is the first stage (use 'random' or a checkpoint)");
         HPT_CHECK(s.lr >= 0 && s.weight_decay >= 0, w, ": negative lr or weight_decay");
     }

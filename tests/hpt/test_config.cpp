@@ -99,7 +99,7 @@ TEST_CASE("--set overrides any value, by stage name or index", "[config]") {
 TEST_CASE("validation names the offending key", "[config]") {
     RunConfig c = parse_config(kToml, "demo.toml");
     c.stages[1].policy = "ful";
-    CHECK_THROWS_WITH(validate(c), Catch::Contains("policy = 'ful'") && Catch::Contains("did you mean 'full'"));
+    CHECK_THROWS_WITH(validate(c), Catch::Contains("policy = 'ful' (full, no_gray") && Catch::Contains("did you mean 'full'"));
     c = parse_config(kToml, "demo.toml");
     c.moco.queue = 1000;
     CHECK_THROWS_WITH(validate(c), Catch::Contains("not divisible by the batch"));
