@@ -74,7 +74,8 @@ EvalResult evaluate_checkpoint(const BackboneRequest& r, const EvalSection& cfg)
     validate(cfg);
     Loaded l = load_model(r);
     const data::Dataset ds = data::load_dataset(r.data, r.load);
-    HPT_CHECK(ds.train.num_classes > 1 && ds.test.size() > 0, r.data, ": evaluation needs labeled train and test splits");
+    const std::string why = why_not_evaluable(ds);
+    HPT_CHECK(why.empty(), r.data, ": ", why);
     const auto [mean, std] = data::channel_mean_std(ds.train);
     const data::InputSpec spec = data::spec_for(mean, std, l.model->config().in_channels, l.image_size);
     const FeatureSet f = extract_features(*l.model, ds, spec, l.device, cfg.max_train, 0);

@@ -41,8 +41,31 @@ double accuracy(const Tensor& logits, const Tensor& y) {
 
 }  // namespace
 
+std::string why_not_evaluable(const data::Dataset& ds) {
+    const std::pair<const char*, const data::ImageSet*> splits[] = {{"train", &ds.train}, {"val", &ds.val}, {"test", &ds.test}};
+    for (const auto& [name, set] : splits) {
+        if (set->size() == 0) {
+            if (set == &ds.val) continue;  // optional: the probe then selects on training accuracy
+            return str("its ", name, " split is empty; evaluation needs labeled train and test splits");
+        }
+        int64_t unlabeled = 0;
+        if (!set->labels.defined()) {
+            unlabeled = set->size();
+        } else {
+            for (int64_t y : set->labels.to_vector<int64_t>()) unlabeled += y < 0;
+        }
+        if (unlabeled > 0)
+            return str("its ", name, " split has ", unlabeled, " unlabeled image(s) of ", set->size(),
+                       "; evaluation needs every train, val and test image labeled");
+    }
+    if (ds.train.num_classes < 2) return "its training split has a single class; evaluation needs two or more";
+    return "";
+}
+
 FeatureSet extract_features(models::ResNet& model, const data::Dataset& ds, const data::InputSpec& spec, Device device,
                             int64_t max_train, uint64_t seed) {
+    const std::string why = why_not_evaluable(ds);
+    HPT_CHECK(why.empty(), ds.path, ": ", why);
     NoGradGuard ng;
     const bool was_training = model.is_training();
     model.eval();

@@ -23,6 +23,10 @@ struct FeatureSet {
     int64_t num_classes = 0;
 };
 
+// Why `ds` cannot be evaluated on, or "" when it can: labeled train and test splits (and val, when
+// it has images) of two or more classes. Unlabeled images carry label -1.
+std::string why_not_evaluable(const data::Dataset& ds);
+
 // Pooled backbone features (BN in eval mode, no grad). At most `max_train` training images
 // (a seeded subset) when max_train > 0.
 FeatureSet extract_features(models::ResNet& model, const data::Dataset& ds, const data::InputSpec& spec, Device device,

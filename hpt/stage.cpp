@@ -204,8 +204,8 @@ void append_metric(const std::string& out_dir, const io::Json& line) {
 EvalResult evaluate_backbone(models::ResNet& model, const std::string& path, int64_t image_size, const RunConfig& cfg,
                              Device device) {
     const data::Dataset& ds = dataset(path, cfg);
-    HPT_CHECK(ds.train.size() > 0 && ds.test.size() > 0, path, ": evaluation needs labeled train and test splits");
-    HPT_CHECK(ds.train.num_classes > 1, path, ": evaluation needs labels (the dataset is unlabeled)");
+    const std::string why = why_not_evaluable(ds);
+    HPT_CHECK(why.empty(), path, ": ", why);
     const auto [mean, std] = data::channel_mean_std(ds.train);
     const data::InputSpec spec = data::spec_for(mean, std, model.config().in_channels, image_size);
     const FeatureSet f = extract_features(model, ds, spec, device, cfg.eval.max_train, cfg.run.seed);
@@ -257,6 +257,23 @@ StageOutcome run_stage(const StageRun& r) {
     HPT_CHECK(!(data_c == 3 && model_c == 1), "stage '", st.name, "': ", st.data,
               " has RGB images but the model takes 1 channel (set model.in_channels = 3)");
     const int32_t size = int32_t(st.image_size ? st.image_size : images.size(1));
+    // Where the stage is evaluated: its eval_data, or else its own data when that is labeled. An
+    // eval_data that cannot be evaluated on fails here, before the training; unlabeled pretraining
+    // data (a folder of one's own images: the common case) is just not evaluated.
+    std::vector<std::string> eval_sets;
+    if (lead && (cfg.eval.knn || cfg.eval.linear_probe)) {
+        for (const std::string& d : st.eval_data) {
+            const std::string why = why_not_evaluable(dataset(d, cfg));
+            HPT_CHECK(why.empty(), "stage '", st.name, "': eval_data ", d, ": ", why);
+        }
+        const std::string why = st.eval_data.empty() ? why_not_evaluable(ds) : "";
+        if (why.empty()) {
+            eval_sets = st.eval_data.empty() ? std::vector<std::string>{st.data} : st.eval_data;
+        } else {
+            std::cerr << "[" << st.name << "] no evaluation: " << st.data << ": " << why << " (stage." << st.name
+                      << ".eval_data names labeled data to evaluate on)\n";
+        }
+    }
     const auto [mean, std] = data::channel_mean_std(ds.train.size() ? ds.train : ds.val);
     const ssl::AugmentConfig aug = augment_config(cfg, st, size, data_c, mean, std);
 
@@ -377,7 +394,7 @@ StageOutcome run_stage(const StageRun& r) {
         if (lead && monitor) {
             RunConfig c2 = cfg;  // kNN (cheap) at every monitor step; the probe too when asked
             c2.eval.linear_probe = cfg.eval.linear_probe && cfg.eval.monitor_probe;
-            for (const std::string& d : st.eval_data.empty() ? std::vector<std::string>{st.data} : st.eval_data) {
+            for (const std::string& d : eval_sets) {
                 const EvalResult e = evaluate_backbone(moco.query(), d, size, c2, r.device);
                 std::fprintf(stderr, "[%s] step %lld on %s: kNN %.2f%%", st.name.c_str(), static_cast<long long>(done),
                              d.c_str(), 100 * e.knn_test_acc);
@@ -410,7 +427,7 @@ StageOutcome run_stage(const StageRun& r) {
     check_finite_weights(moco.query().flat_params(), st.name, st.iterations, last);
     if (start < st.iterations) save_checkpoint(last, moco, opt, checkpoint_manifest(st.iterations));
     io::Json results = io::Json::array();
-    for (const std::string& d : st.eval_data.empty() ? std::vector<std::string>{st.data} : st.eval_data) {
+    for (const std::string& d : eval_sets) {
         std::cerr << "[" << st.name << "] evaluating on " << d << "\n";
         StageEval se{d, evaluate_backbone(moco.query(), d, size, cfg, r.device)};
         out.evals.push_back(se);

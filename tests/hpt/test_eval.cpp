@@ -120,3 +120,29 @@ TEST_CASE("hpt_run eval's options are checked before any work, as a config's [ev
     CHECK_THROWS_WITH(evaluate_checkpoint(r, EvalSection()), Catch::Contains("image size -3"));
     CHECK_THROWS_WITH(embed(r), Catch::Contains("image size -3"));
 }
+
+TEST_CASE("evaluation needs labeled train and test splits (and val when it has images) of 2+ classes", "[eval]") {
+    // Unlabeled images (label -1) reached the kNN vote as an index: heap corruption; an unlabeled
+    // test split scored 0% without a word.
+    auto set = [](std::vector<int64_t> labels, int64_t classes) {
+        data::ImageSet s;
+        s.images = zeros({int64_t(labels.size()), 4, 4, 1}, DType::u8);
+        s.labels = from_vector<int64_t>(labels);
+        s.num_classes = classes;
+        return s;
+    };
+    data::Dataset ds;
+    ds.train = set({0, 1, 0, 1}, 2);
+    ds.test = set({1, 0}, 2);
+    CHECK(why_not_evaluable(ds).empty());
+    ds.val = set({0, -1}, 2);
+    CHECK_THAT(why_not_evaluable(ds), Catch::Contains("val split has 1 unlabeled image(s) of 2"));
+    ds.val = data::ImageSet();
+    ds.test = set({-1, -1}, 0);
+    CHECK_THAT(why_not_evaluable(ds), Catch::Contains("test split has 2 unlabeled"));
+    ds.test = data::ImageSet();
+    CHECK_THAT(why_not_evaluable(ds), Catch::Contains("test split is empty"));
+    ds.test = set({0, 0}, 1);
+    ds.train = set({0, 0, 0}, 1);
+    CHECK_THAT(why_not_evaluable(ds), Catch::Contains("single class"));
+}
