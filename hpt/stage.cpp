@@ -163,6 +163,12 @@ int64_t debug_nan_step() {
     return e ? std::atoll(e) : -1;
 }
 
+// Tests: HPT_DEBUG_FAIL_EVAL=1 makes the end-of-stage evaluation fail, as running out of memory
+// there would (a bad eval_data now fails before the training).
+void debug_fail_eval() {
+    if (std::getenv("HPT_DEBUG_FAIL_EVAL")) HPT_THROW("evaluation failed (HPT_DEBUG_FAIL_EVAL, a test's request)");
+}
+
 // A finite loss can still leave inf or NaN weights behind (an overflowing update); such weights
 // must never be written as a "good" checkpoint. One reduction over the flat buffer, in its own
 // dtype (no copy): the sum is finite only if every element is (f32 overflows only past 3e38).
@@ -429,6 +435,7 @@ StageOutcome run_stage(const StageRun& r) {
     io::Json results = io::Json::array();
     for (const std::string& d : eval_sets) {
         std::cerr << "[" << st.name << "] evaluating on " << d << "\n";
+        debug_fail_eval();
         StageEval se{d, evaluate_backbone(moco.query(), d, size, cfg, r.device)};
         out.evals.push_back(se);
         io::Json e = io::Json::object({{"data", io::Json::string(d)},

@@ -181,11 +181,11 @@ TEST_CASE("a rank that hangs stops the other with a clear error within the timeo
 }
 
 TEST_CASE("an error on one rank ends every rank, also those waiting without a time limit", "[hpt][dist]") {
-    // Rank 0 fails in the end-of-stage evaluation (the file exists but is no dataset) while rank 1
-    // waits for it in a barrier that has no timeout (evaluations may take minutes).
+    // Rank 0 fails in the end-of-stage evaluation (a test hook) while rank 1 waits for it in a
+    // barrier that has no timeout (evaluations may take minutes).
     const std::string dir = tmp_dir("dist_error");
     const std::string cfg = write_config(dir, 4);
-    const Ran r = run(cfg, dir + "/out", 2, "--set stage.a.eval_data=" + cfg + " --set dist.timeout_s=0");
+    const Ran r = run(cfg, dir + "/out", 2, "--set dist.timeout_s=0", "HPT_DEBUG_FAIL_EVAL=1");
     INFO(r.output);
     CHECK(r.rc != 0);
     CHECK(r.output.find("error on rank 0 of 2") != std::string::npos);

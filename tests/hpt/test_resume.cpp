@@ -114,17 +114,27 @@ TEST_CASE("a NaN loss stops the run naming the step and keeps the last good chec
     fs::remove_all(dir);
 }
 
+TEST_CASE("an eval_data that cannot be evaluated on fails before the training", "[hpt]") {
+    const std::string dir = tmp_dir("evalbad");
+    RunConfig cfg = tiny_run(dir, 6, 1);
+    cfg.stages[0].eval_data = {dir + "/run.toml"};  // exists, but is no dataset
+    CHECK_THROWS_WITH(run_pipeline(cfg, false), Catch::Contains(dir + "/run.toml"));
+    CHECK_FALSE(fs::exists(dir + "/out/a/last.safetensors"));
+    CHECK(losses(dir + "/out/metrics.jsonl").empty());  // not one step trained
+    fs::remove_all(dir);
+}
+
 TEST_CASE("an evaluation that fails after training loses no training; --resume only re-evaluates", "[hpt]") {
     const std::string dir = tmp_dir("evalfail");
     RunConfig cfg = tiny_run(dir, 6, 1);
-    cfg.stages[0].eval_data = {dir + "/run.toml"};  // exists, but is no dataset
-    CHECK_THROWS(run_pipeline(cfg, false));
+    ::setenv("HPT_DEBUG_FAIL_EVAL", "1", 1);  // as running out of memory in the evaluation would
+    CHECK_THROWS_WITH(run_pipeline(cfg, false), Catch::Contains("HPT_DEBUG_FAIL_EVAL"));
+    ::unsetenv("HPT_DEBUG_FAIL_EVAL");
     REQUIRE(fs::exists(dir + "/out/a/last.safetensors"));
     CHECK(read_checkpoint(dir + "/out/a/last.safetensors").manifest.step == 6);
     const auto trained = losses(dir + "/out/metrics.jsonl");
     CHECK(trained.size() == 6);
 
-    cfg.stages[0].eval_data.clear();
     const RunResult r = run_pipeline(cfg, true);
     CHECK(losses(dir + "/out/metrics.jsonl") == trained);  // no step was trained again
     REQUIRE(r.stages.size() == 1);
