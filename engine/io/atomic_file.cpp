@@ -19,9 +19,20 @@ std::string sys_error() { return std::strerror(errno); }
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
     namespace fs = std::filesystem;
+    HPT_CHECK(!path_.empty(), "cannot write a file with an empty name");
+    std::error_code ec;
+    // The rename at commit replaces whatever the name is: through a symbolic link, the file it
+    // points to is the one to replace (not the link); a device, a FIFO or a folder is refused
+    // (as root, writing "to /dev/null" used to replace the device with a regular file).
+    if (fs::is_symlink(fs::symlink_status(path_, ec))) {
+        const fs::path target = fs::weakly_canonical(path_, ec);
+        if (!ec) path_ = target.string();
+    }
+    const fs::file_status st = fs::status(path_, ec);
+    HPT_CHECK(!fs::exists(st) || fs::is_regular_file(st), path_,
+              " exists and is not a regular file (a folder, a device or a FIFO): refusing to replace it");
     const fs::path parent = fs::path(path_).parent_path();
     if (!parent.empty()) {
-        std::error_code ec;
         fs::create_directories(parent, ec);
         HPT_CHECK(!ec, "cannot create folder ", parent.string(), " for ", path_, ": ", ec.message());
     }
