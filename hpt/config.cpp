@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -432,8 +434,28 @@ void validate(const EvalSection& e) {
     HPT_CHECK(e.max_train >= 0 && e.every >= 0, "eval.max_train and eval.every must be >= 0 (0: all / only at stage ends)");
 }
 
+namespace {
+
+// Every number of the config is finite: TOML has inf and nan, and moco.temperature = inf trained
+// "fine", then was written to the manifest as null, which no later command could read.
+void check_finite_numbers(const RunConfig& c) {
+    RunConfig m = c;  // Field::ptr takes a mutable config
+    for (const Field& f : fields()) {
+        if (f.kind != Kind::f64) continue;
+        for (size_t i = 0; i < (f.stage ? c.stages.size() : 1); ++i) {
+            const double v = *static_cast<double*>(f.ptr(m, f.stage ? &m.stages[i] : nullptr));
+            HPT_CHECK(std::isfinite(v), f.stage ? "stage." + c.stages[i].name + "." + f.key : f.key, " = ", v,
+                      ": must be a finite number");
+        }
+    }
+}
+
+}  // namespace
+
 void validate(const RunConfig& c) {
     HPT_CHECK(!c.stages.empty(), "the config has no [[stage]]");
+    check_finite_numbers(c);
+    HPT_CHECK(!c.run.out.empty(), "run.out is empty: name the folder the run writes to");
     HPT_CHECK(c.model.depth == 18 || c.model.depth == 34 || c.model.depth == 50, "model.depth = ", c.model.depth,
               ": must be 18, 34 or 50");
     HPT_CHECK(c.model.width > 0 && c.model.width <= 4, "model.width = ", c.model.width, ": must be in (0, 4]");
@@ -466,6 +488,13 @@ void validate(const RunConfig& c) {
         const StageConfig& s = c.stages[i];
         const std::string w = "stage '" + s.name + "'";
         HPT_CHECK(std::find(names.begin(), names.end(), s.name) == names.end(), w, ": two stages have this name");
+        // A stage's name is a folder of the run: no path of its own ("../x" wrote outside the run,
+        // "a" and "./a" shared one folder).
+        const bool plain = !s.name.empty() && s.name != "." && s.name != ".." &&
+                           std::all_of(s.name.begin(), s.name.end(), [](char ch) {
+                               return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.';
+                           });
+        HPT_CHECK(plain, w, ": a stage name is a folder name: letters, digits, '_', '-' and '.', not '.' or '..'");
         names.push_back(s.name);
         HPT_CHECK(!s.data.empty(), w, ": no data (set stage.", s.name, ".data)");
         HPT_CHECK(s.iterations > 0 && s.batch > 1, w, ": iterations must be positive and batch at least 2");

@@ -82,6 +82,8 @@ StageConfig stage(const std::string& name, const std::string& data, const std::s
 }  // namespace
 
 int run_example(const ExampleOptions& o) {
+    // "" would put the two runs at /hpt and /scratch.
+    HPT_CHECK(!o.out.empty(), "--out is empty: name the folder the example writes to");
     const std::string fmnist = debian_fashion_mnist(), digits = sklearn_digits();
     const int64_t base_iters = scaled(600, o.budget), target_iters = scaled(300, o.budget);
     std::cerr << "hpt example: MoCo v2 base on Fashion-MNIST (" << base_iters

@@ -24,9 +24,11 @@ using namespace hpt::pipeline;
 
 namespace {
 
-// A number above `min` (or at it when `inclusive`), with a message that says so (CLI11's own range
-// check prints its upper bound, DBL_MAX, in full).
-CLI::Validator at_least(double min, bool inclusive) {
+// A number in [lo, hi], or (lo, hi] when !lo_inclusive, with a message that says so (CLI11's own
+// range checks print DBL_MAX in full).
+CLI::Validator number_in(double lo, bool lo_inclusive, double hi) {
+    const std::string range =
+        (lo_inclusive ? "[" : "(") + CLI::detail::to_string(lo) + ", " + CLI::detail::to_string(hi) + "]";
     return CLI::Validator(
         [=](std::string& s) -> std::string {
             double v = 0;
@@ -35,11 +37,10 @@ CLI::Validator at_least(double min, bool inclusive) {
             } catch (const std::exception&) {
                 return "expected a number, got '" + s + "'";
             }
-            if (inclusive ? v >= min : v > min) return "";
-            return "must be " + std::string(inclusive ? "at least " : "above ") + CLI::detail::to_string(min) +
-                   ", got " + s;
+            if ((lo_inclusive ? v >= lo : v > lo) && v <= hi) return "";
+            return "must be in " + range + ", got " + s;
         },
-        std::string(inclusive ? "NUMBER >= " : "NUMBER > ") + CLI::detail::to_string(min));
+        "NUMBER in " + range);
 }
 
 }  // namespace
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
     int threads = 0;
     app.add_option("--device", device, "cpu, cuda, cuda:N or auto (the first GPU if any)")->capture_default_str();
     app.add_option("--threads", threads, "CPU threads (default: all cores, or HPT_NUM_THREADS)")
-        ->check(at_least(0, true));
+        ->check(number_in(0, true, 4096));
 
     ExampleOptions ex;
     app.add_option("--out", ex.out, "output folder of the built-in example")->capture_default_str();
@@ -61,7 +62,7 @@ int main(int argc, char** argv) {
     app.add_flag("--resume", ex.resume, "continue an interrupted built-in example");
     app.add_option("--budget", ex.budget, "scale every iteration count of the example (e.g. 0.1 for a quick look)")
         ->capture_default_str()
-        ->check(at_least(0, false));
+        ->check(number_in(0, false, 1000));
 
     auto* train = app.add_subcommand("train", "run the stages of a TOML config");
     std::string config;
@@ -86,7 +87,8 @@ int main(int argc, char** argv) {
     RunConfig eval_cfg;
     eval->add_option("--checkpoint", er.checkpoint, "hpt checkpoint or torchvision-style safetensors")->required();
     eval->add_option("--data", er.data, "labeled dataset (train/val/test splits; val is carved if absent)")->required();
-    eval->add_option("--image-size", er.image_size, "input size (default: the checkpoint's training size)");
+    eval->add_option("--image-size", er.image_size, "input size (default: the checkpoint's training size)")
+        ->check(number_in(0, true, 8192));
     eval->add_option("--probe-epochs", eval_cfg.eval.probe_epochs)->capture_default_str();
     eval->add_option("--knn-k", eval_cfg.eval.knn_k)->capture_default_str();
     eval->add_option("--device", device, "cpu, cuda, cuda:N or auto");
@@ -100,7 +102,8 @@ int main(int argc, char** argv) {
     emb->add_option("--data", br.data, "dataset")->required();
     emb->add_option("--out", emb_out, "features.npy (float32 [N, C]); labels go to <out>.labels.npy")->required();
     emb->add_option("--split", br.split, "train, val, test or all")->capture_default_str();
-    emb->add_option("--image-size", br.image_size, "input size (default: the checkpoint's training size)");
+    emb->add_option("--image-size", br.image_size, "input size (default: the checkpoint's training size)")
+        ->check(number_in(0, true, 8192));
     emb->add_option("--mean", br.mean, "per-channel mean in [0,1] (default: the dataset's)");
     emb->add_option("--std", br.std, "per-channel std in [0,1] (default: the dataset's)");
     emb->add_option("--device", device, "cpu, cuda, cuda:N or auto");

@@ -1,5 +1,6 @@
 #include "kernels/cpu/parallel.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -8,14 +9,19 @@
 namespace hpt {
 
 namespace {
+// Runs while the library loads, before main: an exception here would end the program with
+// "terminate called", so a bad value is said and left aside instead.
 int initial_threads() {
     if (const char* env = std::getenv("HPT_NUM_THREADS")) {
-        const int n = std::atoi(env);
-        HPT_CHECK(n >= 1 && n <= 4096, "HPT_NUM_THREADS=", env, " is not a thread count");
+        char* end = nullptr;
+        const long n = std::strtol(env, &end, 10);
+        if (end != env && *end == '\0' && n >= 1 && n <= 4096) {
 #ifdef _OPENMP
-        omp_set_num_threads(n);
+            omp_set_num_threads(int(n));
 #endif
-        return n;
+            return int(n);
+        }
+        std::fprintf(stderr, "warning: HPT_NUM_THREADS=%s is not a thread count (1 to 4096); using all cores\n", env);
     }
 #ifdef _OPENMP
     // All cores, also for the libraries that share OpenMP's pool (oneDNN).

@@ -77,6 +77,22 @@ TEST_CASE("non-ASCII text is welcome in string values and comments, and refused 
     CHECK_THROWS_WITH(parse_config("[)moco]\n", "x.toml"), Catch::Contains("x.toml:1"));
 }
 
+TEST_CASE("numbers are finite, stage names are folder names, run.out is named", "[config]") {
+    auto refused = [](const std::string& set, const std::string& what) {
+        RunConfig c = parse_config(kToml, "demo.toml");
+        apply_override(c, set);
+        CHECK_THROWS_WITH(validate(c), Catch::Contains(what));
+    };
+    refused("moco.temperature=inf", "moco.temperature = inf: must be a finite number");
+    refused("stage.base.lr=nan", "stage.base.lr = nan: must be a finite number");
+    refused("run.out=", "run.out is empty");
+    for (const char* name : {"../../escaped", ".", "..", "a/b", ""})
+        refused(std::string("stage.0.name=") + name, "a stage name is a folder name");
+    RunConfig ok = parse_config(kToml, "demo.toml");
+    apply_override(ok, "stage.0.name=base-1.v2_x");
+    validate(ok);
+}
+
 TEST_CASE("--set overrides any value, by stage name or index", "[config]") {
     RunConfig c = parse_config(kToml, "demo.toml");
     apply_override(c, "model.width=0.25");
