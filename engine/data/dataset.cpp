@@ -81,6 +81,11 @@ void finish_splits(Dataset& ds) {
         if (!ref) ref = s;
         for (int64_t v : s->labels.to_vector<int64_t>()) classes = std::max(classes, v + 1);
     }
+    // Classes are numbered 0..C-1 and every count, probe output and vote is per class: a stray
+    // label of 999999999 made `data inspect` list a billion counts (12 GB before it was stopped).
+    constexpr int64_t kMaxClasses = int64_t(1) << 16;
+    HPT_CHECK(classes <= kMaxClasses, ds.path, ": a label of ", classes - 1, "; class labels are 0 to ",
+              kMaxClasses - 1, " (number the classes from 0)");
     HPT_CHECK(ref, ds.path, ": the dataset has no images");
     for (ImageSet* s : splits)
         if (s->images.defined())

@@ -176,3 +176,16 @@ TEST_CASE("empty and malformed folders are errors naming the folder", "[data]") 
     tmp.write("splitmix/other/2.png", test::png_bytes(2, 2, 1, Bytes(4, 1)));
     CHECK_THROWS_WITH(load_dataset(tmp.file("splitmix")), Catch::Contains("mixes split folders"));
 }
+
+TEST_CASE("class labels beyond 65535 are refused when a dataset is assembled", "[data]") {
+    // Every count, probe output and kNN vote is per class: 999999999 made `data inspect` list a
+    // billion counts.
+    TempDir tmp;
+    tmp.write("a.png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, 1)));
+    tmp.write("b.png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, 2)));
+    LoadOptions o;
+    o.val_fraction = 0;
+    CHECK(load_dataset(tmp.write_text("ok.txt", "a.png 0\nb.png 65535\n"), o).train.num_classes == 65536);
+    CHECK_THROWS_WITH(load_dataset(tmp.write_text("big.txt", "a.png 0\nb.png 65536\n"), o),
+                      Catch::Contains("big.txt: a label of 65536; class labels are 0 to 65535"));
+}
