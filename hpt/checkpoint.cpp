@@ -1,7 +1,10 @@
 #include "hpt/checkpoint.h"
 
-#include "engine/autograd/grad_mode.h"
 #include <cstdint>
+#include <cmath>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/ops/ops.h"
 
 namespace hpt::pipeline {
 
@@ -99,6 +102,12 @@ void load_backbone(const Checkpoint& c, models::ResNet& model, const std::string
     } catch (const Error& e) {
         HPT_THROW(path, ": ", e.what());
     }
+    // A weight of NaN gave all-NaN features and accuracies that looked like chance, without a word.
+    NoGradGuard ng;
+    for (const auto& [name, t] : model.named_state())
+        if (is_floating(t.dtype()))
+            HPT_CHECK(std::isfinite(sum(t.reshape({-1})).item<double>()), path, ": tensor '", name,
+                      "' holds inf or NaN");
 }
 
 }  // namespace hpt::pipeline

@@ -154,9 +154,13 @@ double knn_accuracy(const Tensor& train, const Tensor& y_train, const Tensor& te
             auto better = [s](int64_t x, int64_t y) { return s[x] > s[y] || (s[x] == s[y] && x < y); };
             std::nth_element(order.begin(), order.begin() + (kk - 1), order.end(), better);
             std::fill(votes.begin(), votes.end(), 0.0);
+            // exp((s - s_max) / t): the same ratios as exp(s / t), which overflowed to inf for a
+            // small t (t = 0.001: every neighbour's vote went to class 0).
+            double s_max = -INFINITY;
+            for (int64_t j = 0; j < kk; ++j) s_max = std::max(s_max, double(s[order[size_t(j)]]));
             for (int64_t j = 0; j < kk; ++j) {
                 const int64_t m = order[size_t(j)];
-                votes[size_t(ytr[size_t(m)])] += std::exp(double(s[m]) / t);
+                votes[size_t(ytr[size_t(m)])] += std::exp((double(s[m]) - s_max) / t);
             }
             const int64_t pred = int64_t(std::max_element(votes.begin(), votes.end()) - votes.begin());
             correct += pred == yte[size_t(r0 + i)];

@@ -11,6 +11,9 @@ namespace hpt::data {
 InputSpec spec_for(const std::vector<double>& mean, const std::vector<double>& std, int64_t channels, int64_t size) {
     HPT_CHECK(!mean.empty() && mean.size() == std.size(), "spec_for: mean/std of ", mean.size(), " and ", std.size(),
               " channels");
+    for (size_t c = 0; c < mean.size(); ++c)  // else every normalised value is inf or NaN
+        HPT_CHECK(std::isfinite(mean[c]) && std::isfinite(std[c]) && std[c] >= 1e-6, "normalisation of channel ", c,
+                  ": mean ", mean[c], ", std ", std[c], " (a mean must be finite, a std finite and at least 1e-6)");
     InputSpec s;
     s.size = size;
     s.channels = channels ? channels : int64_t(mean.size());

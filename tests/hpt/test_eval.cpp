@@ -9,9 +9,12 @@
 
 #include "engine/core/random.h"
 #include "engine/ops/ops.h"
+#include "engine/io/safetensors.h"
+#include "hpt/checkpoint.h"
 #include "hpt/embed.h"
 #include "hpt/eval.h"
 #include "hpt/pipeline.h"
+#include "tests/hpt/tiny_run.h"
 
 using namespace hpt;
 using namespace hpt::pipeline;
@@ -79,6 +82,10 @@ TEST_CASE("kNN weighs the k nearest by exp(cosine / t)", "[eval]") {
     // t = 1: e^1 = 2.72 against 2 e^0.8 = 4.45: class 1 wins; the weights, not the count, decide.
     CHECK(knn_accuracy(train, y_train, test, y1, 2, 3, 1.0) == 1.0);
     CHECK_THROWS_WITH(knn_accuracy(train, y_train, test, y0, 2, 0, 0.1), Catch::Contains("k = 0"));
+    // t = 0.001: e^1000 for the nearest (now class 1) against 2 e^800 for class 0. Both overflowed
+    // to inf, and the tie went to class 0; relative to the nearest's similarity, class 1 wins.
+    const Tensor y_swapped = from_vector<int64_t>({1, 0, 0, 1}, {4});
+    CHECK(knn_accuracy(train, y_swapped, test, y1, 2, 3, 0.001) == 1.0);
 }
 
 TEST_CASE("the summary table lists every stage's evaluations", "[eval]") {
@@ -145,4 +152,30 @@ TEST_CASE("evaluation needs labeled train and test splits (and val when it has i
     ds.test = set({0, 0}, 1);
     ds.train = set({0, 0, 0}, 1);
     CHECK_THAT(why_not_evaluable(ds), Catch::Contains("single class"));
+}
+
+TEST_CASE("a checkpoint holding inf or NaN weights is refused when loaded", "[eval]") {
+    // It gave all-NaN features, and accuracies that looked like chance.
+    models::ResNetConfig mc;
+    mc.width = 0.125;
+    mc.small_stem = true;
+    Generator g(0);
+    models::ResNet m(mc, g);
+    std::vector<std::pair<std::string, Tensor>> sd = io::state_dict(m);
+    for (auto& [name, t] : sd)
+        if (name == "layer1.0.conv1.weight") t = full(t.shape(), NAN, t.dtype());
+    const std::string path = test::tmp_dir("nanckpt") + "/nan.safetensors";
+    io::save_safetensors(path, sd);
+    models::ResNet m2(mc, g);
+    CHECK_THROWS_WITH(load_backbone(read_checkpoint(path), m2, path),
+                      Catch::Contains("nan.safetensors: tensor 'layer1.0.conv1.weight' holds inf or NaN"));
+}
+
+TEST_CASE("input normalisation needs finite means and finite stds of at least 1e-6", "[eval]") {
+    // embed --mean nan or --std 1e-45 wrote all-NaN features; --std inf constant ones.
+    CHECK(data::spec_for({0.5}, {0.25}, 1, 8).std == std::vector<double>{0.25});
+    CHECK_THROWS_WITH(data::spec_for({NAN}, {0.25}, 1, 8), Catch::Contains("channel 0: mean nan"));
+    CHECK_THROWS_WITH(data::spec_for({0.5, 0.5, 0.5}, {0.2, INFINITY, 0.2}, 3, 8), Catch::Contains("channel 1"));
+    CHECK_THROWS_WITH(data::spec_for({0.5}, {0.0}, 1, 8), Catch::Contains("std 0"));
+    CHECK_THROWS_WITH(data::spec_for({0.5}, {1e-45}, 1, 8), Catch::Contains("at least 1e-6"));
 }
