@@ -459,6 +459,8 @@ void validate(const RunConfig& c) {
     HPT_CHECK(c.model.depth == 18 || c.model.depth == 34 || c.model.depth == 50, "model.depth = ", c.model.depth,
               ": must be 18, 34 or 50");
     HPT_CHECK(c.model.width > 0 && c.model.width <= 4, "model.width = ", c.model.width, ": must be in (0, 4]");
+    HPT_CHECK(c.model.proj_dim >= 1, "model.proj_dim = ", c.model.proj_dim, ": must be at least 1");
+    HPT_CHECK(c.moco.bn_groups >= 0, "moco.bn_groups = ", c.moco.bn_groups, ": must be >= 0 (0: batch / 64)");
     HPT_CHECK(c.model.in_channels == 0 || c.model.in_channels == 1 || c.model.in_channels == 3,
               "model.in_channels = ", c.model.in_channels, ": must be 0 (from the data), 1 or 3");
     HPT_CHECK(c.moco.queue > 0 && c.moco.temperature > 0 && c.moco.momentum >= 0 && c.moco.momentum <= 1,

@@ -118,8 +118,8 @@ int run_example(const ExampleOptions& o) {
     row("HPT (base -> digits)", target_iters, rh);
     row("scratch (random init -> digits)", target_iters, rs);
     const double gain = 100 * (rh.probe_test_acc - rs.probe_test_acc);
-    std::printf("\nWith the same %lld target steps, HPT is %+.1f points of linear-probe accuracy %s scratch.\n",
-                static_cast<long long>(target_iters), gain, gain >= 0 ? "above" : "below");
+    std::printf("\nWith the same %lld target steps, HPT is %.1f points of linear-probe accuracy %s scratch.\n",
+                static_cast<long long>(target_iters), std::fabs(gain), gain >= 0 ? "above" : "below");
     std::printf("Details: %s/{hpt,scratch}/summary.txt and metrics.jsonl\n", o.out.c_str());
     return 0;
 }

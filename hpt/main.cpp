@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
     preview->add_option("--out", preview_out, "the PNG to write")->required();
     preview->add_option("-n,--images", preview_n, "rows of the grid")->capture_default_str();
     preview->add_option("--policy", policy, "full, no_gray, no_color, crop_blur or crop_only")->capture_default_str();
-    preview->add_option("--size", preview_size, "view size (default: the images' size)");
+    preview->add_option("--size", preview_size, "view size (default: the images' size)")->check(number_in(0, true, 8192));
     preview->add_option("--seed", preview_seed)->capture_default_str();
     preview->add_option("--format", data_format, "force the dataset format")->capture_default_str();
     preview->add_flag("--strict", data_strict, "an unreadable image is an error (default: skipped and counted)");
@@ -182,9 +182,9 @@ int main(int argc, char** argv) {
             // The grid normalises with the training split's own statistics (ssl/preview.h).
             const ssl::AugmentConfig cfg =
                 ssl::augment_policy(policy, int32_t(preview_size ? preview_size : set.images.size(1)));
-            ssl::write_preview_grid(ds, preview_out, preview_n, cfg, preview_seed);
+            const int64_t rows = ssl::write_preview_grid(ds, preview_out, preview_n, cfg, preview_seed);
             std::printf("wrote %s: %lld images (left) and two %s views of each\n", preview_out.c_str(),
-                        static_cast<long long>(preview_n), policy.c_str());
+                        static_cast<long long>(rows), policy.c_str());
             return 0;
         }
         ex.device = device;

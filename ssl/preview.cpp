@@ -48,8 +48,8 @@ void blit(Canvas& cv, int x0, int y0, int h, int w, int scale, const Pixel& pixe
 
 }  // namespace
 
-void write_preview_grid(const data::Dataset& ds, const std::string& out_png, int64_t n_images,
-                        const AugmentConfig& cfg_in, uint64_t seed) {
+int64_t write_preview_grid(const data::Dataset& ds, const std::string& out_png, int64_t n_images,
+                           const AugmentConfig& cfg_in, uint64_t seed) {
     HPT_CHECK(n_images >= 1, "preview: n_images must be at least 1, got ", n_images);
     const data::ImageSet& set = ds.train.size() ? ds.train : ds.test;
     HPT_CHECK(set.size() > 0, "preview: ", ds.path, " has no images");
@@ -89,6 +89,7 @@ void write_preview_grid(const data::Dataset& ds, const std::string& out_png, int
     }
     HPT_CHECK(stbi_write_png(out_png.c_str(), W, H, 3, cv.rgb.data(), W * 3) != 0, "preview: cannot write ",
               out_png);
+    return n;
 }
 
 }  // namespace hpt::ssl

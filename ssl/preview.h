@@ -14,7 +14,8 @@ namespace hpt::ssl {
 // magnified with nearest-neighbour so that cells are at least 96 pixels tall. The views are
 // normalised with the training split's own mean/std (cfg's are replaced), so de-normalising
 // gives back [0, 1] values exactly as the policy produced them.
-void write_preview_grid(const data::Dataset& ds, const std::string& out_png, int64_t n_images,
-                        const AugmentConfig& cfg, uint64_t seed);
+// Returns the rows drawn: n_images, or fewer when the split has fewer images.
+int64_t write_preview_grid(const data::Dataset& ds, const std::string& out_png, int64_t n_images,
+                           const AugmentConfig& cfg, uint64_t seed);
 
 }  // namespace hpt::ssl

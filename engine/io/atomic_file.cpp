@@ -98,6 +98,8 @@ void write_file_atomic(const std::string& path, const std::string& content) {
 }
 
 std::string read_file(const std::string& path) {
+    std::error_code ec;  // a folder opens, and reads as 0 bytes: "not a safetensors file (0 bytes)"
+    HPT_CHECK(!std::filesystem::is_directory(path, ec), path, " is a folder, not a file");
     std::ifstream f(path, std::ios::binary);
     HPT_CHECK(f, "cannot open ", path, ": ", sys_error());
     std::ostringstream os;

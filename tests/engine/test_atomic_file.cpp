@@ -27,5 +27,6 @@ TEST_CASE("atomic writes replace regular files only, through symbolic links", "[
     CHECK(fs::is_fifo(fifo));
     CHECK_THROWS_WITH(io::write_file_atomic(dir.string(), "x"), Catch::Contains("is not a regular file"));
     CHECK_THROWS_WITH(io::write_file_atomic("", "x"), Catch::Contains("empty name"));
+    CHECK_THROWS_WITH(io::read_file(dir.string()), Catch::Contains("is a folder, not a file"));
     fs::remove_all(dir);
 }

@@ -86,6 +86,8 @@ TEST_CASE("numbers are finite, stage names are folder names, run.out is named", 
     refused("moco.temperature=inf", "moco.temperature = inf: must be a finite number");
     refused("stage.base.lr=nan", "stage.base.lr = nan: must be a finite number");
     refused("run.out=", "run.out is empty");
+    refused("model.proj_dim=0", "model.proj_dim = 0: must be at least 1");
+    refused("moco.bn_groups=-1", "moco.bn_groups = -1");
     for (const char* name : {"../../escaped", ".", "..", "a/b", ""})
         refused(std::string("stage.0.name=") + name, "a stage name is a folder name");
     RunConfig ok = parse_config(kToml, "demo.toml");

@@ -109,6 +109,9 @@ TEST_CASE("the summary table lists every stage's evaluations", "[eval]") {
     CHECK_THAT(t, Catch::Contains("base") && Catch::Contains("83.47%") && Catch::Contains("76.62%"));
     CHECK_THAT(t, Catch::Contains("target") && Catch::Contains("300"));
     CHECK(std::count(t.begin(), t.end(), '\n') == 3);
+    b.evals[0].result.knn_test_acc = 2.0 / 3.0;  // rounded, not truncated to 66.66%
+    r.stages = {b};
+    CHECK_THAT(summary_table(r), Catch::Contains("66.67%"));
 }
 
 TEST_CASE("hpt_run eval's options are checked before any work, as a config's [eval] is", "[eval]") {
