@@ -114,9 +114,12 @@ std::pair<Tensor, Tensor> embed(const BackboneRequest& r) {
 }
 
 void write_npy(const std::string& path, const Tensor& t) {
-    HPT_CHECK(t.dim() == 2 && t.dtype() == DType::f32, "write_npy: expects a float32 matrix, got ", shape_str(t.shape()));
-    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(t.size(0)) + ", " +
-                         std::to_string(t.size(1)) + "), }";
+    HPT_CHECK((t.dim() == 1 || t.dim() == 2) && (t.dtype() == DType::f32 || t.dtype() == DType::i64),
+              "write_npy: expects a float32 or int64 vector or matrix, got ", dtype_name(t.dtype()), shape_str(t.shape()));
+    const std::string shape = t.dim() == 1 ? std::to_string(t.size(0)) + ","
+                                           : std::to_string(t.size(0)) + ", " + std::to_string(t.size(1));
+    std::string header = std::string("{'descr': '") + (t.dtype() == DType::f32 ? "<f4" : "<i8") +
+                         "', 'fortran_order': False, 'shape': (" + shape + "), }";
     // Magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64.
     const size_t total = (10 + header.size() + 1 + 63) / 64 * 64;
     header.append(total - 10 - header.size() - 1, ' ');
@@ -128,7 +131,7 @@ void write_npy(const std::string& path, const Tensor& t) {
     const unsigned char len[2] = {static_cast<unsigned char>(hl & 0xff), static_cast<unsigned char>(hl >> 8)};
     f.write(len, 2);
     f.write(header);
-    f.write(c.data_ptr(), size_t(c.numel()) * 4);
+    f.write(c.data_ptr(), size_t(c.numel()) * c.element_size());
     f.commit();
 }
 

@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
     std::string emb_out;
     emb->add_option("--checkpoint", br.checkpoint, "hpt checkpoint or torchvision-style safetensors")->required();
     emb->add_option("--data", br.data, "dataset")->required();
-    emb->add_option("--out", emb_out, "features.npy (float32 [N, C]); labels go to <out>.labels.npy")->required();
+    emb->add_option("--out", emb_out, "features.npy (float32 [N, C]); labels (int64 [N], -1: unlabeled) go to <out>.labels.npy")->required();
     emb->add_option("--split", br.split, "train, val, test or all")->capture_default_str();
     emb->add_option("--image-size", br.image_size, "input size (default: the checkpoint's training size)")
         ->check(number_in(0, true, 8192));
@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
             br.device = device;
             const auto [f, l] = embed(br);
             write_npy(emb_out, f);
-            write_npy(emb_out + ".labels.npy", l.to(DType::f32).reshape({-1, 1}));
+            write_npy(emb_out + ".labels.npy", l.to(DType::i64).reshape({-1}));  // int64 [N]; -1: unlabeled
             std::printf("wrote %s: %lld x %lld features (and their labels to %s.labels.npy)\n", emb_out.c_str(),
                         static_cast<long long>(f.size(0)), static_cast<long long>(f.size(1)), emb_out.c_str());
             return 0;

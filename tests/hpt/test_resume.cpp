@@ -249,7 +249,14 @@ TEST_CASE("checkpoint manifests name their parent by hash; embed reads both chec
     std::vector<float> stored(359 * 64);
     std::memcpy(stored.data(), bytes.data() + 10 + header.size(), stored.size() * 4);
     CHECK(stored == f_full.to_vector<float>());
-    CHECK(fs::exists(npy + ".labels.npy"));
+    // Labels as int64 [N] (float32 [N, 1] before: labels above 2^24 came back changed).
+    const std::string lbytes = io::read_file(npy + ".labels.npy");
+    const std::string lheader = lbytes.substr(10, size_t(uint8_t(lbytes[8]) | uint8_t(lbytes[9]) << 8));
+    CHECK_THAT(lheader, Catch::Contains("'descr': '<i8'") && Catch::Contains("'shape': (359,)"));
+    REQUIRE(lbytes.size() == 10 + lheader.size() + 359 * 8);
+    std::vector<int64_t> stored_labels(359);
+    std::memcpy(stored_labels.data(), lbytes.data() + 10 + lheader.size(), stored_labels.size() * 8);
+    CHECK(stored_labels == labels.to_vector<int64_t>());
     CHECK(run_hpt("embed --checkpoint '" + dir + "/run.toml' --data '" + sklearn_digits() + "' --out '" + npy + "'") == 1);
     fs::remove_all(dir);
 }
