@@ -236,6 +236,10 @@ StageOutcome run_stage(const StageRun& r) {
     if (r.resume && fs::exists(final_path)) {
         const Checkpoint c = read_checkpoint(final_path);
         out.skipped = true;
+        out.iterations = c.manifest.step;  // what ran, whatever the config now says
+        if (lead && c.manifest.step != st.iterations)
+            std::cerr << "warning: stage '" << st.name << "' finished with " << c.manifest.step
+                      << " iterations; the config now says " << st.iterations << " (" << final_path << " is kept)\n";
         if (c.manifest.results.is_array()) {
             for (const io::Json& e : c.manifest.results.as_array()) {
                 StageEval se;

@@ -309,3 +309,16 @@ TEST_CASE("a write that fails (a full disk) is an error and leaves the old file 
     CHECK(leftovers == 0);
     fs::remove_all(dir);
 }
+
+TEST_CASE("a finished stage resumed under a changed iteration count reports what ran", "[hpt]") {
+    // The summary said 'target 9 (done)' for a stage that had run 4 steps.
+    const std::string dir = tmp_dir("resumechanged");
+    RunConfig cfg = tiny_run(dir, 4, 1);
+    run_pipeline(cfg, false);
+    cfg.stages[0].iterations = 9;
+    const RunResult r = run_pipeline(cfg, true);
+    REQUIRE(r.stages.size() == 1);
+    CHECK(r.stages[0].skipped);
+    CHECK(r.stages[0].iterations == 4);
+    fs::remove_all(dir);
+}
