@@ -64,6 +64,7 @@ const std::vector<Field>& fields() {
         HPT_FIELD("run.checkpoint_every", i64, c.run.checkpoint_every),
         HPT_FIELD("run.log_every", i64, c.run.log_every),
         HPT_FIELD("run.strict_data", boolean, c.run.strict_data),
+        HPT_FIELD("run.load_size", i64, c.run.load_size),
         HPT_FIELD("model.depth", i64, c.model.depth),
         HPT_FIELD("model.small_stem", boolean, c.model.small_stem),
         HPT_FIELD("model.width", f64, c.model.width),
@@ -456,6 +457,8 @@ void validate(const RunConfig& c) {
     HPT_CHECK(!c.stages.empty(), "the config has no [[stage]]");
     check_finite_numbers(c);
     HPT_CHECK(!c.run.out.empty(), "run.out is empty: name the folder the run writes to");
+    HPT_CHECK(c.run.load_size >= 0 && c.run.load_size <= 8192, "run.load_size = ", c.run.load_size,
+              ": must be in [0, 8192] (0: image files keep their size)");
     HPT_CHECK(c.model.depth == 18 || c.model.depth == 34 || c.model.depth == 50, "model.depth = ", c.model.depth,
               ": must be 18, 34 or 50");
     HPT_CHECK(c.model.width > 0 && c.model.width <= 4, "model.width = ", c.model.width, ": must be in (0, 4]");

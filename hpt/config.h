@@ -20,6 +20,7 @@ struct RunSection {
     int64_t checkpoint_every = 200;  // steps; 0 = only at the end of each stage
     int64_t log_every = 10;
     bool strict_data = false;  // an unreadable image in a folder or list stops the run (else: skipped, counted)
+    int64_t load_size = 0;     // image files (folders, lists) resized on load to this square size; 0 = keep
 };
 
 struct ModelSection {

@@ -94,6 +94,8 @@ int main(int argc, char** argv) {
     eval->add_option("--device", device, "cpu, cuda, cuda:N or auto");
     eval->add_option("--format", er_format, "force the dataset format: idx, npz, digits_csv, image_folder, list_file");
     eval->add_flag("--strict", er.load.strict, "an unreadable image is an error (default: skipped and counted)");
+    eval->add_option("--load-size", er.load.image_size, "resize image files on load to this square size (0: keep)")
+        ->check(number_in(0, true, 8192));
 
     auto* emb = app.add_subcommand("embed", "write a dataset's pooled backbone features as .npy");
     BackboneRequest br;
@@ -109,6 +111,8 @@ int main(int argc, char** argv) {
     emb->add_option("--device", device, "cpu, cuda, cuda:N or auto");
     emb->add_option("--format", er_format, "force the dataset format: idx, npz, digits_csv, image_folder, list_file");
     emb->add_flag("--strict", br.load.strict, "an unreadable image is an error (default: skipped and counted)");
+    emb->add_option("--load-size", br.load.image_size, "resize image files on load to this square size (0: keep)")
+        ->check(number_in(0, true, 8192));
 
 
     auto* data_cmd = app.add_subcommand("data", "look at a dataset before training on it");
@@ -122,7 +126,10 @@ int main(int argc, char** argv) {
     inspect->add_option("--format", data_format, "force the format: idx, npz, digits_csv, image_folder, list_file")
         ->capture_default_str();
     bool data_strict = false;
+    int64_t data_load_size = 0;
     inspect->add_flag("--strict", data_strict, "an unreadable image is an error (default: skipped and counted)");
+    inspect->add_option("--load-size", data_load_size, "resize image files on load to this square size (0: keep)")
+        ->check(number_in(0, true, 8192));
     auto* preview = data_cmd->add_subcommand("preview", "a PNG grid of images and their two augmented views");
     preview->add_option("path", data_path, "dataset")->required();
     preview->add_option("--out", preview_out, "the PNG to write")->required();
@@ -132,6 +139,8 @@ int main(int argc, char** argv) {
     preview->add_option("--seed", preview_seed)->capture_default_str();
     preview->add_option("--format", data_format, "force the dataset format")->capture_default_str();
     preview->add_flag("--strict", data_strict, "an unreadable image is an error (default: skipped and counted)");
+    preview->add_option("--load-size", data_load_size, "resize image files on load to this square size (0: keep)")
+        ->check(number_in(0, true, 8192));
 
     try {
         app.parse(argc, argv);
@@ -173,6 +182,7 @@ int main(int argc, char** argv) {
             data::LoadOptions lo;
             if (data_format != "auto") lo.format = data::parse_format(data_format);
             lo.strict = data_strict;
+            lo.image_size = data_load_size;
             if (*inspect) {
                 std::printf("%s", data::inspect_report(data_path, lo).c_str());
                 return 0;

@@ -34,14 +34,15 @@ namespace {
 
 const data::Dataset& dataset(const std::string& path, const RunConfig& cfg) {
     static std::mutex mu;
-    static std::map<std::tuple<std::string, uint64_t, bool>, data::Dataset> cache;
+    static std::map<std::tuple<std::string, uint64_t, bool, int64_t>, data::Dataset> cache;
     std::lock_guard<std::mutex> lock(mu);
-    auto key = std::make_tuple(path, cfg.run.seed, cfg.run.strict_data);
+    auto key = std::make_tuple(path, cfg.run.seed, cfg.run.strict_data, cfg.run.load_size);
     auto it = cache.find(key);
     if (it == cache.end()) {
         data::LoadOptions o;
         o.seed = cfg.run.seed;
         o.strict = cfg.run.strict_data;
+        o.image_size = cfg.run.load_size;
         it = cache.emplace(key, data::load_dataset(path, o)).first;
     }
     return it->second;

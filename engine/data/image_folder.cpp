@@ -101,7 +101,8 @@ Dataset assemble(const std::vector<Entry>& entries, const std::string& where, co
         if (d.image.width != first_good->image.width || d.image.height != first_good->image.height)
             HPT_THROW(where, ": images differ in size: ", entries[size_t(first_good - dec.data())].path, " is ",
                       first_good->image.width, "x", first_good->image.height, ", ", entries[size_t(i)].path, " is ",
-                      d.image.width, "x", d.image.height, "; set LoadOptions::image_size to resize them");
+                      d.image.width, "x", d.image.height,
+                      "; resize them on load (run.load_size, or --load-size of data, eval and embed)");
     }
     if (skipped > 0) {
         // The error already names the file: "FILE: reason [source:line]".

@@ -59,7 +59,7 @@ TEST_CASE("flat folder, split subfolders, resize to image_size", "[data]") {
     tmp.write("split/train/a/1.png", test::png_bytes(2, 2, 3, Bytes(12, 200)));
     tmp.write("split/val/a/1.png", test::png_bytes(5, 5, 3, test::pattern(5, 5, 3, 2)));
     tmp.write("split/test/c/1.png", test::png_bytes(3, 3, 3, test::pattern(3, 3, 3, 3)));
-    CHECK_THROWS_WITH(load_dataset(tmp.file("split")), Catch::Contains("differ in size") && Catch::Contains("image_size"));
+    CHECK_THROWS_WITH(load_dataset(tmp.file("split")), Catch::Contains("differ in size") && Catch::Contains("run.load_size"));
     o.image_size = 4;
     const Dataset sp = load_dataset(tmp.file("split"), o);
     CHECK_FALSE(sp.val_carved);

@@ -88,10 +88,13 @@ TEST_CASE("numbers are finite, stage names are folder names, run.out is named", 
     refused("run.out=", "run.out is empty");
     refused("model.proj_dim=0", "model.proj_dim = 0: must be at least 1");
     refused("moco.bn_groups=-1", "moco.bn_groups = -1");
+    refused("run.load_size=-1", "run.load_size = -1");
     for (const char* name : {"../../escaped", ".", "..", "a/b", ""})
         refused(std::string("stage.0.name=") + name, "a stage name is a folder name");
     RunConfig ok = parse_config(kToml, "demo.toml");
     apply_override(ok, "stage.0.name=base-1.v2_x");
+    apply_override(ok, "run.load_size=64");  // image files resized on load (mixed sizes)
+    CHECK(ok.run.load_size == 64);
     validate(ok);
 }
 
