@@ -261,6 +261,8 @@ StageOutcome run_stage(const StageRun& r) {
     const data::Dataset& ds = dataset(st.data, cfg);
     const Tensor images = pretraining_images(ds);
     const int64_t n = images.size(0), data_c = images.size(3);
+    HPT_CHECK(n > 0, "stage '", st.name, "': ", st.data, " has no train or val images to pretrain on (",
+              ds.test.size(), " test images, which stay for evaluation)");
     HPT_CHECK(n >= st.batch, "stage '", st.name, "': ", st.data, " has ", n, " images, fewer than the batch of ", st.batch);
     HPT_CHECK(st.batch % world == 0, "stage '", st.name, "': the batch of ", st.batch, " cannot be split evenly over ",
               world, " ranks (stage.", st.name, ".batch is the global batch)");

@@ -89,6 +89,8 @@ TEST_CASE("numbers are finite, stage names are folder names, run.out is named", 
     refused("model.proj_dim=0", "model.proj_dim = 0: must be at least 1");
     refused("moco.bn_groups=-1", "moco.bn_groups = -1");
     refused("run.load_size=-1", "run.load_size = -1");
+    RunConfig neg = parse_config(kToml, "demo.toml");
+    CHECK_THROWS_WITH(apply_override(neg, "run.seed=-1"), Catch::Contains("'-1' is negative"));
     for (const char* name : {"../../escaped", ".", "..", "a/b", ""})
         refused(std::string("stage.0.name=") + name, "a stage name is a folder name");
     RunConfig ok = parse_config(kToml, "demo.toml");
