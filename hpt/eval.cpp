@@ -64,8 +64,6 @@ std::string why_not_evaluable(const data::Dataset& ds) {
 
 FeatureSet extract_features(models::ResNet& model, const data::Dataset& ds, const data::InputSpec& spec, Device device,
                             int64_t max_train, uint64_t seed) {
-    const std::string why = why_not_evaluable(ds);
-    HPT_CHECK(why.empty(), ds.path, ": ", why);
     NoGradGuard ng;
     const bool was_training = model.is_training();
     model.eval();

@@ -24,7 +24,8 @@ struct FeatureSet {
 };
 
 // Why `ds` cannot be evaluated on, or "" when it can: labeled train and test splits (and val, when
-// it has images) of two or more classes. Unlabeled images carry label -1.
+// it has images) of two or more classes. Unlabeled images carry label -1, which must never reach
+// the probe or the kNN vote: callers check this before extract_features.
 std::string why_not_evaluable(const data::Dataset& ds);
 
 // Pooled backbone features (BN in eval mode, no grad). At most `max_train` training images
