@@ -1,5 +1,6 @@
 #include "hpt/pipeline.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -44,6 +45,30 @@ void check_paths(const RunConfig& cfg) {
 
 }  // namespace
 
+namespace {
+
+// A run killed while it wrote a file (SIGTERM, SIGKILL: no destructor runs) leaves its temporary
+// behind: "<name>.tmp.<pid>" (io::AtomicFile), as large as a checkpoint. A resumed run removes
+// those of the run folder and its stages' folders.
+void remove_stale_temporaries(const std::string& out, const RunConfig& cfg) {
+    std::vector<fs::path> dirs{out};
+    for (const StageConfig& st : cfg.stages) dirs.push_back(fs::path(out) / st.name);
+    for (const fs::path& d : dirs) {
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(d, ec)) {
+            const std::string name = e.path().filename().string();
+            const size_t at = name.rfind(".tmp.");
+            if (at == std::string::npos || at + 5 == name.size() || !e.is_regular_file(ec)) continue;
+            if (!std::all_of(name.begin() + long(at + 5), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+                continue;
+            fs::remove(e.path(), ec);
+            if (!ec) std::cerr << "hpt: removed " << e.path().string() << ", left by an interrupted write\n";
+        }
+    }
+}
+
+}  // namespace
+
 RunResult run_pipeline(const RunConfig& cfg, bool resume) {
     validate(cfg);
     check_paths(cfg);
@@ -63,6 +88,7 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
     if (!resume && fs::exists(cfg.run.out + "/metrics.jsonl"))
         HPT_THROW(cfg.run.out, " already holds a run (metrics.jsonl); pass --resume to continue it or choose another --out");
     comm->barrier();  // every rank has looked at the folder before rank 0 writes into it
+    if (lead && resume) remove_stale_temporaries(cfg.run.out, cfg);
     if (lead) {
         io::write_file_atomic(cfg_path, cfg_json + "\n");
         std::cerr << "hpt: run '" << cfg.run.name << "' on " << device.str() << ", " << cfg.stages.size()

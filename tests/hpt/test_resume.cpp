@@ -322,3 +322,17 @@ TEST_CASE("a finished stage resumed under a changed iteration count reports what
     CHECK(r.stages[0].iterations == 4);
     fs::remove_all(dir);
 }
+
+TEST_CASE("--resume removes the temporaries that a killed write left behind", "[hpt]") {
+    // SIGTERM during a checkpoint write leaves last.safetensors.tmp.<pid>, as large as a checkpoint.
+    const std::string dir = tmp_dir("staletmp");
+    RunConfig cfg = tiny_run(dir, 4, 1);
+    run_pipeline(cfg, false);
+    const std::string stale = dir + "/out/a/last.safetensors.tmp.12345", keep = dir + "/out/a/notes.tmp.txt";
+    io::write_file_atomic(stale, "partial");
+    io::write_file_atomic(keep, "a user's file");
+    run_pipeline(cfg, true);
+    CHECK_FALSE(fs::exists(stale));
+    CHECK(fs::exists(keep));  // not a temporary's name
+    fs::remove_all(dir);
+}
