@@ -18,6 +18,8 @@
 #include <toml++/toml.h>
 
 #include "engine/core/error.h"
+#include "engine/data/dataset.h"
+#include "ssl/augment.h"
 #include "ssl/augment_params.h"
 
 namespace hpt::pipeline {
@@ -356,6 +358,20 @@ void check_toml_text(const std::string& t, const std::string& origin) {
     }
 }
 
+// Every number of the config is finite: TOML has inf and nan, and moco.temperature = inf trained
+// "fine", then was written to the manifest as null, which no later command could read.
+void check_finite_numbers(const RunConfig& c) {
+    RunConfig m = c;  // Field::ptr takes a mutable config
+    for (const Field& f : fields()) {
+        if (f.kind != Kind::f64) continue;
+        for (size_t i = 0; i < (f.stage ? c.stages.size() : 1); ++i) {
+            const double v = *static_cast<double*>(f.ptr(m, f.stage ? &m.stages[i] : nullptr));
+            HPT_CHECK(std::isfinite(v), f.stage ? "stage." + c.stages[i].name + "." + f.key : f.key, " = ", v,
+                      ": must be a finite number");
+        }
+    }
+}
+
 }  // namespace
 
 RunConfig parse_config(const std::string& text, const std::string& origin) {
@@ -438,30 +454,13 @@ void validate(const EvalSection& e) {
     HPT_CHECK(e.max_train >= 0 && e.every >= 0, "eval.max_train and eval.every must be >= 0 (0: all / only at stage ends)");
 }
 
-namespace {
-
-// Every number of the config is finite: TOML has inf and nan, and moco.temperature = inf trained
-// "fine", then was written to the manifest as null, which no later command could read.
-void check_finite_numbers(const RunConfig& c) {
-    RunConfig m = c;  // Field::ptr takes a mutable config
-    for (const Field& f : fields()) {
-        if (f.kind != Kind::f64) continue;
-        for (size_t i = 0; i < (f.stage ? c.stages.size() : 1); ++i) {
-            const double v = *static_cast<double*>(f.ptr(m, f.stage ? &m.stages[i] : nullptr));
-            HPT_CHECK(std::isfinite(v), f.stage ? "stage." + c.stages[i].name + "." + f.key : f.key, " = ", v,
-                      ": must be a finite number");
-        }
-    }
-}
-
-}  // namespace
 
 void validate(const RunConfig& c) {
     HPT_CHECK(!c.stages.empty(), "the config has no [[stage]]");
     check_finite_numbers(c);
     HPT_CHECK(!c.run.out.empty(), "run.out is empty: name the folder the run writes to");
-    HPT_CHECK(c.run.load_size >= 0 && c.run.load_size <= 8192, "run.load_size = ", c.run.load_size,
-              ": must be in [0, 8192] (0: image files keep their size)");
+    HPT_CHECK(c.run.load_size >= 0 && c.run.load_size <= data::kMaxImageSide, "run.load_size = ", c.run.load_size,
+              ": must be in [0, ", data::kMaxImageSide, "] (0: image files keep their size)");
     HPT_CHECK(c.model.depth == 18 || c.model.depth == 34 || c.model.depth == 50, "model.depth = ", c.model.depth,
               ": must be 18, 34 or 50");
     HPT_CHECK(c.model.width > 0 && c.model.width <= 4, "model.width = ", c.model.width, ": must be in (0, 4]");
@@ -509,9 +508,12 @@ void validate(const RunConfig& c) {
         HPT_CHECK(c.moco.queue % s.batch == 0, w, ": moco.queue = ", c.moco.queue, " is not divisible by the batch ",
                   s.batch);
         HPT_CHECK(s.trainable == "all" || s.trainable == "bn", w, ": trainable = '", s.trainable, "' (all or bn)");
-        static const std::vector<std::string> policies{"full", "no_gray", "no_color", "crop_blur", "crop_only"};
-        HPT_CHECK(std::find(policies.begin(), policies.end(), s.policy) != policies.end(), w, ": policy = '", s.policy,
-                  "' (full, no_gray, no_color, crop_blur or crop_only)", suggestion(s.policy, policies));
+        const std::vector<std::string>& policies = ssl::policy_names();
+        if (std::find(policies.begin(), policies.end(), s.policy) == policies.end()) {
+            std::string known;
+            for (const std::string& n : policies) known += (known.empty() ? "" : ", ") + n;
+            HPT_THROW(w, ": policy = '", s.policy, "' (", known, ")", suggestion(s.policy, policies));
+        }
         HPT_CHECK(s.init != "previous" || i > 0, w, ": init = 'previous' but it is the first stage (use 'random' or a checkpoint)");
         HPT_CHECK(s.lr >= 0 && s.weight_decay >= 0, w, ": negative lr or weight_decay");
     }

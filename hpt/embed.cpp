@@ -50,8 +50,8 @@ struct Loaded {
 };
 
 Loaded load_model(const BackboneRequest& r) {
-    HPT_CHECK(r.image_size >= 0 && r.image_size <= 8192, "image size ", r.image_size,
-              ": must be in [0, 8192] (0: the checkpoint's own)");
+    HPT_CHECK(r.image_size >= 0 && r.image_size <= data::kMaxImageSide, "image size ", r.image_size,
+              ": must be in [0, ", data::kMaxImageSide, "] (0: the checkpoint's own)");
     const Checkpoint c = read_checkpoint(r.checkpoint);
     const models::ResNetConfig mc = backbone_config(c, r.checkpoint);
     Generator g(0);

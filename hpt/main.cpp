@@ -43,6 +43,14 @@ CLI::Validator number_in(double lo, bool lo_inclusive, double hi) {
         "NUMBER in " + range);
 }
 
+// A square image side, 0 meaning the default: --image-size, --size and --load-size.
+CLI::Validator image_side() { return number_in(0, true, double(data::kMaxImageSide)); }
+
+void add_load_size(CLI::App* cmd, int64_t& size) {
+    cmd->add_option("--load-size", size, "resize image files on load to this square size (0: keep)")
+        ->check(image_side());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,14 +96,13 @@ int main(int argc, char** argv) {
     eval->add_option("--checkpoint", er.checkpoint, "hpt checkpoint or torchvision-style safetensors")->required();
     eval->add_option("--data", er.data, "labeled dataset (train/val/test splits; val is carved if absent)")->required();
     eval->add_option("--image-size", er.image_size, "input size (default: the checkpoint's training size)")
-        ->check(number_in(0, true, 8192));
+        ->check(image_side());
     eval->add_option("--probe-epochs", eval_cfg.eval.probe_epochs)->capture_default_str();
     eval->add_option("--knn-k", eval_cfg.eval.knn_k)->capture_default_str();
     eval->add_option("--device", device, "cpu, cuda, cuda:N or auto");
     eval->add_option("--format", er_format, "force the dataset format: idx, npz, digits_csv, image_folder, list_file");
     eval->add_flag("--strict", er.load.strict, "an unreadable image is an error (default: skipped and counted)");
-    eval->add_option("--load-size", er.load.image_size, "resize image files on load to this square size (0: keep)")
-        ->check(number_in(0, true, 8192));
+    add_load_size(eval, er.load.image_size);
 
     auto* emb = app.add_subcommand("embed", "write a dataset's pooled backbone features as .npy");
     BackboneRequest br;
@@ -105,14 +112,13 @@ int main(int argc, char** argv) {
     emb->add_option("--out", emb_out, "features.npy (float32 [N, C]); labels (int64 [N], -1: unlabeled) go to <out>.labels.npy")->required();
     emb->add_option("--split", br.split, "train, val, test or all")->capture_default_str();
     emb->add_option("--image-size", br.image_size, "input size (default: the checkpoint's training size)")
-        ->check(number_in(0, true, 8192));
+        ->check(image_side());
     emb->add_option("--mean", br.mean, "per-channel mean in [0,1] (default: the dataset's)");
     emb->add_option("--std", br.std, "per-channel std in [0,1] (default: the dataset's)");
     emb->add_option("--device", device, "cpu, cuda, cuda:N or auto");
     emb->add_option("--format", er_format, "force the dataset format: idx, npz, digits_csv, image_folder, list_file");
     emb->add_flag("--strict", br.load.strict, "an unreadable image is an error (default: skipped and counted)");
-    emb->add_option("--load-size", br.load.image_size, "resize image files on load to this square size (0: keep)")
-        ->check(number_in(0, true, 8192));
+    add_load_size(emb, br.load.image_size);
 
 
     auto* data_cmd = app.add_subcommand("data", "look at a dataset before training on it");
@@ -128,19 +134,17 @@ int main(int argc, char** argv) {
     bool data_strict = false;
     int64_t data_load_size = 0;
     inspect->add_flag("--strict", data_strict, "an unreadable image is an error (default: skipped and counted)");
-    inspect->add_option("--load-size", data_load_size, "resize image files on load to this square size (0: keep)")
-        ->check(number_in(0, true, 8192));
+    add_load_size(inspect, data_load_size);
     auto* preview = data_cmd->add_subcommand("preview", "a PNG grid of images and their two augmented views");
     preview->add_option("path", data_path, "dataset")->required();
     preview->add_option("--out", preview_out, "the PNG to write")->required();
     preview->add_option("-n,--images", preview_n, "rows of the grid")->capture_default_str();
     preview->add_option("--policy", policy, "full, no_gray, no_color, crop_blur or crop_only")->capture_default_str();
-    preview->add_option("--size", preview_size, "view size (default: the images' size)")->check(number_in(0, true, 8192));
+    preview->add_option("--size", preview_size, "view size (default: the images' size)")->check(image_side());
     preview->add_option("--seed", preview_seed)->capture_default_str();
     preview->add_option("--format", data_format, "force the dataset format")->capture_default_str();
     preview->add_flag("--strict", data_strict, "an unreadable image is an error (default: skipped and counted)");
-    preview->add_option("--load-size", data_load_size, "resize image files on load to this square size (0: keep)")
-        ->check(number_in(0, true, 8192));
+    add_load_size(preview, data_load_size);
 
     try {
         app.parse(argc, argv);

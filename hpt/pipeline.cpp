@@ -43,9 +43,6 @@ void check_paths(const RunConfig& cfg) {
     }
 }
 
-}  // namespace
-
-namespace {
 
 // A run killed while it wrote a file (SIGTERM, SIGKILL: no destructor runs) leaves its temporary
 // behind: "<name>.tmp.<pid>" (io::AtomicFile), as large as a checkpoint. A resumed run removes

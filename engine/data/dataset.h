@@ -46,6 +46,10 @@ struct Dataset {
 
 enum class Format { automatic, idx, npz, digits_csv, image_folder, list_file };
 
+// The largest square side a user may ask images to be resized or evaluated at: 8192^2 = 2^26
+// pixels, the image decoder's own limit (image_decode.cpp).
+constexpr int64_t kMaxImageSide = 8192;
+
 struct LoadOptions {
     Format format = Format::automatic;
     int64_t image_size = 0;     // 0 = keep; else resize image files to this square size

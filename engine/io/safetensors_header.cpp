@@ -7,7 +7,9 @@
 
 namespace hpt::io {
 
-bool parse_safetensors_dtype(const std::string& s, DType& t) {
+namespace {
+
+bool parse_dtype(const std::string& s, DType& t) {
     static const std::pair<const char*, DType> table[] = {{"F32", DType::f32},   {"F64", DType::f64},
                                                           {"BF16", DType::bf16}, {"U8", DType::u8},
                                                           {"I32", DType::i32},   {"I64", DType::i64}};
@@ -19,6 +21,8 @@ bool parse_safetensors_dtype(const std::string& s, DType& t) {
     }
     return false;
 }
+
+}  // namespace
 
 SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t size, const std::string& what) {
     HPT_CHECK(size >= 8, what, ": not a safetensors file (", size, " bytes, shorter than its header)");
@@ -43,7 +47,7 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t size, co
         const std::string w = what + " tensor '" + name + "'";
         SafetensorsEntry en;
         en.name = name;
-        HPT_CHECK(parse_safetensors_dtype(e.at("dtype").as_string(w + " dtype"), en.dtype), w,
+        HPT_CHECK(parse_dtype(e.at("dtype").as_string(w + " dtype"), en.dtype), w,
                   ": unsupported dtype '", e.at("dtype").as_string(), "'");
         uint64_t numel = 1;
         for (const Json& d : e.at("shape").as_array(w + " shape")) {

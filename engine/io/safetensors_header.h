@@ -28,6 +28,4 @@ struct SafetensorsHeader {
 // bytes of the file, and throws an hpt::Error naming `what` and the problem.
 SafetensorsHeader parse_safetensors_header(const uint8_t* data, size_t size, const std::string& what);
 
-bool parse_safetensors_dtype(const std::string& s, DType& t);
-
 }  // namespace hpt::io
