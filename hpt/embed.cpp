@@ -91,8 +91,16 @@ std::pair<Tensor, Tensor> embed(const BackboneRequest& r) {
     const int64_t size = l.image_size;
     data::Dataset ds = data::load_dataset(r.data, r.load);
     auto [mean, std] = data::channel_mean_std(ds.train.size() ? ds.train : ds.test);
-    if (!r.mean.empty()) mean = r.mean;
-    if (!r.std.empty()) std = r.std;
+    // The given statistics describe the images as stored, as the computed ones do; spec_for then
+    // maps them onto the model's channels.
+    const auto given = [&](const std::vector<double>& v, std::vector<double>& into, const char* option) {
+        if (v.empty()) return;
+        HPT_CHECK(v.size() == into.size(), "embed: ", option, " has ", v.size(), v.size() == 1 ? " value" : " values",
+                  ", but ", r.data, " has ", into.size(), into.size() == 1 ? " channel" : " channels");
+        into = v;
+    };
+    given(r.mean, mean, "--mean");
+    given(r.std, std, "--std");
     const data::InputSpec spec = data::spec_for(mean, std, mc.in_channels, size);
     std::vector<const data::ImageSet*> sets;
     if (r.split == "train" || r.split == "all") sets.push_back(&ds.train);

@@ -234,6 +234,14 @@ TEST_CASE("checkpoint manifests name their parent by hash; embed reads both chec
     CHECK(f_full.dtype() == DType::f32);
     CHECK(f_full.to_vector<float>() == f_bare.to_vector<float>());
     CHECK(labels.to_vector<int64_t>() == labels2.to_vector<int64_t>());
+    // Given statistics are per channel of the stored images (digits: one).
+    r.mean = {0.5, 0.5, 0.5};
+    CHECK_THROWS_WITH(embed(r), Catch::Contains("--mean has 3 values, but") && Catch::Contains("has 1 channel"));
+    r.mean = {0.5};
+    r.std = {0.2, 0.2};
+    CHECK_THROWS_WITH(embed(r), Catch::Contains("--std has 2 values"));
+    r.std.clear();
+    CHECK(embed(r).first.shape() == Shape{359, 64});
 
     // The CLI writes a float32 .npy that numpy reads: magic, version 1.0, '<f4', C order, the shape.
     const std::string npy = dir + "/feats.npy";
