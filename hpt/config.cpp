@@ -455,6 +455,20 @@ void validate(const EvalSection& e) {
 }
 
 
+ssl::AugmentConfig stage_augment(const RunConfig& cfg, const StageConfig& st, int32_t size) {
+    ssl::AugmentConfig a = ssl::augment_policy(st.policy, size);
+    const AugmentSection& s = cfg.augment;
+    a.scale_min = s.crop_min_scale, a.scale_max = s.crop_max_scale;
+    a.ratio_min = s.crop_ratio_min, a.ratio_max = s.crop_ratio_max;
+    a.crop_attempts = int32_t(s.crop_attempts);
+    a.blur_radius_sigmas = s.blur_radius_sigmas;
+    a.brightness = s.brightness, a.contrast = s.contrast, a.saturation = s.saturation, a.hue = s.hue;
+    a.jitter_p = s.jitter_p, a.gray_p = s.gray_p, a.blur_p = s.blur_p, a.flip_p = s.flip_p;
+    a.blur_sigma_min = s.blur_sigma_min, a.blur_sigma_max = s.blur_sigma_max;
+    ssl::apply_policy(a, st.policy);  // the policy switches its exclusions off again
+    return a;
+}
+
 void validate(const RunConfig& c) {
     HPT_CHECK(!c.stages.empty(), "the config has no [[stage]]");
     check_finite_numbers(c);
@@ -504,6 +518,8 @@ void validate(const RunConfig& c) {
         HPT_CHECK(plain, w, ": a stage name is a folder name: letters, digits, '_', '-' and '.', not '.' or '..'");
         names.push_back(s.name);
         HPT_CHECK(!s.data.empty(), w, ": no data (set stage.", s.name, ".data)");
+        HPT_CHECK(s.image_size >= 0 && s.image_size <= data::kMaxImageSide, w, ": image_size = ", s.image_size,
+                  ": must be in [0, ", data::kMaxImageSide, "] (0: the data's own size)");
         HPT_CHECK(s.iterations > 0 && s.batch > 1, w, ": iterations must be positive and batch at least 2");
         HPT_CHECK(c.moco.queue % s.batch == 0, w, ": moco.queue = ", c.moco.queue, " is not divisible by the batch ",
                   s.batch);
@@ -513,6 +529,13 @@ void validate(const RunConfig& c) {
             std::string known;
             for (const std::string& n : policies) known += (known.empty() ? "" : ", ") + n;
             HPT_THROW(w, ": policy = '", s.policy, "' (", known, ")", suggestion(s.policy, policies));
+        }
+        // The augmentation's own checks (hue, blur radius...) here too, so that they stop a bad value
+        // before the data loads rather than when the loader starts.
+        try {
+            ssl::check_config(stage_augment(c, s, int32_t(s.image_size ? s.image_size : 1)));
+        } catch (const Error& e) {
+            throw Error(w + ": [augment] " + e.what());
         }
         HPT_CHECK(s.init != "previous" || i > 0, w, ": init = 'previous' but it is the first stage (use 'random' or a checkpoint)");
         HPT_CHECK(s.lr >= 0 && s.weight_decay >= 0, w, ": negative lr or weight_decay");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/io/json.h"
+#include "ssl/augment_params.h"
 
 namespace hpt::pipeline {
 
@@ -103,6 +104,9 @@ void apply_override(RunConfig& cfg, const std::string& assignment);
 // Consistency checks (a stage without data, a bad policy...), naming the key.
 void validate(const RunConfig& cfg);
 void validate(const EvalSection& eval);  // also for `hpt_run eval`, whose options bypass a config
+// A stage's augmentation at `size`: its policy with the [augment] values (normalisation and
+// gray_to_rgb depend on the data and are left to the caller).
+ssl::AugmentConfig stage_augment(const RunConfig& cfg, const StageConfig& st, int32_t size);
 
 io::Json to_json(const RunConfig& cfg);
 RunConfig from_json(const io::Json& j);

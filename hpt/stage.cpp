@@ -117,16 +117,7 @@ models::ResNetConfig encoder_config(const RunConfig& cfg) {
 
 ssl::AugmentConfig augment_config(const RunConfig& cfg, const StageConfig& st, int32_t size, int64_t data_c,
                                   const std::vector<double>& mean, const std::vector<double>& std) {
-    ssl::AugmentConfig a = ssl::augment_policy(st.policy, size);
-    const AugmentSection& s = cfg.augment;
-    a.scale_min = s.crop_min_scale, a.scale_max = s.crop_max_scale;
-    a.ratio_min = s.crop_ratio_min, a.ratio_max = s.crop_ratio_max;
-    a.crop_attempts = int32_t(s.crop_attempts);
-    a.blur_radius_sigmas = s.blur_radius_sigmas;
-    a.brightness = s.brightness, a.contrast = s.contrast, a.saturation = s.saturation, a.hue = s.hue;
-    a.jitter_p = s.jitter_p, a.gray_p = s.gray_p, a.blur_p = s.blur_p, a.flip_p = s.flip_p;
-    a.blur_sigma_min = s.blur_sigma_min, a.blur_sigma_max = s.blur_sigma_max;
-    ssl::apply_policy(a, st.policy);  // the policy switches its exclusions off again
+    ssl::AugmentConfig a = stage_augment(cfg, st, size);
     a.gray_to_rgb = data_c == 1 && model_channels(cfg) == 3;
     ssl::set_normalization(a, mean, std);
     return a;

@@ -94,8 +94,8 @@ void check_config(const AugmentConfig& c) {
         HPT_CHECK(c.blur_sigma_min > 0 && c.blur_sigma_min <= c.blur_sigma_max && c.blur_radius_sigmas > 0,
                   "augment config: blur sigma range [", c.blur_sigma_min, ", ", c.blur_sigma_max, "], radius ",
                   c.blur_radius_sigmas, " sigmas");
-        HPT_CHECK(max_blur_radius(c) <= kMaxBlurRadius, "augment config: blur radius up to ", max_blur_radius(c),
-                  " exceeds ", kMaxBlurRadius);
+        HPT_CHECK(max_blur_radius(c) <= kMaxBlurRadius, "augment config: blur sigma up to ", c.blur_sigma_max, " at ",
+                  c.blur_radius_sigmas, " sigmas needs a blur radius above ", kMaxBlurRadius, " pixels");
     }
     for (int k = 0; k < 3; ++k) HPT_CHECK(c.std[k] > 0, "augment config: std[", k, "] = ", c.std[k]);
 }

@@ -111,10 +111,12 @@ HPT_HD inline double aug_exp(double x) {
 HPT_HD inline int32_t draw_below(uint32_t word, int32_t n) { return int32_t((uint64_t(word) * uint64_t(n)) >> 32); }
 HPT_HD inline bool draw_bernoulli(uint32_t word, double p) { return philox_unit(word) < p; }
 
-// Blur kernel radius for a sigma under the config's rule (at least 1 for any sigma > 0).
+// Blur kernel radius for a sigma under the config's rule (at least 1 for any sigma > 0). Radii
+// above kMaxBlurRadius come out as kMaxBlurRadius + 1, which check_config refuses: converting
+// ceil(3 * 1e9) to int32 directly overflowed, and a sigma of 1e9 passed the check as radius 1.
 HPT_HD inline int32_t blur_radius_for(double sigma, double radius_sigmas) {
-    const int32_t r = int32_t(::ceil(radius_sigmas * sigma));
-    return r < 1 ? 1 : r;
+    const double r = ::ceil(radius_sigmas * sigma);
+    return !(r >= 1) ? 1 : r > kMaxBlurRadius ? kMaxBlurRadius + 1 : int32_t(r);
 }
 
 // torchvision's RandomResizedCrop.get_params, drawn from the view's Philox slots. Python's

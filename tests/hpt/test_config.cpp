@@ -166,6 +166,17 @@ hue = 0.1
     bad = c;
     bad.eval.probe_epochs = 0;
     CHECK_THROWS_WITH(validate(bad), Catch::Contains("eval.probe_epochs"));
+    // The augmentation's own limits stop a config before any data loads (the blur radius was
+    // checked only when the loader started).
+    bad = c;
+    bad.augment.blur_sigma_max = 1e9;
+    CHECK_THROWS_WITH(validate(bad), Catch::Contains("[augment]") && Catch::Contains("blur radius"));
+    bad = c;
+    bad.augment.hue = 0.7;
+    CHECK_THROWS_WITH(validate(bad), Catch::Contains("hue 0.7"));
+    bad = c;
+    bad.stages[0].image_size = -3;
+    CHECK_THROWS_WITH(validate(bad), Catch::Contains("image_size = -3"));
 }
 
 TEST_CASE("a config survives the JSON round trip of checkpoint manifests", "[config]") {

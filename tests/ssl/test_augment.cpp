@@ -253,7 +253,8 @@ TEST_CASE("unusable configs are refused before any work starts", "[ssl][augment]
     refuses([](AugmentConfig& c) { c.jitter_p = 1.5; }, "jitter_p = 1.5 is not a probability");
     refuses([](AugmentConfig& c) { c.scale_min = 0.9, c.scale_max = 0.5; }, "scale range");
     refuses([](AugmentConfig& c) { c.hue = 0.7; }, "hue 0.7");
-    refuses([](AugmentConfig& c) { c.blur_sigma_max = 40; }, "exceeds 64");
+    refuses([](AugmentConfig& c) { c.blur_sigma_max = 40; }, "radius above 64");
+    refuses([](AugmentConfig& c) { c.blur_sigma_max = 1e9; }, "radius above 64");  // ceil(3e9) overflowed int32
     refuses([](AugmentConfig& c) { c.std[1] = 0; }, "std[1]");
     refuses([](AugmentConfig& c) { c.crop_attempts = 17; }, "crop_attempts");
     ViewParams bad = identity_params(16, 16);
