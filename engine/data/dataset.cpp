@@ -31,15 +31,12 @@ ImageSet make_set(const uint8_t* pixels, int64_t n, int64_t h, int64_t w, int64_
     return s;
 }
 
-// The digits CSV has no splits: a fixed-seed test carve, then the usual seeded val carve.
-Dataset load_digits_csv(const std::string& path, const LoadOptions& opt) {
+// The digits CSV has no splits: load_dataset carves its test and val splits.
+Dataset load_digits_csv(const std::string& path, const LoadOptions&) {
     const std::vector<uint8_t> bytes = read_file(path);
     const DigitsCsv d = parse_digits_csv(bytes.data(), bytes.size(), path);
-    const ImageSet all = make_set(d.pixels.data(), d.count, 8, 8, 1, d.labels);
-    constexpr double kTestFraction = 0.2;
-    constexpr uint64_t kTestSeed = 0x7e57da7a;
     Dataset ds;
-    std::tie(ds.train, ds.test) = carve(all, kTestFraction, kTestSeed);
+    ds.train = make_set(d.pixels.data(), d.count, 8, 8, 1, d.labels);
     return ds;
 }
 
@@ -161,8 +158,9 @@ Format detect_format(const std::string& path) {
 }
 
 Dataset load_dataset(const std::string& path, const LoadOptions& opt) {
-    HPT_CHECK(opt.val_fraction >= 0 && opt.val_fraction < 1, "load_dataset: val_fraction ", opt.val_fraction,
-              " must be in [0, 1)");
+    for (const double f : {opt.val_fraction, opt.test_fraction})
+        HPT_CHECK(f >= 0 && f < 1, "load_dataset: val_fraction ", opt.val_fraction, " and test_fraction ",
+                  opt.test_fraction, " must be in [0, 1)");
     HPT_CHECK(opt.image_size >= 0 && opt.image_size <= 16384, "load_dataset: image_size ", opt.image_size,
               " must be in [0, 16384]");
     const Format f = opt.format == Format::automatic ? detect_format(path) : opt.format;
@@ -180,6 +178,17 @@ Dataset load_dataset(const std::string& path, const LoadOptions& opt) {
     ds.path = path;
     ds.format = format_name(f);
     finish_splits(ds);
+    // A labeled dataset without a test split (a class folder, a labeled list, the digits) could
+    // not be evaluated at all. The carve's seed is fixed, not opt.seed, so that every run and every
+    // `eval` of the dataset tests on the same images, which pretraining never sees.
+    const std::vector<int64_t> train_labels = ds.train.labels.to_vector<int64_t>();
+    const bool labeled = !train_labels.empty() &&
+                         std::all_of(train_labels.begin(), train_labels.end(), [](int64_t v) { return v >= 0; });
+    if (ds.test.size() == 0 && labeled && ds.train.size() > 1 && opt.test_fraction > 0) {
+        constexpr uint64_t kTestSeed = 0x7e57da7a;
+        std::tie(ds.train, ds.test) = carve(ds.train, opt.test_fraction, kTestSeed);
+        ds.test_carved = ds.test.size() > 0;
+    }
     if (ds.val.size() == 0 && ds.train.size() > 1 && opt.val_fraction > 0) {
         auto [rest, val] = carve(ds.train, opt.val_fraction, opt.seed);
         if (val.size() > 0) {

@@ -7,17 +7,18 @@
 //                 (0 images); nothing is carved from test, because test must stay untouched.
 //   npz           a MedMNIST .npz (or a directory holding exactly one): members {train,val,test}_images
 //                 and _labels (Keras-style x_train/y_train/x_test/y_test also work).
-//   digits_csv    scikit-learn's digits.csv(.gz): no splits in the file, so 20% (rounded) is carved
-//                 out as test with a fixed seed that LoadOptions::seed does not change (the test set is
-//                 the same in every run), then val_fraction of the rest as val with LoadOptions::seed.
+//   digits_csv    scikit-learn's digits.csv(.gz): no splits in the file (test and val are carved).
 //   image_folder  root/<class>/**.png|jpg|jpeg|bmp (labels from the sorted class names), or a flat
 //                 folder (labels -1); either may sit under root/train, root/val, root/test.
 //   list_file     a text file of "path [label]" lines, paths relative to the file's folder; '#'
 //                 starts a comment. Everything goes to train.
-// Any dataset without a val split gets val_fraction of its train split carved out (seeded, not
-// stratified); val_carved says so. Image files are decoded by stb_image to 1 channel, or 3 when any
-// image of the dataset has colour (alpha is dropped), and resized to image_size (triangle filter,
-// i.e. bilinear, widened when shrinking) when it is not 0; otherwise all must share one size.
+// A dataset whose train split is labeled and which has no test split gets test_fraction
+// (rounded) of its train split carved out as test, with a fixed seed that LoadOptions::seed does
+// not change (the test set is the same in every run); test_carved says so. Then any dataset
+// without a val split gets val_fraction of its train split carved out (seeded, not stratified);
+// val_carved says so. Image files are decoded by stb_image to 1 channel, or 3 when any image of
+// the dataset has colour (alpha is dropped), and resized to image_size (triangle filter, i.e.
+// bilinear, widened when shrinking) when it is not 0; otherwise all must share one size.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -39,7 +40,8 @@ struct ImageSet {
 struct Dataset {
     std::string path, format;
     ImageSet train, val, test;
-    bool val_carved = false;  // val was carved out of train
+    bool val_carved = false;   // val was carved out of train
+    bool test_carved = false;  // test was carved out of train (fixed seed)
     std::vector<std::string> class_names;  // image folders only; empty otherwise
     int64_t skipped_images = 0;            // unreadable image files skipped (not strict)
 };
@@ -53,7 +55,8 @@ constexpr int64_t kMaxImageSide = 8192;
 struct LoadOptions {
     Format format = Format::automatic;
     int64_t image_size = 0;     // 0 = keep; else resize image files to this square size
-    double val_fraction = 0.1;  // of train, when the dataset has no val split
+    double val_fraction = 0.1;   // of train, when the dataset has no val split
+    double test_fraction = 0.2;  // of a labeled train, when the dataset has no test split (fixed seed)
     uint64_t seed = 0;          // for carve-outs
     bool strict = false;        // unreadable images in a folder or list are errors, not warnings
 };

@@ -32,6 +32,9 @@ std::string inspect_report(const std::string& path, const LoadOptions& opt) {
     os << "format   " << format_name(detected) << (opt.format == Format::automatic ? " (detected)" : " (forced)")
        << "\n";
     os << "splits   train " << ds.train.size() << ", val " << ds.val.size() << ", test " << ds.test.size() << "\n";
+    if (ds.test_carved)
+        os << "         test carved from train: " << std::setprecision(3) << 100.0 * opt.test_fraction
+           << "% (a fixed choice: the same images in every run)\n";
     if (ds.val_carved) {
         os << "         val carved from train: " << std::setprecision(3) << 100.0 * opt.val_fraction
            << "% with seed " << opt.seed << "\n";

@@ -23,7 +23,7 @@ TEST_CASE("class folders: sorted class names, labels, mixed gray and RGB become 
     tmp.write_text("root/dog/notes.txt", "not an image");
     tmp.write_text("root/.hidden/q.png", "ignored");
     LoadOptions o;
-    o.val_fraction = 0;
+    o.val_fraction = 0, o.test_fraction = 0;  // the reader's output alone
     const Dataset ds = load_dataset(tmp.file("root"), o);
     CHECK(ds.format == "image_folder");
     CHECK(ds.class_names == std::vector<std::string>{"ant", "cat", "dog"});
@@ -88,7 +88,7 @@ TEST_CASE("unreadable images are skipped and counted, or an error when strict", 
     tmp.write("f/c/broken.png", broken);
     tmp.write_text("f/c/junk.jpg", "definitely not a jpeg");
     LoadOptions o;
-    o.val_fraction = 0;
+    o.val_fraction = 0, o.test_fraction = 0;
     const Dataset ds = load_dataset(tmp.file("f"), o);
     CHECK(ds.train.size() == 4);
     CHECK(ds.skipped_images == 2);
@@ -125,7 +125,7 @@ TEST_CASE("list files: relative paths, labels, comments, missing files", "[data]
     const std::string list = tmp.write_text("list.txt", "# path label\nimgs/a.png 3\n\nimgs/b c.png\t1\n" + tmp.file("imgs/d.png") + " 0\r\nimgs/missing.png 2\n");
     CHECK(detect_format(list) == Format::list_file);
     LoadOptions o;
-    o.val_fraction = 0;
+    o.val_fraction = 0, o.test_fraction = 0;
     const Dataset ds = load_dataset(list, o);
     CHECK(ds.format == "list_file");
     CHECK(ds.skipped_images == 1);
@@ -188,4 +188,31 @@ TEST_CASE("class labels beyond 65535 are refused when a dataset is assembled", "
     CHECK(load_dataset(tmp.write_text("ok.txt", "a.png 0\nb.png 65535\n"), o).train.num_classes == 65536);
     CHECK_THROWS_WITH(load_dataset(tmp.write_text("big.txt", "a.png 0\nb.png 65536\n"), o),
                       Catch::Contains("big.txt: a label of 65536; class labels are 0 to 65535"));
+}
+
+TEST_CASE("a labeled folder or list without a test split gets a fixed test carve-out", "[data]") {
+    // Before, every image went to train and such a dataset could never be evaluated.
+    TempDir tmp;
+    std::string list;
+    for (int i = 0; i < 10; ++i) {
+        const std::string name = "c" + std::to_string(i % 2) + "/i" + std::to_string(i) + ".png";
+        tmp.write("root/" + name, test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, i)));
+        list += "root/" + name + " " + std::to_string(i % 2) + "\n";
+    }
+    for (const std::string& path : {tmp.file("root"), tmp.write_text("l.txt", list)}) {
+        LoadOptions a, b;
+        b.seed = 99;  // the run's seed moves val, never test
+        const Dataset da = load_dataset(path, a), db = load_dataset(path, b);
+        CHECK(da.test_carved);
+        CHECK(da.test.size() == 2);
+        CHECK(da.val.size() == 1);
+        CHECK(da.train.size() == 7);
+        CHECK(da.test.images.to_vector<uint8_t>() == db.test.images.to_vector<uint8_t>());
+        CHECK(da.test.labels.to_vector<int64_t>() == db.test.labels.to_vector<int64_t>());
+    }
+    // Unlabeled images are not carved: they are all for pretraining.
+    for (int i = 0; i < 4; ++i) tmp.write("flat/u" + std::to_string(i) + ".png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, i)));
+    const Dataset flat = load_dataset(tmp.file("flat"));
+    CHECK_FALSE(flat.test_carved);
+    CHECK(flat.test.size() == 0);
 }

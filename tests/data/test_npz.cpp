@@ -102,17 +102,21 @@ TEST_CASE("npz: deflate, stored, ZIP64 extras, data descriptors, integer label t
             CHECK(ds.train.images.data<uint8_t>()[5] == test::pattern(2, 2, 12, 0)[5]);
         }
     }
-    // Keras-style names, gray images (N, H, W), no val: carved.
+    // Keras-style names, gray images (N, H, W), no val and no test: both carved (test first: 2 of 10).
     const Bytes img = test::pattern(3, 3, 10, 1);
     Bytes lab(10);
     for (int k = 0; k < 10; ++k) lab[size_t(k)] = uint8_t(k % 2);
     const std::string p = tmp.write("keras.npz", test::zip_bytes({{"x_train.npy", test::npy_bytes("|u1", {10, 3, 3}, img)},
                                                                    {"y_train.npy", test::npy_bytes("|u1", {10}, lab)}}));
     const Dataset k = load_dataset(p);
-    CHECK(k.train.size() == 9);
+    CHECK(k.train.size() == 7);
     CHECK(k.val.size() == 1);
     CHECK(k.val_carved);
-    CHECK(k.test.images.shape() == Shape{0, 3, 3, 1});
+    CHECK(k.test.images.shape() == Shape{2, 3, 3, 1});
+    CHECK(k.test_carved);
+    LoadOptions whole;
+    whole.val_fraction = whole.test_fraction = 0;
+    CHECK(load_dataset(p, whole).train.size() == 10);
 }
 
 TEST_CASE("npz files written by numpy itself (the fuzz seeds)", "[data]") {
@@ -124,10 +128,12 @@ TEST_CASE("npz files written by numpy itself (the fuzz seeds)", "[data]") {
     CHECK(med.val.size() == 1);
     CHECK(med.test.size() == 2);
     CHECK(med.train.labels.to_vector<int64_t>() == std::vector<int64_t>{0, 1, 2});
-    // savez: stored members, Keras names, no val (carved, but 3 images keep 2 in train).
+    // savez: stored members, Keras names, no val or test (carved: 1 test, then 2 train images are
+    // too few to give one to val).
     const Dataset keras = load_dataset(dir + "stored_keras");
-    CHECK(keras.train.size() + keras.val.size() == 3);
-    CHECK(keras.train.images.to_vector<uint8_t>().size() + keras.val.images.to_vector<uint8_t>().size() == 48);
+    CHECK(keras.train.size() == 2);
+    CHECK(keras.test.size() == 1);
+    CHECK(keras.train.images.to_vector<uint8_t>().size() + keras.test.images.to_vector<uint8_t>().size() == 48);
     CHECK_THROWS_WITH(load_dataset(dir + "bad_crc"), Catch::Contains("CRC-32 mismatch"));
     CHECK_THROWS_WITH(load_dataset(dir + "truncated"), Catch::Contains("truncated"));
 }
