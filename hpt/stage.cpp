@@ -149,6 +149,14 @@ int64_t debug_kill_step() {
     return e ? std::atoll(e) : -1;
 }
 
+// Tests: HPT_DEBUG_KILL_AT=<point> sends SIGKILL at that point of a stage: "monitor:<step>" (in
+// that step's monitor evaluation), "backbone" (backbone.safetensors written, final.safetensors not
+// yet) or "final" (final.safetensors written, last.safetensors not yet removed).
+void debug_kill_at(const std::string& point) {
+    const char* e = std::getenv("HPT_DEBUG_KILL_AT");
+    if (e && point == e) std::raise(SIGKILL);
+}
+
 // Tests: HPT_DEBUG_NAN_AT_STEP=s replaces the loss of step s by NaN, as a diverging run would.
 int64_t debug_nan_step() {
     const char* e = std::getenv("HPT_DEBUG_NAN_AT_STEP");
@@ -242,7 +250,11 @@ StageOutcome run_stage(const StageRun& r) {
                 out.evals.push_back(se);
             }
         }
-        if (lead) std::cerr << "[" << st.name << "] already finished (" << final_path << ")\n";
+        if (lead) {
+            std::cerr << "[" << st.name << "] already finished (" << final_path << ")\n";
+            std::error_code ec;  // a kill between final.safetensors and this removal left it behind
+            fs::remove(last, ec);
+        }
         return out;
     }
     HPT_CHECK(r.resume || !fs::exists(last), "stage '", st.name, "': ", last,
@@ -390,10 +402,6 @@ StageOutcome run_stage(const StageRun& r) {
                                                       {"lr", io::Json::number(lr)},
                                                       {"images_per_s", io::Json::number(prog.images_per_second())}}));
         }
-        if (lead && cfg.run.checkpoint_every > 0 && done % cfg.run.checkpoint_every == 0 && done < st.iterations) {
-            check_finite_weights(moco.query().flat_params(), st.name, done, last);
-            save_checkpoint(last, moco, opt, checkpoint_manifest(done));
-        }
         const bool monitor = cfg.eval.every > 0 && done % cfg.eval.every == 0 && done < st.iterations;
         if (lead && monitor) {
             RunConfig c2 = cfg;  // kNN (cheap) at every monitor step; the probe too when asked
@@ -402,6 +410,7 @@ StageOutcome run_stage(const StageRun& r) {
                 const EvalResult e = evaluate_backbone(moco.query(), d, size, c2, r.device);
                 std::fprintf(stderr, "[%s] step %lld on %s: kNN %.2f%%", st.name.c_str(), static_cast<long long>(done),
                              d.c_str(), 100 * e.knn_test_acc);
+                debug_kill_at("monitor:" + std::to_string(done));
                 if (c2.eval.linear_probe) std::fprintf(stderr, ", linear probe %.2f%%", 100 * e.probe_test_acc);
                 std::fprintf(stderr, "\n");
                 append_metric(r.out_dir, io::Json::object({{"event", io::Json::string("monitor")},
@@ -412,6 +421,12 @@ StageOutcome run_stage(const StageRun& r) {
                                                           {"probe_test_acc", io::Json::number(e.probe_test_acc)},
                                                           {"probe_val_acc", io::Json::number(e.probe_val_acc)}}));
             }
+        }
+        // After the step's monitor line: a resume from this checkpoint keeps the metrics lines up to
+        // its step, so one saved before the monitor lost that line to a kill during the evaluation.
+        if (lead && cfg.run.checkpoint_every > 0 && done % cfg.run.checkpoint_every == 0 && done < st.iterations) {
+            check_finite_weights(moco.query().flat_params(), st.name, done, last);
+            save_checkpoint(last, moco, opt, checkpoint_manifest(done));
         }
         if (monitor) comm.barrier(0);  // rank 0 evaluated meanwhile: no limit on that wait
         if (done == kill_at) std::raise(SIGKILL);  // tests: a kill at a chosen moment
@@ -450,8 +465,12 @@ StageOutcome run_stage(const StageRun& r) {
     Manifest fm = checkpoint_manifest(st.iterations);
     fm.final = true;
     fm.results = results;
-    save_checkpoint(final_path, moco, opt, fm);
+    // The backbone before final.safetensors, which marks the stage finished: a kill between the two
+    // otherwise left a finished stage without its backbone for good.
     save_backbone(out.backbone, moco.query(), fm);
+    debug_kill_at("backbone");
+    save_checkpoint(final_path, moco, opt, fm);
+    debug_kill_at("final");
     std::error_code ec;
     fs::remove(last, ec);
     comm.barrier(0);

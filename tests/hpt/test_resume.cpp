@@ -71,6 +71,57 @@ TEST_CASE("a killed run resumes and reproduces the uninterrupted losses bit for 
     fs::remove_all(dir);
 }
 
+TEST_CASE("a kill during a monitor or between a stage's last files resumes to the straight run's files", "[hpt][resume]") {
+    // Found by killing runs at every rename and fsync: a kill between final.safetensors and the
+    // backbone left the stage without backbone.safetensors for good (and last.safetensors behind);
+    // a kill in a monitor evaluation at a checkpoint step lost that monitor line.
+    const std::string dir = tmp_dir("killpoints");
+    const std::string cfg_path = write_config(dir, 8);
+    const auto run = [&](const std::string& out, const std::string& extra, const std::string& env = "") {
+        return run_hpt("train --config '" + cfg_path + "' --out '" + dir + "/" + out + "' --set eval.every=4" + extra, env);
+    };
+    // (event, stage, step) of every evaluation line, in order.
+    const auto evaluations = [](const std::string& metrics) {
+        std::vector<std::string> v;
+        std::ifstream in(metrics);
+        std::string line;
+        while (std::getline(in, line)) {
+            const io::Json j = io::Json::parse(line, metrics);
+            const std::string ev = j.at("event").as_string();
+            if (ev == "monitor" || ev == "eval")
+                v.push_back(ev + " " + j.at("stage").as_string() + " " + std::to_string(j.at("step").as_int()));
+        }
+        return v;
+    };
+    const auto tensor_bytes = [](const std::string& path) {
+        std::vector<std::pair<std::string, std::vector<uint8_t>>> v;
+        for (const auto& [name, t] : read_checkpoint(path).tensors.tensors) {
+            const uint8_t* p = static_cast<const uint8_t*>(t.data_ptr());
+            v.emplace_back(name, std::vector<uint8_t>(p, p + size_t(t.numel()) * t.element_size()));
+        }
+        return v;
+    };
+    REQUIRE(run("straight", "") == 0);
+    const auto expected = losses(dir + "/straight/metrics.jsonl");
+    const auto expected_evals = evaluations(dir + "/straight/metrics.jsonl");
+    REQUIRE(expected_evals.size() == 4);  // a monitor at step 4 and an eval at 8, per stage
+    for (const std::string point : {"monitor:4", "backbone", "final"}) {
+        INFO("killed at " << point);
+        const std::string out = "k_" + point.substr(0, 5);
+        CHECK(run(out, "", "HPT_DEBUG_KILL_AT=" + point) == 128 + SIGKILL);
+        CHECK(run(out, " --resume") == 0);
+        CHECK(losses(dir + "/" + out + "/metrics.jsonl") == expected);
+        CHECK(evaluations(dir + "/" + out + "/metrics.jsonl") == expected_evals);
+        for (const char* stage : {"a", "b"}) {
+            CHECK(fs::exists(dir + "/" + out + "/" + stage + "/backbone.safetensors"));
+            CHECK(tensor_bytes(dir + "/" + out + "/" + stage + "/final.safetensors") ==
+                  tensor_bytes(dir + "/straight/" + stage + "/final.safetensors"));  // manifests name their folder
+            CHECK_FALSE(fs::exists(dir + "/" + out + "/" + stage + "/last.safetensors"));
+        }
+    }
+    fs::remove_all(dir);
+}
+
 TEST_CASE("a run refuses to overwrite an earlier one without --resume", "[hpt]") {
     const std::string dir = tmp_dir("overwrite");
     RunConfig cfg = tiny_run(dir, 2);
