@@ -16,6 +16,7 @@
 #include "ssl/preview.h"
 #include "hpt/embed.h"
 #include "hpt/example.h"
+#include "hpt/interrupt.h"
 #include "hpt/pipeline.h"
 #include "kernels/cpu/parallel.h"
 
@@ -203,6 +204,9 @@ int main(int argc, char** argv) {
         }
         ex.device = device;
         return run_example(ex);
+    } catch (const pipeline::Interrupted& e) {  // asked to stop: every rank saved or agreed, no abort
+        std::fprintf(stderr, "hpt_run: %s\n", e.what());
+        return 128 + e.signal;
     } catch (const std::exception& e) {
         const dist::LaunchInfo l = dist::detect_launch();
         if (l.world > 1) {

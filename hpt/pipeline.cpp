@@ -9,6 +9,7 @@
 #include "engine/dist/comm.h"
 #include "engine/io/atomic_file.h"
 #include "engine/ops/registry.h"
+#include "hpt/interrupt.h"
 #include "hpt/progress.h"
 
 namespace hpt::pipeline {
@@ -67,6 +68,7 @@ void remove_stale_temporaries(const std::string& out, const RunConfig& cfg) {
 }  // namespace
 
 RunResult run_pipeline(const RunConfig& cfg, bool resume) {
+    const InterruptScope interrupts;
     validate(cfg);
     check_paths(cfg);
     RunResult res;
@@ -97,6 +99,12 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
 
     for (size_t i = 0; i < cfg.stages.size(); ++i) {
         const StageConfig& st = cfg.stages[i];
+        // A signal during the previous stage's evaluation: that stage is complete, stop before this
+        // one. Several ranks agree on stopping inside a step instead (run_stage).
+        if (i > 0 && comm->world() == 1 && interrupt_signal())
+            throw Interrupted(str("stopped before stage '", st.name, "' (signal ", interrupt_signal(),
+                                  "); continue with --resume"),
+                              interrupt_signal());
         StageRun r{&cfg, i, device, cfg.run.out, "", resume, comm.get()};
         if (st.init == "previous") {
             r.init_path = res.stages.back().final_checkpoint;

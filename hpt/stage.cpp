@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -23,6 +24,7 @@
 #include "engine/ops/ops.h"
 #include "engine/optim/schedule.h"
 #include "hpt/checkpoint.h"
+#include "hpt/interrupt.h"
 #include "hpt/progress.h"
 #include "ssl/augment.h"
 
@@ -155,6 +157,15 @@ int64_t debug_kill_step() {
 void debug_kill_at(const std::string& point) {
     const char* e = std::getenv("HPT_DEBUG_KILL_AT");
     if (e && point == e) std::raise(SIGKILL);
+}
+
+// Tests: HPT_DEBUG_SIGINT_AT_STEP=<step> raises SIGINT after that step, as Ctrl-C would;
+// "<step>x2" raises it twice, as pressing Ctrl-C twice would.
+void debug_signal(int64_t done) {
+    const char* e = std::getenv("HPT_DEBUG_SIGINT_AT_STEP");
+    if (!e || std::atoll(e) != done) return;
+    std::raise(SIGINT);
+    if (std::strstr(e, "x2")) std::raise(SIGINT);
 }
 
 // Tests: HPT_DEBUG_NAN_AT_STEP=s replaces the loss of step s by NaN, as a diverging run would.
@@ -381,11 +392,19 @@ StageOutcome run_stage(const StageRun& r) {
         // the host wait for the GPU before it could launch the backward. A non-finite loss now
         // stops the run after its update, whose weights are never saved (the last checkpoint stays).
         loss_value = step + 1 == nan_at ? std::nan("") : loss.item<double>();
-        if (world > 1) {  // the global batch's loss, so that every rank sees (and stops on) the same value
-            // On the training device: NCCL reduces only tensors on its GPU.
-            Tensor l = full({1}, loss_value, DType::f64, r.device);
+        int stop_signal = interrupt_signal();
+        if (world > 1) {
+            // The global batch's loss, so that every rank sees (and stops on) the same value, and
+            // whether any rank was asked to stop, so that all stop after the same step. On the
+            // training device: NCCL reduces only tensors on its GPU.
+            Tensor l = full({2}, 0.0, DType::f64, Device::cpu());
+            l.data<double>()[0] = loss_value;
+            l.data<double>()[1] = stop_signal;
+            l = l.to(r.device);
             comm.all_reduce_sum(l);
-            loss_value = l.item<double>() / double(world);
+            const std::vector<double> v = l.to(Device::cpu()).to_vector<double>();
+            loss_value = v[0] / double(world);
+            if (!stop_signal && v[1] > 0) stop_signal = SIGINT;
         }
         if (!std::isfinite(loss_value)) {
             const std::string keep = fs::exists(last) ? "the last good checkpoint is " + last : "no checkpoint was written yet";
@@ -429,6 +448,19 @@ StageOutcome run_stage(const StageRun& r) {
             save_checkpoint(last, moco, opt, checkpoint_manifest(done));
         }
         if (monitor) comm.barrier(0);  // rank 0 evaluated meanwhile: no limit on that wait
+        debug_signal(done);
+        if (world == 1) stop_signal = interrupt_signal();  // several ranks use what they agreed on above
+        if (stop_signal) {
+            const bool saved = cfg.run.checkpoint_every > 0 && done % cfg.run.checkpoint_every == 0 && done < st.iterations;
+            if (lead && !saved) {
+                check_finite_weights(moco.query().flat_params(), st.name, done, last);
+                save_checkpoint(last, moco, opt, checkpoint_manifest(done));
+            }
+            if (world > 1) comm.barrier(0);  // a rank that exits first makes mpirun end the others, mid-write
+            throw Interrupted(str("stage '", st.name, "': stopped after step ", done, " of ", st.iterations, " (signal ",
+                                  stop_signal, "), saved in ", last, "; continue with --resume"),
+                              stop_signal);
+        }
         if (done == kill_at) std::raise(SIGKILL);  // tests: a kill at a chosen moment
         debug_hang(rank, done);
     }

@@ -122,6 +122,29 @@ TEST_CASE("a kill during a monitor or between a stage's last files resumes to th
     fs::remove_all(dir);
 }
 
+TEST_CASE("Ctrl-C stops a run after the step with a checkpoint there; a second Ctrl-C stops it at once", "[hpt][resume]") {
+    const std::string dir = tmp_dir("sigint");
+    const std::string cfg_path = write_config(dir, 10);
+    RunConfig cfg = load_config(cfg_path);
+    cfg.run.out = dir + "/straight";
+    run_pipeline(cfg, false);
+    const auto expected = losses(dir + "/straight/metrics.jsonl");
+    const auto args = [&](const std::string& out) { return "train --config '" + cfg_path + "' --out '" + dir + "/" + out + "'"; };
+
+    // Before, the signal's default ended the process with nothing saved since step 4.
+    CHECK(run_hpt(args("once"), "HPT_DEBUG_SIGINT_AT_STEP=6") == 128 + SIGINT);
+    CHECK(read_checkpoint(dir + "/once/a/last.safetensors").manifest.step == 6);
+    CHECK(losses(dir + "/once/metrics.jsonl").size() == 6);
+    CHECK(run_hpt(args("once") + " --resume") == 0);
+    CHECK(losses(dir + "/once/metrics.jsonl") == expected);
+
+    CHECK(run_hpt(args("twice"), "HPT_DEBUG_SIGINT_AT_STEP=6x2") == 128 + SIGINT);
+    CHECK(read_checkpoint(dir + "/twice/a/last.safetensors").manifest.step == 4);
+    CHECK(run_hpt(args("twice") + " --resume") == 0);
+    CHECK(losses(dir + "/twice/metrics.jsonl") == expected);
+    fs::remove_all(dir);
+}
+
 TEST_CASE("a run refuses to overwrite an earlier one without --resume", "[hpt]") {
     const std::string dir = tmp_dir("overwrite");
     RunConfig cfg = tiny_run(dir, 2);
