@@ -97,6 +97,8 @@ std::pair<Tensor, Tensor> embed(const BackboneRequest& r) {
         if (v.empty()) return;
         HPT_CHECK(v.size() == into.size(), "embed: ", option, " has ", v.size(), v.size() == 1 ? " value" : " values",
                   ", but ", r.data, " has ", into.size(), into.size() == 1 ? " channel" : " channels");
+        for (const double x : v)  // a mean of 128 (0-255 units) normalised silently wrong
+            HPT_CHECK(x >= 0 && x <= 1, "embed: ", option, " ", x, ": statistics are in [0, 1] units (pixel / 255)");
         into = v;
     };
     given(r.mean, mean, "--mean");

@@ -47,6 +47,15 @@ CLI::Validator number_in(double lo, bool lo_inclusive, double hi) {
 // A square image side, 0 meaning the default: --image-size, --size and --load-size.
 CLI::Validator image_side() { return number_in(0, true, double(data::kMaxImageSide)); }
 
+// A seed as the config holds it (TOML integers are int64); CLI11 alone turned -1 into 2^64 - 1.
+CLI::Validator seed_range() { return number_in(0, true, 9.2233720368547e18); }
+
+// Every subcommand takes --threads as well, so that it works on either side of the subcommand.
+void add_threads(CLI::App* cmd, int& threads) {
+    cmd->add_option("--threads", threads, "CPU threads (default: all cores, or HPT_NUM_THREADS)")
+        ->check(number_in(0, true, 4096));
+}
+
 void add_load_size(CLI::App* cmd, int64_t& size) {
     cmd->add_option("--load-size", size, "resize image files on load to this square size (0: keep)")
         ->check(image_side());
@@ -62,16 +71,17 @@ int main(int argc, char** argv) {
     std::string device = "auto";
     int threads = 0;
     app.add_option("--device", device, "cpu, cuda, cuda:N or auto (the first GPU if any)")->capture_default_str();
-    app.add_option("--threads", threads, "CPU threads (default: all cores, or HPT_NUM_THREADS)")
-        ->check(number_in(0, true, 4096));
+    add_threads(&app, threads);
 
     ExampleOptions ex;
-    app.add_option("--out", ex.out, "output folder of the built-in example")->capture_default_str();
-    app.add_option("--seed", ex.seed, "seed of the built-in example")->capture_default_str();
-    app.add_flag("--resume", ex.resume, "continue an interrupted built-in example");
-    app.add_option("--budget", ex.budget, "scale every iteration count of the example (e.g. 0.1 for a quick look)")
-        ->capture_default_str()
-        ->check(number_in(0, false, 1000));
+    // The example's own options: given before a subcommand they would be silently ignored.
+    const std::vector<CLI::Option*> example_only{
+        app.add_option("--out", ex.out, "output folder of the built-in example")->capture_default_str(),
+        app.add_option("--seed", ex.seed, "seed of the built-in example")->capture_default_str()->check(seed_range()),
+        app.add_flag("--resume", ex.resume, "continue an interrupted built-in example"),
+        app.add_option("--budget", ex.budget, "scale every iteration count of the example (e.g. 0.1 for a quick look)")
+            ->capture_default_str()
+            ->check(number_in(0, false, 1000))};
 
     auto* train = app.add_subcommand("train", "run the stages of a TOML config");
     std::string config;
@@ -79,16 +89,19 @@ int main(int argc, char** argv) {
     std::string out;
     uint64_t seed = 0;
     bool seed_given = false, resume = false;
-    train->add_option("--config", config, "the TOML file ([run] [model] [moco] [augment] [eval] [[stage]])")
+    train->add_option("--config", config, "the TOML file ([run] [model] [moco] [augment] [eval] [dist] [[stage]])")
         ->required()
         ->check(CLI::ExistingFile);
     train->add_option("--set", sets, "override a config value: key=value (repeatable), e.g. stage.target.iterations=500");
     train->add_option("--out", out, "output folder (run.out)");
-    train->add_option("--seed", seed, "seed (run.seed)")->each([&](const std::string&) { seed_given = true; });
+    train->add_option("--seed", seed, "seed (run.seed)")
+        ->check(seed_range())
+        ->each([&](const std::string&) { seed_given = true; });
     train->add_flag("--resume", resume, "continue the run in --out from its last checkpoints");
     train->add_option("--device", device, "cpu, cuda, cuda:N or auto");
     bool strict = false;
     train->add_flag("--strict", strict, "an unreadable image stops the run (run.strict_data; default: skipped and counted)");
+    add_threads(train, threads);
 
     auto* eval = app.add_subcommand("eval", "linear probe and kNN of a checkpoint's backbone on a labeled dataset");
     BackboneRequest er;
@@ -98,12 +111,18 @@ int main(int argc, char** argv) {
     eval->add_option("--data", er.data, "labeled dataset (train/val/test splits; val is carved if absent)")->required();
     eval->add_option("--image-size", er.image_size, "input size (default: the checkpoint's training size)")
         ->check(image_side());
-    eval->add_option("--probe-epochs", eval_cfg.eval.probe_epochs)->capture_default_str();
-    eval->add_option("--knn-k", eval_cfg.eval.knn_k)->capture_default_str();
+    eval->add_option("--probe-epochs", eval_cfg.eval.probe_epochs, "epochs of the linear probe (eval.probe_epochs)")
+        ->capture_default_str()
+        ->check(number_in(1, true, 1e6));
+    eval->add_option("--knn-k", eval_cfg.eval.knn_k, "neighbours of the kNN vote (eval.knn_k)")
+        ->capture_default_str()
+        ->check(number_in(1, true, 1e6));
     eval->add_option("--device", device, "cpu, cuda, cuda:N or auto");
-    eval->add_option("--format", er_format, "force the dataset format: idx, npz, digits_csv, image_folder, list_file");
+    eval->add_option("--format", er_format, "force the dataset format: idx, npz, digits_csv, image_folder, list_file")
+        ->capture_default_str();
     eval->add_flag("--strict", er.load.strict, "an unreadable image is an error (default: skipped and counted)");
     add_load_size(eval, er.load.image_size);
+    add_threads(eval, threads);
 
     auto* emb = app.add_subcommand("embed", "write a dataset's pooled backbone features as .npy");
     BackboneRequest br;
@@ -117,9 +136,11 @@ int main(int argc, char** argv) {
     emb->add_option("--mean", br.mean, "per-channel mean in [0,1] (default: the dataset's)");
     emb->add_option("--std", br.std, "per-channel std in [0,1] (default: the dataset's)");
     emb->add_option("--device", device, "cpu, cuda, cuda:N or auto");
-    emb->add_option("--format", er_format, "force the dataset format: idx, npz, digits_csv, image_folder, list_file");
+    emb->add_option("--format", er_format, "force the dataset format: idx, npz, digits_csv, image_folder, list_file")
+        ->capture_default_str();
     emb->add_flag("--strict", br.load.strict, "an unreadable image is an error (default: skipped and counted)");
     add_load_size(emb, br.load.image_size);
+    add_threads(emb, threads);
 
 
     auto* data_cmd = app.add_subcommand("data", "look at a dataset before training on it");
@@ -136,22 +157,33 @@ int main(int argc, char** argv) {
     int64_t data_load_size = 0;
     inspect->add_flag("--strict", data_strict, "an unreadable image is an error (default: skipped and counted)");
     add_load_size(inspect, data_load_size);
+    add_threads(inspect, threads);
     auto* preview = data_cmd->add_subcommand("preview", "a PNG grid of images and their two augmented views");
     preview->add_option("path", data_path, "dataset")->required();
     preview->add_option("--out", preview_out, "the PNG to write")->required();
     preview->add_option("-n,--images", preview_n, "rows of the grid")->capture_default_str();
     preview->add_option("--policy", policy, "full, no_gray, no_color, crop_blur or crop_only")->capture_default_str();
     preview->add_option("--size", preview_size, "view size (default: the images' size)")->check(image_side());
-    preview->add_option("--seed", preview_seed)->capture_default_str();
+    preview->add_option("--seed", preview_seed, "seed of the views drawn")->capture_default_str()->check(seed_range());
     preview->add_option("--format", data_format, "force the dataset format")->capture_default_str();
     preview->add_flag("--strict", data_strict, "an unreadable image is an error (default: skipped and counted)");
     add_load_size(preview, data_load_size);
+    add_threads(preview, threads);
 
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     }
+    if (!app.get_subcommands().empty())
+        for (const CLI::Option* o : example_only)
+            if (o->count()) {
+                const std::string sub = app.get_subcommands()[0]->get_name();
+                std::fprintf(stderr, "hpt_run: error: %s before '%s' is an option of the built-in example; the options "
+                             "of '%s' go after it (hpt_run %s --help)\n", o->get_name().c_str(), sub.c_str(),
+                             sub.c_str(), sub.c_str());
+                return 2;
+            }
     try {
         if (threads > 0) set_num_threads(threads);
         if (*train) {

@@ -311,6 +311,8 @@ TEST_CASE("checkpoint manifests name their parent by hash; embed reads both chec
     // Given statistics are per channel of the stored images (digits: one).
     r.mean = {0.5, 0.5, 0.5};
     CHECK_THROWS_WITH(embed(r), Catch::Contains("--mean has 3 values, but") && Catch::Contains("has 1 channel"));
+    r.mean = {128};
+    CHECK_THROWS_WITH(embed(r), Catch::Contains("--mean 128: statistics are in [0, 1] units"));
     r.mean = {0.5};
     r.std = {0.2, 0.2};
     CHECK_THROWS_WITH(embed(r), Catch::Contains("--std has 2 values"));

@@ -1,0 +1,33 @@
+// hpt_run's command line: options on either side of a subcommand, and options that would be
+// silently ignored or wrapped around are refused.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "hpt/example.h"
+#include "tests/hpt/tiny_run.h"
+
+using hpt::test::run_hpt;
+using hpt::test::tmp_dir;
+using hpt::test::write_config;
+namespace fs = std::filesystem;
+
+TEST_CASE("hpt_run: --threads after a subcommand; the example's options before one are refused", "[hpt][cli]") {
+    const std::string dir = tmp_dir("cli");
+    const std::string cfg = write_config(dir, 2);
+    const std::string train = "train --config '" + cfg + "' --out '" + dir + "/run'";
+    // Before, --threads after `train` was an error, and --resume or --seed before it were ignored:
+    // `hpt_run --resume train ...` started the run over.
+    CHECK(run_hpt(train + " --threads 1") == 0);
+    CHECK(fs::exists(dir + "/run/b/final.safetensors"));
+    CHECK(run_hpt("--resume " + train) == 2);
+    CHECK(run_hpt("--seed 5 " + train + " --resume") == 2);
+    CHECK(run_hpt(train + " --resume") == 0);
+    // -1 became the seed 2^64 - 1 (config.json then said -1).
+    CHECK(run_hpt("train --config '" + cfg + "' --out '" + dir + "/neg' --seed -1") != 0);
+    CHECK_FALSE(fs::exists(dir + "/neg"));
+    CHECK(run_hpt("data inspect '" + hpt::pipeline::sklearn_digits() + "' --threads 1") == 0);
+    CHECK(run_hpt("eval --checkpoint '" + dir + "/run/b/final.safetensors' --data '" + hpt::pipeline::sklearn_digits() +
+                  "' --knn-k 0") != 0);
+    fs::remove_all(dir);
+}
