@@ -119,6 +119,11 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
     io::write_file_atomic(cfg.run.out + "/summary.txt", table);
     io::Json js = io::Json::array();
     for (const StageOutcome& s : res.stages) {
+        if (s.evals.empty())
+            js.push_back(io::Json::object({{"stage", io::Json::string(s.name)},
+                                           {"iterations", io::Json::integer(s.iterations)},
+                                           {"not_evaluated", io::Json::string(s.not_evaluated)},
+                                           {"seconds", io::Json::number(s.seconds)}}));
         for (const StageEval& e : s.evals) {
             js.push_back(io::Json::object({{"stage", io::Json::string(s.name)},
                                            {"iterations", io::Json::integer(s.iterations)},
@@ -152,7 +157,15 @@ std::string summary_table(const RunResult& r) {
                           data.c_str(), pct(e.result.probe_test_acc).c_str(), pct(e.result.knn_test_acc).c_str());
             os << line;
         }
+        if (s.evals.empty()) {
+            std::snprintf(line, sizeof line, "%-14s %10lld %9s  %-42s %10s %8s\n", s.name.c_str(),
+                          static_cast<long long>(s.iterations), s.skipped ? "(done)" : format_duration(s.seconds).c_str(),
+                          "(not evaluated: see below)", "-", "-");
+            os << line;
+        }
     }
+    for (const StageOutcome& s : r.stages)
+        if (s.evals.empty()) os << "stage '" << s.name << "' not evaluated: " << s.not_evaluated << "\n";
     return os.str();
 }
 

@@ -261,6 +261,7 @@ StageOutcome run_stage(const StageRun& r) {
                 out.evals.push_back(se);
             }
         }
+        if (out.evals.empty()) out.not_evaluated = "no evaluation is recorded in " + final_path;
         if (lead) {
             std::cerr << "[" << st.name << "] already finished (" << final_path << ")\n";
             std::error_code ec;  // a kill between final.safetensors and this removal left it behind
@@ -297,9 +298,11 @@ StageOutcome run_stage(const StageRun& r) {
         if (why.empty()) {
             eval_sets = st.eval_data.empty() ? std::vector<std::string>{st.data} : st.eval_data;
         } else {
-            std::cerr << "[" << st.name << "] no evaluation: " << st.data << ": " << why << " (stage." << st.name
-                      << ".eval_data names labeled data to evaluate on)\n";
+            out.not_evaluated = st.data + ": " + why + " (stage." + st.name + ".eval_data names labeled data to evaluate on)";
+            std::cerr << "[" << st.name << "] no evaluation: " << out.not_evaluated << "\n";
         }
+    } else if (lead) {
+        out.not_evaluated = "eval.knn and eval.linear_probe are both off";
     }
     const auto [mean, std] = data::channel_mean_std(ds.train.size() ? ds.train : ds.val);
     const ssl::AugmentConfig aug = augment_config(cfg, st, size, data_c, mean, std);

@@ -24,7 +24,8 @@ struct StageOutcome {
     double seconds = 0;
     double final_loss = 0;
     std::vector<StageEval> evals;
-    bool skipped = false;  // already finished (resume)
+    std::string not_evaluated;  // why evals is empty
+    bool skipped = false;       // already finished (resume)
 };
 
 struct StageRun {

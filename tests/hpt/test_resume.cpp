@@ -420,3 +420,23 @@ TEST_CASE("--resume removes the temporaries that a killed write left behind", "[
     CHECK(fs::exists(keep));  // not a temporary's name
     fs::remove_all(dir);
 }
+
+TEST_CASE("a stage that is not evaluated has a row in the summaries, with the reason", "[hpt]") {
+    // Before, such a stage was missing from summary.txt, and summary.json was [] for a run of them.
+    const std::string dir = tmp_dir("noeval");
+    RunConfig cfg = tiny_run(dir, 2, 1);
+    cfg.eval.knn = cfg.eval.linear_probe = false;
+    const RunResult r = run_pipeline(cfg, false);
+    REQUIRE(r.stages.size() == 1);
+    CHECK(r.stages[0].evals.empty());
+    CHECK_THAT(r.stages[0].not_evaluated, Catch::Contains("eval.knn and eval.linear_probe are both off"));
+    CHECK_THAT(summary_table(r), Catch::Contains("(not evaluated: see below)") &&
+                                     Catch::Contains("stage 'a' not evaluated: eval.knn and eval.linear_probe"));
+    const io::Json js = io::Json::parse(io::read_file(dir + "/out/summary.json"), "summary.json");
+    REQUIRE(js.as_array().size() == 1);
+    CHECK(js.as_array()[0].at("stage").as_string() == "a");
+    CHECK_THAT(js.as_array()[0].at("not_evaluated").as_string(), Catch::Contains("both off"));
+    // Resumed once finished, the stage says that no evaluation was recorded.
+    CHECK_THAT(run_pipeline(cfg, true).stages[0].not_evaluated, Catch::Contains("no evaluation is recorded"));
+    fs::remove_all(dir);
+}
