@@ -34,16 +34,21 @@ namespace {
 // Every path of every stage is checked before anything runs, so that a typo in the last stage
 // does not surface after hours of the first.
 void check_paths(const RunConfig& cfg) {
+    const auto exists = [](const std::string& path, const std::string& what, const std::string& key) {
+        std::error_code ec;
+        if (fs::exists(path, ec)) return;
+        const std::string rel = fs::path(path).is_relative()
+                                    ? ", relative paths are read from the current folder " + fs::current_path(ec).string()
+                                    : "";
+        HPT_THROW(what, " ", path, " does not exist (", key, rel, ")");
+    };
     for (const StageConfig& st : cfg.stages) {
-        HPT_CHECK(fs::exists(st.data), "stage '", st.name, "': data ", st.data, " does not exist (stage.", st.name, ".data)");
-        for (const std::string& d : st.eval_data)
-            HPT_CHECK(fs::exists(d), "stage '", st.name, "': eval_data ", d, " does not exist (stage.", st.name, ".eval_data)");
-        if (st.init != "random" && st.init != "previous")
-            HPT_CHECK(fs::exists(st.init), "stage '", st.name, "': init checkpoint ", st.init, " does not exist (stage.",
-                      st.name, ".init)");
+        const std::string w = "stage '" + st.name + "':", k = "stage." + st.name;
+        exists(st.data, w + " data", k + ".data");
+        for (const std::string& d : st.eval_data) exists(d, w + " eval_data", k + ".eval_data");
+        if (st.init != "random" && st.init != "previous") exists(st.init, w + " init checkpoint", k + ".init");
     }
 }
-
 
 // A run killed while it wrote a file (SIGTERM, SIGKILL: no destructor runs) leaves its temporary
 // behind: "<name>.tmp.<pid>" (io::AtomicFile), as large as a checkpoint. A resumed run removes
