@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -595,6 +597,101 @@ RunConfig from_json(const io::Json& j) {
         }
     }
     return c;
+}
+
+namespace {
+
+std::string toml_string(const std::string& v) {
+    std::string o = "\"";
+    for (const char ch : v) {
+        const unsigned char u = static_cast<unsigned char>(ch);
+        if (ch == '"' || ch == '\\') {
+            o += '\\';
+            o += ch;
+        } else if (u < 0x20 || u == 0x7f) {  // TOML allows no control character in a string
+            char b[8];
+            std::snprintf(b, sizeof b, "\\u%04x", u);
+            o += b;
+        } else {
+            o += ch;
+        }
+    }
+    return o + "\"";
+}
+
+// The shortest text that reads back as the same double (0.99, not 0.98999999999999999), and a
+// float to TOML ("1" would read back as an integer).
+std::string toml_number(double d) {
+    char b[32];
+    for (int digits = 15; digits <= 17; ++digits) {
+        std::snprintf(b, sizeof b, "%.*g", digits, d);
+        if (std::strtod(b, nullptr) == d) break;
+    }
+    std::string t = b;
+    if (t.find_first_of(".eEn") == std::string::npos) t += ".0";
+    return t;
+}
+
+std::string toml_value(const Field& f, RunConfig& c, StageConfig* s) {
+    void* p = f.ptr(c, s);
+    switch (f.kind) {
+        case Kind::i64: return std::to_string(*static_cast<int64_t*>(p));
+        case Kind::u64: return std::to_string(*static_cast<uint64_t*>(p));
+        case Kind::f64: return toml_number(*static_cast<double*>(p));
+        case Kind::boolean: return *static_cast<bool*>(p) ? "true" : "false";
+        case Kind::str: return toml_string(*static_cast<std::string*>(p));
+        case Kind::str_list: {
+            std::string a = "[";
+            for (const std::string& e : *static_cast<std::vector<std::string>*>(p))
+                a += (a.size() > 1 ? ", " : "") + toml_string(e);
+            return a + "]";
+        }
+    }
+    return {};
+}
+
+// What a 0 stands for, where it is not a plain zero (a comment after the printed key).
+std::string zero_note(const std::string& key, const StageConfig* s) {
+    if (key == "lr" && s) return "# 0: 0.03 * batch / 256 = " + toml_number(s->effective_lr());
+    static const std::vector<std::pair<std::string, std::string>> notes{
+        {"run.checkpoint_every", "only at the end of each stage"},
+        {"run.load_size", "image files keep their size"},
+        {"model.in_channels", "the first stage's data decides (1 gray, 3 RGB)"},
+        {"moco.bn_groups", "batch / 64"},
+        {"eval.every", "only at the end of each stage"},
+        {"eval.max_train", "every train image"},
+        {"dist.timeout_s", "no limit"},
+        {"image_size", "the data's own size"}};
+    for (const auto& [k, note] : notes)
+        if (k == key) return "# 0: " + note;
+    return "";
+}
+
+}  // namespace
+
+std::string to_toml(const RunConfig& cfg) {
+    RunConfig c = cfg;
+    std::string out, section;
+    const auto line = [&](const Field& f, const std::string& key, StageConfig* s) {
+        const std::string v = toml_value(f, c, s);
+        const std::string note = v == "0" || v == "0.0" ? zero_note(f.key, s) : "";
+        out += key + " = " + v + (note.empty() ? "" : "  " + note) + "\n";
+    };
+    for (const Field& f : fields()) {
+        if (f.stage) continue;
+        const size_t dot = f.key.find('.');
+        if (f.key.substr(0, dot) != section) {
+            section = f.key.substr(0, dot);
+            out += (out.empty() ? "[" : "\n[") + section + "]\n";
+        }
+        line(f, f.key.substr(dot + 1), nullptr);
+    }
+    for (StageConfig& s : c.stages) {
+        out += "\n[[stage]]\n";
+        for (const Field& f : fields())
+            if (f.stage) line(f, f.key, &s);
+    }
+    return out;
 }
 
 std::vector<std::string> known_keys() {

@@ -109,6 +109,8 @@ void validate(const EvalSection& eval);  // also for `hpt_run eval`, whose optio
 ssl::AugmentConfig stage_augment(const RunConfig& cfg, const StageConfig& st, int32_t size);
 
 io::Json to_json(const RunConfig& cfg);
+// Every key with its value, defaults included, as TOML that parse_config reads back to cfg.
+std::string to_toml(const RunConfig& cfg);
 RunConfig from_json(const io::Json& j);
 // Every key the config accepts (stage keys as "stage.<name>.<field>"), for --help and suggestions.
 std::vector<std::string> known_keys();

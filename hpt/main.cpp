@@ -99,6 +99,9 @@ int main(int argc, char** argv) {
         ->each([&](const std::string&) { seed_given = true; });
     train->add_flag("--resume", resume, "continue the run in --out from its last checkpoints");
     train->add_option("--device", device, "cpu, cuda, cuda:N or auto");
+    bool print_config = false;
+    train->add_flag("--print-config", print_config,
+                    "print the run's config, every key with its value (defaults and --set included), and stop");
     bool strict = false;
     train->add_flag("--strict", strict, "an unreadable image stops the run (run.strict_data; default: skipped and counted)");
     add_threads(train, threads);
@@ -193,6 +196,11 @@ int main(int argc, char** argv) {
             if (device != "auto") cfg.run.device = device;
             if (strict) cfg.run.strict_data = true;
             for (const std::string& s : sets) apply_override(cfg, s);
+            if (print_config) {
+                validate(cfg);
+                std::printf("%s", to_toml(cfg).c_str());
+                return 0;
+            }
             const RunResult r = run_pipeline(cfg, resume);
             if (r.rank == 0) std::printf("\n%s", summary_table(r).c_str());
             return 0;

@@ -185,3 +185,22 @@ TEST_CASE("a config survives the JSON round trip of checkpoint manifests", "[con
     CHECK(to_json(d).dump() == to_json(c).dump());
     CHECK(d.stages[1].eval_data == c.stages[1].eval_data);
 }
+
+TEST_CASE("train --print-config's TOML reads back to the same config, every key included", "[config]") {
+    RunConfig c = parse_config(kToml, "demo.toml");
+    c.run.name = "quote \" backslash \\ tab \t del \x7f caf\xc3\xa9";  // every kind of character a string escapes
+    c.moco.momentum = 0.99;  // printed as 0.99, not 0.98999999999999999
+    c.augment.crop_ratio_max = 4.0 / 3.0;
+    c.dist.timeout_s = 300;  // an integral double stays a float: "300.0"
+    c.run.seed = 9223372036854775807ull;
+    c.stages[0].lr = 0;  // a 0 that stands for something says what, in a comment
+    const std::string text = to_toml(c);
+    CHECK_THAT(text, Catch::Contains("lr = 0.0  # 0: 0.03 * batch / 256 = "));
+    CHECK_THAT(text, Catch::Contains("momentum = 0.99\n") && Catch::Contains("timeout_s = 300.0\n"));
+    for (const std::string& k : known_keys()) {
+        const std::string leaf = k.substr(k.rfind('.') + 1);
+        CHECK_THAT(text, Catch::Contains("\n" + leaf + " = "));
+    }
+    const RunConfig d = parse_config(text, "printed.toml");
+    CHECK(to_json(d).dump() == to_json(c).dump());
+}
