@@ -136,14 +136,22 @@ size_t edit_distance(const std::string& a, const std::string& b) {
     return prev[b.size()];
 }
 
+// The nearest candidate when it is near enough to be meant: the whole key within a third of its
+// length in edits, or else its last dotted part (`iterations` for `stage.<name>.iterations`,
+// `run.iteratons` too). A floor of 3 edits suggested 'auto' for 'gloo'.
 std::string suggestion(const std::string& key, const std::vector<std::string>& candidates) {
-    std::string best;
-    size_t bd = SIZE_MAX;
-    for (const std::string& c : candidates) {
-        const size_t d = edit_distance(key, c);
-        if (d < bd) bd = d, best = c;
-    }
-    return bd <= std::max<size_t>(3, key.size() / 3) ? " (did you mean '" + best + "'?)" : "";
+    const auto nearest = [&](auto part) {
+        std::string best;
+        size_t bd = SIZE_MAX;
+        for (const std::string& c : candidates) {
+            const size_t d = edit_distance(part(key), part(c));
+            if (d < bd) bd = d, best = c;
+        }
+        return bd <= std::max<size_t>(1, part(key).size() / 3) ? best : std::string();
+    };
+    std::string best = nearest([](const std::string& k) { return k; });
+    if (best.empty()) best = nearest([](const std::string& k) { return k.substr(k.rfind('.') + 1); });
+    return best.empty() ? "" : " (did you mean '" + best + "'?)";
 }
 
 const Field* find_field(const std::string& key, bool stage) {
@@ -404,7 +412,8 @@ RunConfig parse_config(const std::string& text, const std::string& origin) {
             continue;
         }
         if (!v.is_table()) {
-            std::vector<std::string> cands{"run", "model", "moco", "augment", "eval", "dist", "stage"};
+            std::vector<std::string> cands = known_keys();  // `seed = 3` above every table: [run] seed
+            for (const char* t : {"run", "model", "moco", "augment", "eval", "dist", "stage"}) cands.push_back(t);
             HPT_THROW(origin, ": unknown top-level key '", section, "'", suggestion(section, cands));
         }
         for (auto&& [fk, fv] : *v.as_table()) {

@@ -114,6 +114,13 @@ TEST_CASE("--set overrides any value, by stage name or index", "[config]") {
     CHECK_FALSE(c.eval.knn);
     CHECK_THROWS_WITH(apply_override(c, "modle.width=1"), Catch::Contains("did you mean 'model.width'"));
     CHECK_THROWS_WITH(apply_override(c, "stage.tagret.iterations=1"), Catch::Contains("did you mean 'target'"));
+    // A stage key without its stage, a key in the wrong section: the last part is matched.
+    CHECK_THROWS_WITH(apply_override(c, "iterations=5"), Catch::Contains("did you mean 'stage.<name>.iterations'"));
+    CHECK_THROWS_WITH(parse_config("seed = 3\n", "x.toml"), Catch::Contains("did you mean 'run.seed'"));
+    // No suggestion that is no nearer than any other word ('gloo' drew 'auto').
+    c.dist.backend = "gloo";
+    CHECK_THROWS_WITH(validate(c), Catch::Contains("dist.backend = 'gloo'") && !Catch::Contains("did you mean"));
+    c.dist.backend = "auto";
     CHECK_THROWS_WITH(apply_override(c, "model.width=abc"), Catch::Contains("not a valid number"));
     CHECK_THROWS_WITH(apply_override(c, "stage.target.batch=12x"), Catch::Contains("trailing characters"));
     CHECK_THROWS_WITH(apply_override(c, "novalue"), Catch::Contains("expected key=value"));
