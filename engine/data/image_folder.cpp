@@ -189,8 +189,19 @@ Dataset load_list_file(const std::string& path, const LoadOptions& opt) {
     std::vector<Entry> entries;
     for (ListEntry& le : parse_list_file(bytes.data(), bytes.size(), path)) {
         Entry en;
-        const fs::path p(le.path);
-        en.path = (p.is_absolute() ? p : base / p).string();
+        const auto resolve = [&](const std::string& written) {
+            const fs::path p(written);
+            return (p.is_absolute() ? p : base / p).string();
+        };
+        en.path = resolve(le.path);
+        // "x.png -1" or "x.png cat" reads as one path (paths may hold blanks); when that file does
+        // not exist but x.png does, the last word was meant as a label.
+        const size_t sp = le.path.find_last_of(" \t");
+        std::error_code ec;
+        if (le.label < 0 && sp != std::string::npos && !fs::exists(en.path, ec) &&
+            fs::is_regular_file(resolve(le.path.substr(0, le.path.find_last_not_of(" \t", sp) + 1)), ec))
+            HPT_THROW(path, ":", le.line, ": label '", le.path.substr(sp + 1),
+                      "' is not a whole number (labels are 0, 1, 2, ...: number the classes)");
         en.label = le.label;
         entries.push_back(std::move(en));
     }

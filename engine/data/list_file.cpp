@@ -27,6 +27,13 @@ std::string content(std::string line) {
 
 std::vector<ListEntry> parse_list_file(const uint8_t* data, size_t size, const std::string& origin) {
     const std::string text(reinterpret_cast<const char*>(data), size);
+    // A binary file forced to be read as a list printed its bytes as "paths" in the errors.
+    for (size_t i = 0; i < size; ++i) {
+        const uint8_t c = data[i];
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v') || c == 0x7f)
+            HPT_THROW(origin, ": not a text file (byte ", int(c), " at offset ", i,
+                      "); a list file is text, a path and an optional label per line");
+    }
     std::vector<ListEntry> entries;
     int labeled = -1;  // unknown until the first entry
     size_t line_no = 0;
@@ -52,10 +59,15 @@ std::vector<ListEntry> parse_list_file(const uint8_t* data, size_t size, const s
             }
         }
         const int has = en.label >= 0;
-        if (labeled >= 0 && has != labeled)
-            HPT_THROW(origin, ":", line_no, ": some lines have a label and some do not");
+        if (labeled >= 0 && has != labeled) {
+            const ListEntry& first = entries.front();
+            HPT_THROW(origin, ":", line_no, ": this line has ", has ? "a label" : "no label", " but line ", first.line,
+                      " ('", first.path, first.label >= 0 ? " " + std::to_string(first.label) : "", "') has ",
+                      has ? "none" : "one", "; every line needs a label (a whole number after the last blank) or none does");
+        }
         labeled = has;
         en.path = std::move(line);
+        en.line = line_no;
         entries.push_back(std::move(en));
     }
     if (entries.empty()) HPT_THROW(origin, ": the list file names no images");

@@ -11,6 +11,7 @@ namespace hpt::data {
 struct ListEntry {
     std::string path;    // as written (relative paths are the caller's to resolve)
     int64_t label = -1;  // -1: unlabeled
+    size_t line = 0;     // 1-based, for messages
 };
 
 // The entries of a list file's bytes; errors name `origin` and the line.

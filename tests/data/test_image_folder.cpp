@@ -161,6 +161,24 @@ TEST_CASE("list file lines: the path without blanks around it, the label after t
     CHECK(u[0].path == "a.png 1234567890");
     CHECK(u[0].label == -1);
     CHECK_THROWS_WITH(parse("a.png\n\nb.png 2\n"), Catch::Contains("l.txt:3"));
+    // The mixed-label error quotes the first line, where a bad label usually is.
+    CHECK_THROWS_WITH(parse("a.png cat\nb.png 2\n"),
+                      Catch::Contains("l.txt:2: this line has a label but line 1 ('a.png cat') has none"));
+    // A binary file forced to be a list printed its bytes as paths.
+    CHECK_THROWS_WITH(parse(std::string("\x89PNG\r\n\x1a\n\0\0", 10)), Catch::Contains("l.txt: not a text file (byte 26 at offset 6)"));
+}
+
+TEST_CASE("a list entry whose last word is no label, after an existing file, is an error naming the line", "[data]") {
+    // "x.png -1" read as the path "x.png -1", which does not exist: skipped with a warning.
+    TempDir tmp;
+    tmp.write("imgs/a.png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, 1)));
+    tmp.write("imgs/b c.png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, 2)));
+    CHECK_THROWS_WITH(load_dataset(tmp.write_text("n.txt", "imgs/b c.png\nimgs/a.png -1\n")),
+                      Catch::Contains("n.txt:2: label '-1' is not a whole number"));
+    // A path with a blank in it stays a path.
+    LoadOptions o;
+    o.val_fraction = 0;
+    CHECK(load_dataset(tmp.write_text("ok.txt", "imgs/b c.png\nimgs/a.png\n"), o).train.size() == 2);
 }
 
 TEST_CASE("empty and malformed folders are errors naming the folder", "[data]") {
