@@ -174,4 +174,20 @@ EvalResult evaluate(const FeatureSet& f, const EvalSection& cfg, uint64_t seed) 
     return r;
 }
 
+void put_accuracies(io::Json& into, const EvalResult& r) {
+    const auto acc = [](double v) { return v < 0 ? io::Json() : io::Json::number(v); };
+    into["probe_test_acc"] = acc(r.probe_test_acc);
+    into["probe_val_acc"] = acc(r.probe_val_acc);
+    into["knn_test_acc"] = acc(r.knn_test_acc);
+}
+
+EvalResult get_accuracies(const io::Json& from) {
+    const auto acc = [&](const char* k) { return from.at(k).is_null() ? -1.0 : from.at(k).as_double(k); };
+    EvalResult r;
+    r.probe_test_acc = acc("probe_test_acc");
+    r.probe_val_acc = acc("probe_val_acc");
+    r.knn_test_acc = acc("knn_test_acc");
+    return r;
+}
+
 }  // namespace hpt::pipeline

@@ -39,6 +39,11 @@ struct EvalResult {
     double knn_test_acc = -1;
 };
 
+// The three accuracies as JSON fields (metrics lines, manifests, summary.json): null where not run.
+// Reading takes null or a negative number (files written before) as not run.
+void put_accuracies(io::Json& into, const EvalResult& r);
+EvalResult get_accuracies(const io::Json& from);
+
 EvalResult linear_probe(const FeatureSet& f, const EvalSection& cfg, uint64_t seed);
 double knn_accuracy(const Tensor& train, const Tensor& y_train, const Tensor& test, const Tensor& y_test,
                     int64_t num_classes, int64_t k, double t);

@@ -130,12 +130,12 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
                                            {"not_evaluated", io::Json::string(s.not_evaluated)},
                                            {"seconds", io::Json::number(s.seconds)}}));
         for (const StageEval& e : s.evals) {
-            js.push_back(io::Json::object({{"stage", io::Json::string(s.name)},
+            io::Json o = io::Json::object({{"stage", io::Json::string(s.name)},
                                            {"iterations", io::Json::integer(s.iterations)},
                                            {"data", io::Json::string(e.data)},
-                                           {"probe_test_acc", io::Json::number(e.result.probe_test_acc)},
-                                           {"knn_test_acc", io::Json::number(e.result.knn_test_acc)},
-                                           {"seconds", io::Json::number(s.seconds)}}));
+                                           {"seconds", io::Json::number(s.seconds)}});
+            put_accuracies(o, e.result);
+            js.push_back(o);
         }
     }
     io::write_file_atomic(cfg.run.out + "/summary.json", js.dump() + "\n");

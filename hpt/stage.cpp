@@ -253,12 +253,7 @@ StageOutcome run_stage(const StageRun& r) {
                       << " iterations; the config now says " << st.iterations << " (" << final_path << " is kept)\n";
         if (c.manifest.results.is_array()) {
             for (const io::Json& e : c.manifest.results.as_array()) {
-                StageEval se;
-                se.data = e.at("data").as_string();
-                se.result.probe_test_acc = e.at("probe_test_acc").as_double();
-                se.result.probe_val_acc = e.at("probe_val_acc").as_double();
-                se.result.knn_test_acc = e.at("knn_test_acc").as_double();
-                out.evals.push_back(se);
+                out.evals.push_back(StageEval{e.at("data").as_string(), get_accuracies(e)});
             }
         }
         if (out.evals.empty()) out.not_evaluated = "no evaluation is recorded in " + final_path;
@@ -435,13 +430,12 @@ StageOutcome run_stage(const StageRun& r) {
                 debug_kill_at("monitor:" + std::to_string(done));
                 if (c2.eval.linear_probe) std::fprintf(stderr, ", linear probe %.2f%%", 100 * e.probe_test_acc);
                 std::fprintf(stderr, "\n");
-                append_metric(r.out_dir, io::Json::object({{"event", io::Json::string("monitor")},
-                                                          {"stage", io::Json::string(st.name)},
-                                                          {"step", io::Json::integer(done)},
-                                                          {"data", io::Json::string(d)},
-                                                          {"knn_test_acc", io::Json::number(e.knn_test_acc)},
-                                                          {"probe_test_acc", io::Json::number(e.probe_test_acc)},
-                                                          {"probe_val_acc", io::Json::number(e.probe_val_acc)}}));
+                io::Json line = io::Json::object({{"event", io::Json::string("monitor")},
+                                                  {"stage", io::Json::string(st.name)},
+                                                  {"step", io::Json::integer(done)},
+                                                  {"data", io::Json::string(d)}});
+                put_accuracies(line, e);
+                append_metric(r.out_dir, line);
             }
         }
         // After the step's monitor line: a resume from this checkpoint keeps the metrics lines up to
@@ -486,10 +480,8 @@ StageOutcome run_stage(const StageRun& r) {
         debug_fail_eval();
         StageEval se{d, evaluate_backbone(moco.query(), d, size, cfg, r.device)};
         out.evals.push_back(se);
-        io::Json e = io::Json::object({{"data", io::Json::string(d)},
-                                       {"probe_test_acc", io::Json::number(se.result.probe_test_acc)},
-                                       {"probe_val_acc", io::Json::number(se.result.probe_val_acc)},
-                                       {"knn_test_acc", io::Json::number(se.result.knn_test_acc)}});
+        io::Json e = io::Json::object({{"data", io::Json::string(d)}});
+        put_accuracies(e, se.result);
         results.push_back(e);
         io::Json line = e;
         line["event"] = io::Json::string("eval");

@@ -88,8 +88,10 @@ TEST_CASE("a kill during a monitor or between a stage's last files resumes to th
         while (std::getline(in, line)) {
             const io::Json j = io::Json::parse(line, metrics);
             const std::string ev = j.at("event").as_string();
-            if (ev == "monitor" || ev == "eval")
-                v.push_back(ev + " " + j.at("stage").as_string() + " " + std::to_string(j.at("step").as_int()));
+            if (ev != "monitor" && ev != "eval") continue;
+            v.push_back(ev + " " + j.at("stage").as_string() + " " + std::to_string(j.at("step").as_int()));
+            CHECK(j.at("probe_test_acc").is_null());  // the probe is off in this config (it said -1)
+            CHECK(j.at("knn_test_acc").as_double() > 0.1);
         }
         return v;
     };
