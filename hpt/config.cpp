@@ -628,15 +628,9 @@ std::string toml_string(const std::string& v) {
     return o + "\"";
 }
 
-// The shortest text that reads back as the same double (0.99, not 0.98999999999999999), and a
-// float to TOML ("1" would read back as an integer).
+// A double as a TOML float: "1" would read back as an integer.
 std::string toml_number(double d) {
-    char b[32];
-    for (int digits = 15; digits <= 17; ++digits) {
-        std::snprintf(b, sizeof b, "%.*g", digits, d);
-        if (std::strtod(b, nullptr) == d) break;
-    }
-    std::string t = b;
+    std::string t = io::shortest_double(d);
     if (t.find_first_of(".eEn") == std::string::npos) t += ".0";
     return t;
 }

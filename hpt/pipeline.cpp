@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <iostream>
 #include <sstream>
 
@@ -30,6 +32,32 @@ Device resolve_device(const std::string& spec) {
 }
 
 namespace {
+
+// " key: old -> new" for each value that differs between two configs as to_json writes them.
+std::string config_changes(const io::Json& before, const io::Json& after) {
+    std::map<std::string, std::string> a, b;
+    std::function<void(const io::Json&, const std::string&, std::map<std::string, std::string>&)> flat =
+        [&](const io::Json& j, const std::string& key, std::map<std::string, std::string>& into) {
+            if (j.is_object()) {
+                for (const auto& [k, v] : j.as_object()) flat(v, key.empty() ? k : key + "." + k, into);
+            } else if (j.is_array() && key == "stage") {
+                for (size_t i = 0; i < j.as_array().size(); ++i) flat(j.as_array()[i], key + "." + std::to_string(i), into);
+            } else {
+                into[key] = j.dump();
+            }
+        };
+    flat(before, "", a);
+    flat(after, "", b);
+    for (const auto& [k, v] : b) a.emplace(k, "(none)");
+    std::string out;
+    for (const auto& [k, v] : a) {
+        const auto it = b.find(k);
+        const std::string now = it == b.end() ? "(none)" : it->second;
+        if (now != v) out += " " + k + ": " + v + " -> " + now + ";";
+    }
+    if (!out.empty()) out.pop_back();
+    return out;
+}
 
 // Every path of every stage is checked before anything runs, so that a typo in the last stage
 // does not surface after hours of the first.
@@ -87,8 +115,15 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
     fs::create_directories(cfg.run.out);
     const std::string cfg_path = cfg.run.out + "/config.json";
     const std::string cfg_json = to_json(cfg).dump();
-    if (lead && resume && fs::exists(cfg_path) && io::read_file(cfg_path) != cfg_json + "\n")
-        std::cerr << "warning: resuming with a config that differs from " << cfg_path << "\n";
+    if (lead && resume && fs::exists(cfg_path) && io::read_file(cfg_path) != cfg_json + "\n") {
+        // The run goes on under the new config; the old one is kept beside it, and the warning
+        // names what changed (each stage's manifest holds the config it ran under).
+        std::string kept = cfg_path + ".1";
+        for (int k = 2; fs::exists(kept); ++k) kept = cfg_path + "." + std::to_string(k);
+        fs::copy_file(cfg_path, kept);
+        std::cerr << "warning: resuming with a config that differs from the run's (kept as " << kept << "):"
+                  << config_changes(io::Json::parse(io::read_file(cfg_path), cfg_path), to_json(cfg)) << "\n";
+    }
     if (!resume && fs::exists(cfg.run.out + "/metrics.jsonl"))
         HPT_THROW(cfg.run.out, " already holds a run (metrics.jsonl); pass --resume to continue it or choose another --out");
     comm->barrier();  // every rank has looked at the folder before rank 0 writes into it

@@ -2,12 +2,22 @@
 
 #include <cstdint>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
 #include "engine/core/error.h"
 
 namespace hpt::io {
+
+std::string shortest_double(double d) {
+    char b[32];
+    for (int digits = 15; digits <= 17; ++digits) {
+        std::snprintf(b, sizeof b, "%.*g", digits, d);
+        if (std::strtod(b, nullptr) == d) break;
+    }
+    return b;
+}
 
 namespace {
 
@@ -180,11 +190,12 @@ void dump_to(std::ostringstream& os, const Json& v) {
             const double d = v.as_double();
             if (!std::isfinite(d)) {
                 os << "null";
+            } else if (d == 0 && std::signbit(d)) {
+                os << "-0.0";  // "-0" reads back as the integer 0
             } else if (d == std::floor(d) && std::fabs(d) < 9e15) {
                 os << int64_t(d);
             } else {
-                os.precision(17);
-                os << d;
+                os << shortest_double(d);
             }
             break;
         }

@@ -9,6 +9,9 @@
 
 namespace hpt::io {
 
+// The shortest "%g" text (15 to 17 digits) that reads back as exactly d: 0.9, not 0.90000000000000002.
+std::string shortest_double(double d);
+
 class Json {
 public:
     enum class Type { null, boolean, number, string, array, object };
