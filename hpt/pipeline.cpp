@@ -33,7 +33,8 @@ Device resolve_device(const std::string& spec) {
 
 namespace {
 
-// " key: old -> new" for each value that differs between two configs as to_json writes them.
+}  // namespace
+
 std::string config_changes(const io::Json& before, const io::Json& after) {
     std::map<std::string, std::string> a, b;
     std::function<void(const io::Json&, const std::string&, std::map<std::string, std::string>&)> flat =
@@ -58,6 +59,8 @@ std::string config_changes(const io::Json& before, const io::Json& after) {
     if (!out.empty()) out.pop_back();
     return out;
 }
+
+namespace {
 
 // Every path of every stage is checked before anything runs, so that a typo in the last stage
 // does not surface after hours of the first.

@@ -26,6 +26,10 @@ Device resolve_device(const std::string& spec);
 // on its share of every batch on its own device, rank 0 writes the run folder.
 RunResult run_pipeline(const RunConfig& cfg, bool resume);
 
+// " key: old -> new;" for each value that differs between two configs as to_json writes them
+// (stages by index: "stage.0.iterations").
+std::string config_changes(const io::Json& before, const io::Json& after);
+
 // A table with one row per (stage, evaluated dataset).
 std::string summary_table(const RunResult& r);
 

@@ -406,6 +406,12 @@ TEST_CASE("a finished stage resumed under a changed iteration count reports what
     REQUIRE(r.stages.size() == 1);
     CHECK(r.stages[0].skipped);
     CHECK(r.stages[0].iterations == 4);
+    // The config the run started under stays beside the new one (it was overwritten).
+    REQUIRE(fs::exists(dir + "/out/config.json.1"));
+    CHECK(from_json(io::Json::parse(io::read_file(dir + "/out/config.json.1"))).stages[0].iterations == 4);
+    CHECK(from_json(io::Json::parse(io::read_file(dir + "/out/config.json"))).stages[0].iterations == 9);
+    CHECK_THAT(config_changes(io::Json::parse(io::read_file(dir + "/out/config.json.1")), to_json(cfg)),
+               Catch::Equals(" stage.0.iterations: 4 -> 9"));
     fs::remove_all(dir);
 }
 
