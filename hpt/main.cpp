@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
         ->check(seed_range())
         ->each([&](const std::string&) { seed_given = true; });
     train->add_flag("--resume", resume, "continue the run in --out from its last checkpoints");
-    train->add_option("--device", device, "cpu, cuda, cuda:N or auto");
+    CLI::Option* train_device = train->add_option("--device", device, "cpu, cuda, cuda:N or auto (run.device)");
     bool print_config = false;
     train->add_flag("--print-config", print_config,
                     "print the run's config, every key with its value (defaults and --set included), and stop");
@@ -193,7 +193,8 @@ int main(int argc, char** argv) {
             RunConfig cfg = load_config(config);
             if (!out.empty()) cfg.run.out = out;
             if (seed_given) cfg.run.seed = seed;
-            if (device != "auto") cfg.run.device = device;
+            // Given, even as "auto", --device overrides run.device; before a subcommand too.
+            if (train_device->count() || app.get_option("--device")->count()) cfg.run.device = device;
             if (strict) cfg.run.strict_data = true;
             for (const std::string& s : sets) apply_override(cfg, s);
             if (print_config) {

@@ -31,10 +31,6 @@ Device resolve_device(const std::string& spec) {
     return d;
 }
 
-namespace {
-
-}  // namespace
-
 std::string config_changes(const io::Json& before, const io::Json& after) {
     std::map<std::string, std::string> a, b;
     std::function<void(const io::Json&, const std::string&, std::map<std::string, std::string>&)> flat =
