@@ -40,15 +40,20 @@ RunConfig tiny_run(const std::string& dir, int64_t iterations, size_t stages = 2
     return cfg;
 }
 
+// The losses of the config at cfg_path run uninterrupted into dir/straight.
+std::map<std::pair<std::string, int64_t>, std::string> straight_losses(const std::string& dir, const std::string& cfg_path) {
+    RunConfig cfg = load_config(cfg_path);
+    cfg.run.out = dir + "/straight";
+    run_pipeline(cfg, false);
+    return losses(dir + "/straight/metrics.jsonl");
+}
+
 }  // namespace
 
 TEST_CASE("a killed run resumes and reproduces the uninterrupted losses bit for bit", "[hpt][resume]") {
     const std::string dir = tmp_dir("resume");
     const std::string cfg_path = write_config(dir, 10);
-    RunConfig cfg = load_config(cfg_path);
-    cfg.run.out = dir + "/straight";
-    run_pipeline(cfg, false);
-    const auto expected = losses(dir + "/straight/metrics.jsonl");
+    const auto expected = straight_losses(dir, cfg_path);
     REQUIRE(expected.size() == 20);
 
     // Killed (SIGKILL) right after step 6 of stage a: its last checkpoint is from step 4, and
@@ -127,10 +132,7 @@ TEST_CASE("a kill during a monitor or between a stage's last files resumes to th
 TEST_CASE("Ctrl-C stops a run after the step with a checkpoint there; a second Ctrl-C stops it at once", "[hpt][resume]") {
     const std::string dir = tmp_dir("sigint");
     const std::string cfg_path = write_config(dir, 10);
-    RunConfig cfg = load_config(cfg_path);
-    cfg.run.out = dir + "/straight";
-    run_pipeline(cfg, false);
-    const auto expected = losses(dir + "/straight/metrics.jsonl");
+    const auto expected = straight_losses(dir, cfg_path);
     const auto args = [&](const std::string& out) { return "train --config '" + cfg_path + "' --out '" + dir + "/" + out + "'"; };
 
     // Before, the signal's default ended the process with nothing saved since step 4.
