@@ -10,6 +10,8 @@
 #include "engine/io/atomic_file.h"
 #include "engine/ops/ops.h"
 #include "hpt/checkpoint.h"
+#include "hpt/eval.h"
+#include "hpt/progress.h"
 #include "hpt/pipeline.h"
 
 namespace hpt::pipeline {
@@ -109,16 +111,17 @@ std::pair<Tensor, Tensor> embed(const BackboneRequest& r) {
     if (r.split == "val" || r.split == "all") sets.push_back(&ds.val);
     if (r.split == "test" || r.split == "all") sets.push_back(&ds.test);
     HPT_CHECK(!sets.empty(), "embed: --split must be train, val, test or all, got '", r.split, "'");
-    NoGradGuard ng;
     model.eval();
+    int64_t total = 0;
+    for (const data::ImageSet* s : sets) total += s->size();
+    WorkProgress progress("extracting features", total, "images");
     std::vector<Tensor> feats, labels;
     for (const data::ImageSet* s : sets) {
-        for (int64_t b = 0; b < s->size(); b += 256) {
-            const int64_t e = std::min(s->size(), b + 256);
-            feats.push_back(model.features(data::prepare_images(s->images, b, e, spec).to(device)).to(Device::cpu()));
-        }
-        if (s->size()) labels.push_back(s->labels);
+        if (!s->size()) continue;
+        feats.push_back(features_of(model, *s, all_rows(s->size()), spec, device, &progress));
+        labels.push_back(s->labels);
     }
+    progress.finish();
     HPT_CHECK(!feats.empty(), "embed: ", r.data, " has no images in split '", r.split, "'");
     return {cat(feats, 0), cat(labels, 0)};
 }

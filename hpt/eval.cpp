@@ -9,13 +9,13 @@
 #include "engine/ops/ops.h"
 #include "engine/optim/schedule.h"
 #include "engine/optim/sgd.h"
+#include "hpt/progress.h"
 
 namespace hpt::pipeline {
 
-namespace {
-
 Tensor features_of(models::ResNet& model, const data::ImageSet& set, const std::vector<int64_t>& rows,
-                   const data::InputSpec& spec, Device device) {
+                   const data::InputSpec& spec, Device device, WorkProgress* progress) {
+    NoGradGuard ng;
     const int64_t n = int64_t(rows.size()), chunk = 256;
     Tensor out = empty({n, model.feature_dim()});
     Tensor images = set.images;
@@ -24,6 +24,7 @@ Tensor features_of(models::ResNet& model, const data::ImageSet& set, const std::
         const int64_t e = std::min(n, b + chunk);
         const Tensor x = data::prepare_images(images, b, e, spec).to(device);
         out.slice(0, b, e).copy_(model.features(x).to(Device::cpu()));
+        if (progress) progress->add(e - b);
     }
     return out;
 }
@@ -33,6 +34,8 @@ std::vector<int64_t> all_rows(int64_t n) {
     for (int64_t i = 0; i < n; ++i) r[size_t(i)] = i;
     return r;
 }
+
+namespace {
 
 double accuracy(const Tensor& logits, const Tensor& y) {
     if (y.numel() == 0) return 0.0;
@@ -76,11 +79,13 @@ FeatureSet extract_features(models::ResNet& model, const data::Dataset& ds, cons
         std::sort(p.begin(), p.end());
         train_rows = p;
     }
-    f.train = features_of(model, ds.train, train_rows, spec, device);
+    WorkProgress progress("extracting features", int64_t(train_rows.size()) + ds.val.size() + ds.test.size(), "images");
+    f.train = features_of(model, ds.train, train_rows, spec, device, &progress);
     f.y_train = index_select(ds.train.labels, 0, from_vector<int64_t>(train_rows));
-    f.val = features_of(model, ds.val, all_rows(ds.val.size()), spec, device);
+    f.val = features_of(model, ds.val, all_rows(ds.val.size()), spec, device, &progress);
     f.y_val = ds.val.labels;
-    f.test = features_of(model, ds.test, all_rows(ds.test.size()), spec, device);
+    f.test = features_of(model, ds.test, all_rows(ds.test.size()), spec, device, &progress);
+    progress.finish();
     f.y_test = ds.test.labels;
     f.num_classes = std::max({ds.train.num_classes, ds.val.num_classes, ds.test.num_classes});
     model.train(was_training);
@@ -112,7 +117,9 @@ EvalResult linear_probe(const FeatureSet& f, const EvalSection& cfg, uint64_t se
     const int64_t steps_per_epoch = std::max<int64_t>(1, n / batch), total = cfg.probe_epochs * steps_per_epoch;
     int64_t step = 0;
     const bool has_val = f.val.size(0) > 0;
+    WorkProgress progress("linear probe", cfg.probe_epochs, "epochs");
     for (int64_t epoch = 0; epoch < cfg.probe_epochs; ++epoch) {
+        progress.add(epoch > 0);  // epochs done
         const std::vector<int64_t> perm = g.permutation(n);
         for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
             const Tensor idx = from_vector<int64_t>(std::vector<int64_t>(perm.begin() + s * batch, perm.begin() + (s + 1) * batch));
@@ -129,6 +136,8 @@ EvalResult linear_probe(const FeatureSet& f, const EvalSection& cfg, uint64_t se
             r.probe_test_acc = accuracy(head(xte), f.y_test);
         }
     }
+    progress.add(1);
+    progress.finish();
     return r;
 }
 

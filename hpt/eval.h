@@ -33,6 +33,13 @@ std::string why_not_evaluable(const data::Dataset& ds);
 FeatureSet extract_features(models::ResNet& model, const data::Dataset& ds, const data::InputSpec& spec, Device device,
                             int64_t max_train, uint64_t seed);
 
+class WorkProgress;
+
+// Pooled backbone features of `rows` of a set, in batches of 256 (BN as the model is; no grad).
+Tensor features_of(models::ResNet& model, const data::ImageSet& set, const std::vector<int64_t>& rows,
+                   const data::InputSpec& spec, Device device, WorkProgress* progress = nullptr);
+std::vector<int64_t> all_rows(int64_t n);  // 0, 1, ..., n - 1
+
 struct EvalResult {
     double probe_test_acc = -1, probe_val_acc = -1;  // -1: not run
     int64_t probe_best_epoch = -1;

@@ -48,4 +48,22 @@ private:
     StepClock clock_;
 };
 
+// Progress of work other than training steps (feature extraction, the linear probe): nothing for
+// its first 2 seconds (short work stays quiet), then "extracting features: 5120/24000 images
+// 410/s  ETA 46s", rewritten in place on a terminal at most once a second, or a line every 15 s
+// otherwise, and a closing line with the time taken.
+class WorkProgress {
+public:
+    WorkProgress(std::string what, int64_t total, std::string unit);
+    void add(int64_t n);
+    void finish();
+
+private:
+    void show(bool last);
+    std::string what_, unit_;
+    int64_t total_, done_ = 0;
+    bool tty_, shown_ = false;
+    std::chrono::steady_clock::time_point start_, last_;
+};
+
 }  // namespace hpt::pipeline
