@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
     emb->add_option("--checkpoint", br.checkpoint, "hpt checkpoint or torchvision-style safetensors")->required();
     emb->add_option("--data", br.data, "dataset")->required();
     emb->add_option("--out", emb_out, "features.npy (float32 [N, C]); labels (int64 [N], -1: unlabeled) go to <out>.labels.npy")->required();
-    emb->add_option("--split", br.split, "train, val, test or all")->capture_default_str();
+    emb->add_option("--split", br.split, "train, val, test or all (in that order)")->capture_default_str();
     emb->add_option("--image-size", br.image_size, "input size (default: the checkpoint's training size)")
         ->check(image_side());
     emb->add_option("--mean", br.mean, "per-channel mean in [0,1] (default: the dataset's)");
