@@ -365,6 +365,12 @@ StageOutcome run_stage(const StageRun& r) {
     double loss_value = 0;
     moco.query().train();
     moco.key().train();
+    // Every checkpoint first puts the metrics lines it covers on the disk (a resume keeps those
+    // lines; appends are not synced otherwise).
+    auto save = [&](const std::string& path, const Manifest& m) {
+        io::sync_file(r.out_dir + "/metrics.jsonl");
+        save_checkpoint(path, moco, opt, m);
+    };
     auto checkpoint_manifest = [&](int64_t step) {
         Manifest m = man;
         m.step = step;
@@ -442,7 +448,7 @@ StageOutcome run_stage(const StageRun& r) {
         // its step, so one saved before the monitor lost that line to a kill during the evaluation.
         if (lead && cfg.run.checkpoint_every > 0 && done % cfg.run.checkpoint_every == 0 && done < st.iterations) {
             check_finite_weights(moco.query().flat_params(), st.name, done, last);
-            save_checkpoint(last, moco, opt, checkpoint_manifest(done));
+            save(last, checkpoint_manifest(done));
         }
         if (monitor) comm.barrier(0);  // rank 0 evaluated meanwhile: no limit on that wait
         debug_signal(done);
@@ -451,7 +457,7 @@ StageOutcome run_stage(const StageRun& r) {
             const bool saved = cfg.run.checkpoint_every > 0 && done % cfg.run.checkpoint_every == 0 && done < st.iterations;
             if (lead && !saved) {
                 check_finite_weights(moco.query().flat_params(), st.name, done, last);
-                save_checkpoint(last, moco, opt, checkpoint_manifest(done));
+                save(last, checkpoint_manifest(done));
             }
             if (world > 1) comm.barrier(0);  // a rank that exits first makes mpirun end the others, mid-write
             throw Interrupted(str("stage '", st.name, "': stopped after step ", done, " of ", st.iterations, " (signal ",
@@ -473,7 +479,7 @@ StageOutcome run_stage(const StageRun& r) {
     // The trained state goes to disk before evaluation, so that an evaluation that fails (bad
     // eval data, out of memory) costs a re-evaluation on --resume, not the training.
     check_finite_weights(moco.query().flat_params(), st.name, st.iterations, last);
-    if (start < st.iterations) save_checkpoint(last, moco, opt, checkpoint_manifest(st.iterations));
+    if (start < st.iterations) save(last, checkpoint_manifest(st.iterations));
     io::Json results = io::Json::array();
     for (const std::string& d : eval_sets) {
         std::cerr << "[" << st.name << "] evaluating on " << d << "\n";
@@ -496,7 +502,7 @@ StageOutcome run_stage(const StageRun& r) {
     // otherwise left a finished stage without its backbone for good.
     save_backbone(out.backbone, moco.query(), fm);
     debug_kill_at("backbone");
-    save_checkpoint(final_path, moco, opt, fm);
+    save(final_path, fm);
     debug_kill_at("final");
     std::error_code ec;
     fs::remove(last, ec);

@@ -97,6 +97,15 @@ void write_file_atomic(const std::string& path, const std::string& content) {
     f.commit();
 }
 
+void sync_file(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    const bool synced = ::fsync(fd) == 0;
+    const std::string why = synced ? "" : sys_error();
+    ::close(fd);
+    HPT_CHECK(synced, "fsync of ", path, " failed: ", why);
+}
+
 std::string read_file(const std::string& path) {
     std::error_code ec;  // a folder opens, and reads as 0 bytes: "not a safetensors file (0 bytes)"
     HPT_CHECK(!std::filesystem::is_directory(path, ec), path, " is a folder, not a file");

@@ -25,6 +25,9 @@ private:
 
 // Convenience: the whole file at once.
 void write_file_atomic(const std::string& path, const std::string& content);
+// Flushes a file that grows by appends (metrics.jsonl) to the disk; nothing when it does not exist.
+// Called before a checkpoint, so that after a power loss the lines the checkpoint covers are there.
+void sync_file(const std::string& path);
 // Reads a whole file; throws naming the path when it cannot.
 std::string read_file(const std::string& path);
 
