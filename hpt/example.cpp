@@ -1,5 +1,7 @@
 #include "hpt/example.h"
 
+#include "hpt/interrupt.h"
+
 #include <cstdint>
 #include <cmath>
 #include <cstdio>
@@ -101,7 +103,9 @@ int run_example(const ExampleOptions& o) {
     scratch.run.out = o.out + "/scratch";
     scratch.stages = {stage("target", digits, "random", target_iters)};
 
+    const InterruptScope interrupts;  // one for both runs: a Ctrl-C in the first run's last evaluation stops here
     const RunResult a = run_pipeline(hpt, o.resume);
+    stop_if_interrupted("stopped before the scratch run");
     const RunResult b = run_pipeline(scratch, o.resume);
     const EvalResult& rb = a.stages[0].evals.at(0).result;
     const EvalResult& rh = a.stages[1].evals.at(0).result;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -247,6 +248,10 @@ int main(int argc, char** argv) {
         return run_example(ex);
     } catch (const pipeline::Interrupted& e) {  // asked to stop: every rank saved or agreed, no abort
         std::fprintf(stderr, "hpt_run: %s\n", e.what());
+        // Dying of the signal, as an interrupted command does, stops a shell loop of runs.
+        std::fflush(stdout);
+        std::signal(e.signal, SIG_DFL);
+        std::raise(e.signal);
         return 128 + e.signal;
     } catch (const std::exception& e) {
         const dist::LaunchInfo l = dist::detect_launch();

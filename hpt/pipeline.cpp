@@ -140,10 +140,7 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
         const StageConfig& st = cfg.stages[i];
         // A signal during the previous stage's evaluation: that stage is complete, stop before this
         // one. Several ranks agree on stopping inside a step instead (run_stage).
-        if (i > 0 && comm->world() == 1 && interrupt_signal())
-            throw Interrupted(str("stopped before stage '", st.name, "' (signal ", interrupt_signal(),
-                                  "); continue with --resume"),
-                              interrupt_signal());
+        if (i > 0 && comm->world() == 1) stop_if_interrupted("stopped before stage '" + st.name + "'");
         StageRun r{&cfg, i, device, cfg.run.out, "", resume, comm.get()};
         if (st.init == "previous") {
             r.init_path = res.stages.back().final_checkpoint;

@@ -399,16 +399,18 @@ StageOutcome run_stage(const StageRun& r) {
         int stop_signal = interrupt_signal();
         if (world > 1) {
             // The global batch's loss, so that every rank sees (and stops on) the same value, and
-            // whether any rank was asked to stop, so that all stop after the same step. On the
-            // training device: NCCL reduces only tensors on its GPU.
-            Tensor l = full({2}, 0.0, DType::f64, Device::cpu());
+            // how many ranks were asked to stop by SIGTERM and by SIGINT, so that all stop after the
+            // same step, for the same reason. On the training device: NCCL reduces only tensors on
+            // its GPU.
+            Tensor l = full({3}, 0.0, DType::f64, Device::cpu());
             l.data<double>()[0] = loss_value;
-            l.data<double>()[1] = stop_signal;
+            l.data<double>()[1] = stop_signal == SIGTERM;
+            l.data<double>()[2] = stop_signal != 0 && stop_signal != SIGTERM;
             l = l.to(r.device);
             comm.all_reduce_sum(l);
             const std::vector<double> v = l.to(Device::cpu()).to_vector<double>();
             loss_value = v[0] / double(world);
-            if (!stop_signal && v[1] > 0) stop_signal = SIGINT;
+            stop_signal = v[1] > 0 ? SIGTERM : v[2] > 0 ? SIGINT : 0;
         }
         if (!std::isfinite(loss_value)) {
             const std::string keep = fs::exists(last) ? "the last good checkpoint is " + last : "no checkpoint was written yet";
