@@ -273,7 +273,12 @@ StageOutcome run_stage(const StageRun& r) {
     const int64_t n = images.size(0), data_c = images.size(3);
     HPT_CHECK(n > 0, "stage '", st.name, "': ", st.data, " has no train or val images to pretrain on (",
               ds.test.size(), " test images, which stay for evaluation)");
-    HPT_CHECK(n >= st.batch, "stage '", st.name, "': ", st.data, " has ", n, " images, fewer than the batch of ", st.batch);
+    const std::string held = ds.test_carved ? str(" (", ds.test.size(), " more are held out as its test split)") : "";
+    HPT_CHECK(n >= st.batch, "stage '", st.name, "': ", st.data, " has ", n, " images to pretrain on", held,
+              ", fewer than the batch of ", st.batch);
+    if (lead && ds.test_carved)
+        std::cerr << "[" << st.name << "] " << st.data << " has no test split: " << ds.test.size()
+                  << " of its labeled images (about 20%, the same in every run) are its test split, not pretrained on\n";
     HPT_CHECK(st.batch % world == 0, "stage '", st.name, "': the batch of ", st.batch, " cannot be split evenly over ",
               world, " ranks (stage.", st.name, ".batch is the global batch)");
     const int64_t model_c = model_channels(cfg);

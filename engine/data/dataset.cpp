@@ -64,6 +64,8 @@ ImageSet gather(const ImageSet& s, const std::vector<int64_t>& rows) {
     }
     ImageSet out = detail::make_set(px.data(), int64_t(rows.size()), img.size(1), img.size(2), img.size(3), lab);
     out.num_classes = s.num_classes;
+    if (!s.names.empty())
+        for (const int64_t r : rows) out.names.push_back(s.names[size_t(r)]);
     return out;
 }
 
@@ -186,7 +188,8 @@ Dataset load_dataset(const std::string& path, const LoadOptions& opt) {
                          std::all_of(train_labels.begin(), train_labels.end(), [](int64_t v) { return v >= 0; });
     if (ds.test.size() == 0 && labeled && ds.train.size() > 1 && opt.test_fraction > 0) {
         constexpr uint64_t kTestSeed = 0x7e57da7a;
-        std::tie(ds.train, ds.test) = carve(ds.train, opt.test_fraction, kTestSeed);
+        std::tie(ds.train, ds.test) = ds.train.names.empty() ? carve(ds.train, opt.test_fraction, kTestSeed)
+                                                             : carve_by_name(ds.train, opt.test_fraction);
         ds.test_carved = ds.test.size() > 0;
     }
     if (ds.val.size() == 0 && ds.train.size() > 1 && opt.val_fraction > 0) {
@@ -198,6 +201,28 @@ Dataset load_dataset(const std::string& path, const LoadOptions& opt) {
         }
     }
     return ds;
+}
+
+std::pair<ImageSet, ImageSet> carve_by_name(const ImageSet& set, double fraction) {
+    HPT_CHECK(fraction >= 0 && fraction <= 1 && set.names.size() == size_t(set.size()), "carve_by_name: fraction ",
+              fraction, ", ", set.names.size(), " names for ", set.size(), " images");
+    const int64_t n = set.size();
+    std::vector<uint64_t> hash(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+        uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a, then a splitmix64 finish to spread short names
+        for (const char c : set.names[size_t(i)]) h = (h ^ uint8_t(c)) * 0x100000001b3ull;
+        hash[size_t(i)] = splitmix64(h);
+    }
+    const double cut = fraction * 18446744073709551616.0;  // 2^64
+    // Few images may fall under the cut by chance: the lowest hash is carved then, and the highest
+    // always stays, so that both sides have an image when the set has two.
+    const auto [lo, hi] = std::minmax_element(hash.begin(), hash.end());
+    std::vector<int64_t> carved, rest;
+    for (int64_t i = 0; i < n; ++i) {
+        const bool c = (double(hash[size_t(i)]) < cut || hash.begin() + i == lo) && hash.begin() + i != hi;
+        (c ? carved : rest).push_back(i);
+    }
+    return {gather(set, rest), gather(set, carved)};
 }
 
 std::pair<ImageSet, ImageSet> carve(const ImageSet& set, double fraction, uint64_t seed) {

@@ -12,9 +12,11 @@
 //                 folder (labels -1); either may sit under root/train, root/val, root/test.
 //   list_file     a text file of "path [label]" lines, paths relative to the file's folder; '#'
 //                 starts a comment. Everything goes to train.
-// A dataset whose train split is labeled and which has no test split gets test_fraction
-// (rounded) of its train split carved out as test, with a fixed seed that LoadOptions::seed does
-// not change (the test set is the same in every run); test_carved says so. Then any dataset
+// A dataset whose train split is labeled and which has no test split gets about test_fraction of
+// its train split carved out as test, the same images in every run whatever LoadOptions::seed
+// says; test_carved says so. Image files are chosen by a hash of their relative path, so an image
+// stays in (or out of) test when images are added or removed; array formats by a fixed-seed
+// permutation (test_fraction of them, rounded). Then any dataset
 // without a val split gets val_fraction of its train split carved out (seeded, not stratified);
 // val_carved says so. Image files are decoded by stb_image to 1 channel, or 3 when any image of
 // the dataset has colour (alpha is dropped), and resized to image_size (triangle filter, i.e.
@@ -33,6 +35,7 @@ struct ImageSet {
     Tensor images;            // u8 [N, H, W, C], C = 1 or 3
     Tensor labels;            // i64 [N]; -1 when unlabeled
     int64_t num_classes = 0;  // of the whole dataset (0 when unlabeled)
+    std::vector<std::string> names;  // image files: each image's path relative to the dataset; else empty
 
     int64_t size() const { return images.defined() ? images.size(0) : 0; }
 };
@@ -75,6 +78,10 @@ std::pair<std::vector<double>, std::vector<double>> channel_mean_std(const Image
 // Splits `set` into (rest, carved) with round(fraction * N) images carved, chosen by a seeded
 // permutation; both keep the original order. Deterministic for a given seed on every platform.
 std::pair<ImageSet, ImageSet> carve(const ImageSet& set, double fraction, uint64_t seed);
+
+// Splits a set of image files into (rest, carved) by a hash of each name: an image is carved when
+// its hash falls in the lowest `fraction` of the range, whatever the other images are.
+std::pair<ImageSet, ImageSet> carve_by_name(const ImageSet& set, double fraction);
 
 // Label counts (index = class) over the labeled images of a set.
 std::vector<int64_t> class_counts(const ImageSet& set);

@@ -114,9 +114,12 @@ Dataset assemble(const std::vector<Entry>& entries, const std::string& where, co
 
     Dataset ds;
     ImageSet* out[3] = {&ds.train, &ds.val, &ds.test};
+    std::error_code ec;
+    const fs::path root = fs::is_directory(where, ec) ? fs::path(where) : fs::path(where).parent_path();
     for (int s = 0; s < 3; ++s) {
         std::vector<uint8_t> px;
         std::vector<int64_t> labels;
+        std::vector<std::string> names;
         bool listed = false;
         for (int64_t i = 0; i < n; ++i) {
             if (entries[size_t(i)].split != s) continue;
@@ -126,11 +129,15 @@ Dataset assemble(const std::vector<Entry>& entries, const std::string& where, co
             const Image img = channels == 3 ? gray_to_rgb(d.image) : std::move(d.image);
             px.insert(px.end(), img.pixels.begin(), img.pixels.end());
             labels.push_back(entries[size_t(i)].label);
+            names.push_back(fs::path(entries[size_t(i)].path).lexically_relative(root).generic_string());
             d.image = Image();
         }
         if (listed && labels.empty())
             HPT_THROW(where, ": no readable images in the ", s == 0 ? "train" : s == 1 ? "val" : "test", " split");
-        if (listed) *out[s] = make_set(px.data(), int64_t(labels.size()), h, w, channels, labels);
+        if (listed) {
+            *out[s] = make_set(px.data(), int64_t(labels.size()), h, w, channels, labels);
+            out[s]->names = std::move(names);
+        }
     }
     ds.skipped_images = skipped;
     return ds;

@@ -33,8 +33,10 @@ std::string inspect_report(const std::string& path, const LoadOptions& opt) {
        << "\n";
     os << "splits   train " << ds.train.size() << ", val " << ds.val.size() << ", test " << ds.test.size() << "\n";
     if (ds.test_carved)
-        os << "         test carved from train: " << std::setprecision(3) << 100.0 * opt.test_fraction
-           << "% (a fixed choice: the same images in every run)\n";
+        os << "         test carved from train: " << (ds.test.names.empty() ? "" : "about ") << std::setprecision(3)
+           << 100.0 * opt.test_fraction << "% ("
+           << (ds.test.names.empty() ? "a fixed choice" : "chosen by a hash of each file's path")
+           << ": the same images in every run)\n";
     if (ds.val_carved) {
         os << "         val carved from train: " << std::setprecision(3) << 100.0 * opt.val_fraction
            << "% with seed " << opt.seed << "\n";

@@ -3,6 +3,9 @@
 #include <cstdint>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <set>
+
 #include "engine/data/dataset.h"
 #include "engine/data/image_decode.h"
 #include "engine/data/list_file.h"
@@ -212,22 +215,40 @@ TEST_CASE("a labeled folder or list without a test split gets a fixed test carve
     // Before, every image went to train and such a dataset could never be evaluated.
     TempDir tmp;
     std::string list;
-    for (int i = 0; i < 10; ++i) {
+    const auto add = [&](int i) {
         const std::string name = "c" + std::to_string(i % 2) + "/i" + std::to_string(i) + ".png";
         tmp.write("root/" + name, test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, i)));
         list += "root/" + name + " " + std::to_string(i % 2) + "\n";
-    }
-    for (const std::string& path : {tmp.file("root"), tmp.write_text("l.txt", list)}) {
+    };
+    for (int i = 0; i < 200; ++i) add(i);
+    const auto test_names = [](const Dataset& d) { return std::set<std::string>(d.test.names.begin(), d.test.names.end()); };
+    for (const bool folder : {true, false}) {
+        const std::string path = folder ? tmp.file("root") : tmp.write_text("l.txt", list);
         LoadOptions a, b;
         b.seed = 99;  // the run's seed moves val, never test
         const Dataset da = load_dataset(path, a), db = load_dataset(path, b);
         CHECK(da.test_carved);
-        CHECK(da.test.size() == 2);
-        CHECK(da.val.size() == 1);
-        CHECK(da.train.size() == 7);
+        CHECK(da.test.size() > 25);  // about 40 of 200
+        CHECK(da.test.size() < 55);
+        CHECK(da.train.size() + da.val.size() + da.test.size() == 200);
         CHECK(da.test.images.to_vector<uint8_t>() == db.test.images.to_vector<uint8_t>());
         CHECK(da.test.labels.to_vector<int64_t>() == db.test.labels.to_vector<int64_t>());
+        REQUIRE(da.test.names.size() == size_t(da.test.size()));
+        CHECK(da.test.names[0].rfind(folder ? "c" : "root/c", 0) == 0);  // relative to the folder, or to the list
     }
+    // Adding images leaves every test image in test (a positional carve reshuffled them all, and
+    // an old checkpoint's evaluation could then test on images it had pretrained on).
+    const std::set<std::string> before = test_names(load_dataset(tmp.file("root")));
+    for (int i = 200; i < 230; ++i) add(i);
+    const std::set<std::string> after = test_names(load_dataset(tmp.file("root")));
+    CHECK(std::includes(after.begin(), after.end(), before.begin(), before.end()));
+    // Two images: one each side.
+    TempDir two;
+    two.write("r/a/x.png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, 1)));
+    two.write("r/b/y.png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, 2)));
+    const Dataset d2 = load_dataset(two.file("r"));
+    CHECK(d2.test.size() == 1);
+    CHECK(d2.train.size() == 1);
     // Unlabeled images are not carved: they are all for pretraining.
     for (int i = 0; i < 4; ++i) tmp.write("flat/u" + std::to_string(i) + ".png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, i)));
     const Dataset flat = load_dataset(tmp.file("flat"));
