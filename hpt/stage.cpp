@@ -151,6 +151,20 @@ int64_t debug_kill_step() {
     return e ? std::atoll(e) : -1;
 }
 
+// A stage resumed (or found finished) under a parent other than the one it was trained from would
+// record the new parent's hash for weights that never descended from it: stop instead.
+void check_same_parent(const StageConfig& st, const std::string& dir, const std::string& file, const Manifest& m,
+                       const std::string& parent) {
+    const std::string now = parent.empty() ? "" : io::sha256_file(parent);
+    if (m.parent == parent && m.parent_sha256 == now) return;
+    const auto name = [](const std::string& p, const std::string& h) {
+        return p.empty() ? std::string("random init") : p + " (sha256 " + h.substr(0, 12) + "...)";
+    };
+    HPT_THROW("stage '", st.name, "': ", file, " was trained from ", name(m.parent, m.parent_sha256), ", but its parent is now ",
+              name(parent, now), ". Restore that parent, or remove ", dir,
+              " and the folders of the stages after it to train them again from the new one");
+}
+
 // Tests: HPT_DEBUG_KILL_AT=<point> sends SIGKILL at that point of a stage: "monitor:<step>" (in
 // that step's monitor evaluation), "backbone" (backbone.safetensors written, final.safetensors not
 // yet) or "final" (final.safetensors written, last.safetensors not yet removed).
@@ -246,6 +260,7 @@ StageOutcome run_stage(const StageRun& r) {
 
     if (r.resume && fs::exists(final_path)) {
         const Checkpoint c = read_checkpoint(final_path);
+        if (c.has_manifest) check_same_parent(st, dir, final_path, c.manifest, r.init_path);
         out.skipped = true;
         out.iterations = c.manifest.step;  // what ran, whatever the config now says
         if (lead && c.manifest.step != st.iterations)
@@ -341,6 +356,10 @@ StageOutcome run_stage(const StageRun& r) {
         HPT_CHECK(c.has_manifest && c.manifest.stage == st.name, last, " is not a checkpoint of stage '", st.name, "'");
         if (c.manifest.config.dump() != man.config.dump())
             std::cerr << "warning: the config differs from the one " << last << " was written with\n";
+        check_same_parent(st, dir, last, c.manifest, r.init_path);
+        HPT_CHECK(c.manifest.step <= st.iterations, "stage '", st.name, "': ", last, " has trained ", c.manifest.step,
+                  " steps, more than the ", st.iterations, " iterations the config now asks for (stage.", st.name,
+                  ".iterations); ask for at least ", c.manifest.step);
         restore(c, moco, opt);
         start = c.manifest.step;
         if (lead) {

@@ -450,3 +450,25 @@ TEST_CASE("a stage that is not evaluated has a row in the summaries, with the re
     CHECK_THAT(run_pipeline(cfg, true).stages[0].not_evaluated, Catch::Contains("no evaluation is recorded"));
     fs::remove_all(dir);
 }
+
+TEST_CASE("resume refuses a stage whose parent changed, and a stage already past its iterations", "[hpt][resume]") {
+    // Both wrote a manifest that did not describe the weights: the new parent's hash on a stage
+    // trained from the old one, and 30 steps for a stage that had trained 40.
+    const std::string dir = tmp_dir("parent");
+    RunConfig cfg = tiny_run(dir, 2);
+    run_pipeline(cfg, false);
+    RunConfig other = tiny_run(dir + "/other", 3, 1);
+    run_pipeline(other, false);
+    fs::copy_file(dir + "/other/out/a/final.safetensors", dir + "/out/a/final.safetensors",
+                  fs::copy_options::overwrite_existing);  // stage a "retrained": b no longer descends from it
+    CHECK_THROWS_WITH(run_pipeline(cfg, true), Catch::Contains("stage 'b': ") && Catch::Contains("was trained from") &&
+                                                   Catch::Contains("remove " + dir + "/out/b"));
+
+    const std::string cfg_path = write_config(dir + "/k", 10);
+    CHECK(run_hpt("train --config '" + cfg_path + "'", "HPT_DEBUG_KILL_AFTER_STEP=6") == 128 + SIGKILL);
+    CHECK(run_hpt("train --config '" + cfg_path + "' --resume --set stage.a.iterations=3") == 1);
+    RunConfig k = load_config(cfg_path);
+    k.stages[0].iterations = 3;
+    CHECK_THROWS_WITH(run_pipeline(k, true), Catch::Contains("has trained 4 steps, more than the 3 iterations"));
+    fs::remove_all(dir);
+}
