@@ -125,6 +125,7 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
     }
     if (!resume && fs::exists(cfg.run.out + "/metrics.jsonl"))
         HPT_THROW(cfg.run.out, " already holds a run (metrics.jsonl); pass --resume to continue it or choose another --out");
+    for (size_t i = 0; i < cfg.stages.size(); ++i) check_stage_data(cfg, i, comm->world(), lead);
     comm->barrier();  // every rank has looked at the folder before rank 0 writes into it
     if (lead && resume) remove_stale_temporaries(cfg.run.out, cfg);
     if (lead) {

@@ -219,6 +219,29 @@ void debug_hang(int64_t rank, int64_t done) {
 
 }  // namespace
 
+void check_stage_data(const RunConfig& cfg, size_t index, int64_t world, bool evaluates) {
+    const StageConfig& st = cfg.stages.at(index);
+    const std::string w = "stage '" + st.name + "': ";
+    const data::Dataset& ds = dataset(st.data, cfg);
+    const int64_t n = ds.train.size() + ds.val.size();
+    HPT_CHECK(n > 0, w, st.data, " has no train or val images to pretrain on (", ds.test.size(),
+              " test images, which stay for evaluation)");
+    const std::string held = ds.test_carved ? str(" (", ds.test.size(), " more are held out as its test split)") : "";
+    HPT_CHECK(n >= st.batch, w, st.data, " has ", n, " images to pretrain on", held, ", fewer than the batch of ", st.batch);
+    HPT_CHECK(st.batch % world == 0, w, "the batch of ", st.batch, " cannot be split evenly over ", world,
+              " ranks (stage.", st.name, ".batch is the global batch)");
+    const int64_t data_c = (ds.train.size() ? ds.train : ds.val).images.size(3);
+    HPT_CHECK(!(data_c == 3 && model_channels(cfg) == 1), w, st.data,
+              " has RGB images but the model takes 1 channel (set model.in_channels = 3)");
+    if (evaluates && (cfg.eval.knn || cfg.eval.linear_probe)) {
+        for (const std::string& d : st.eval_data) {
+            const std::string why = why_not_evaluable(dataset(d, cfg));
+            HPT_CHECK(why.empty(), w, "eval_data ", d, ": ", why);
+        }
+    }
+    if (st.init != "random" && st.init != "previous") read_checkpoint(st.init);  // a readable checkpoint
+}
+
 int64_t model_channels(const RunConfig& cfg) {
     if (cfg.model.in_channels) return cfg.model.in_channels;
     return dataset(cfg.stages.at(0).data, cfg).train.images.size(3);
@@ -283,32 +306,19 @@ StageOutcome run_stage(const StageRun& r) {
               " exists from an earlier run; pass --resume to continue it or choose another --out");
     fs::create_directories(dir);
 
+    check_stage_data(cfg, r.index, world, lead);
     const data::Dataset& ds = dataset(st.data, cfg);
     const Tensor images = pretraining_images(ds);
     const int64_t n = images.size(0), data_c = images.size(3);
-    HPT_CHECK(n > 0, "stage '", st.name, "': ", st.data, " has no train or val images to pretrain on (",
-              ds.test.size(), " test images, which stay for evaluation)");
-    const std::string held = ds.test_carved ? str(" (", ds.test.size(), " more are held out as its test split)") : "";
-    HPT_CHECK(n >= st.batch, "stage '", st.name, "': ", st.data, " has ", n, " images to pretrain on", held,
-              ", fewer than the batch of ", st.batch);
     if (lead && ds.test_carved)
         std::cerr << "[" << st.name << "] " << st.data << " has no test split: " << ds.test.size()
                   << " of its labeled images (about 20%, the same in every run) are its test split, not pretrained on\n";
-    HPT_CHECK(st.batch % world == 0, "stage '", st.name, "': the batch of ", st.batch, " cannot be split evenly over ",
-              world, " ranks (stage.", st.name, ".batch is the global batch)");
-    const int64_t model_c = model_channels(cfg);
-    HPT_CHECK(!(data_c == 3 && model_c == 1), "stage '", st.name, "': ", st.data,
-              " has RGB images but the model takes 1 channel (set model.in_channels = 3)");
     const int32_t size = int32_t(st.image_size ? st.image_size : images.size(1));
     // Where the stage is evaluated: its eval_data, or else its own data when that is labeled. An
     // eval_data that cannot be evaluated on fails here, before the training; unlabeled pretraining
     // data (a folder of one's own images: the common case) is just not evaluated.
     std::vector<std::string> eval_sets;
     if (lead && (cfg.eval.knn || cfg.eval.linear_probe)) {
-        for (const std::string& d : st.eval_data) {
-            const std::string why = why_not_evaluable(dataset(d, cfg));
-            HPT_CHECK(why.empty(), "stage '", st.name, "': eval_data ", d, ": ", why);
-        }
         const std::string why = st.eval_data.empty() ? why_not_evaluable(ds) : "";
         if (why.empty()) {
             eval_sets = st.eval_data.empty() ? std::vector<std::string>{st.data} : st.eval_data;

@@ -44,6 +44,12 @@ StageOutcome run_stage(const StageRun& r);
 
 // The model input channels of a run: model.in_channels, or the first stage's data channels.
 int64_t model_channels(const RunConfig& cfg);
+// A stage's data checked against the config: it loads, has at least a batch of images to pretrain
+// on, split evenly over the ranks, with channels the model takes, its eval_data can be evaluated
+// (where `evaluates`) and an init file is a readable checkpoint. run_pipeline checks every stage
+// before the first trains: a bad last stage failed only after the stages before it had run.
+void check_stage_data(const RunConfig& cfg, size_t index, int64_t world, bool evaluates);
+
 // Evaluates a backbone on one labeled dataset (features at `image_size`, normalised with that
 // dataset's own training statistics).
 EvalResult evaluate_backbone(models::ResNet& model, const std::string& data, int64_t image_size, const RunConfig& cfg,

@@ -472,3 +472,20 @@ TEST_CASE("resume refuses a stage whose parent changed, and a stage already past
     CHECK_THROWS_WITH(run_pipeline(k, true), Catch::Contains("has trained 4 steps, more than the 3 iterations"));
     fs::remove_all(dir);
 }
+
+TEST_CASE("every stage's data is checked before the first stage trains", "[hpt]") {
+    // A last stage whose batch its data could not fill failed after the stages before it had run.
+    const std::string dir = tmp_dir("preflight");
+    RunConfig cfg = tiny_run(dir, 2);
+    cfg.stages[1].batch = 4096;
+    cfg.moco.queue = 4096;
+    cfg.stages[0].batch = 16;
+    CHECK_THROWS_WITH(run_pipeline(cfg, false), Catch::Contains("stage 'b': ") && Catch::Contains("fewer than the batch of 4096"));
+    CHECK(losses(dir + "/out/metrics.jsonl").empty());
+    CHECK_FALSE(fs::exists(dir + "/out/a"));
+    cfg.stages[1].batch = 16;
+    cfg.stages[1].init = dir + "/run.toml";  // exists, but no checkpoint
+    CHECK_THROWS(run_pipeline(cfg, false));
+    CHECK(losses(dir + "/out/metrics.jsonl").empty());
+    fs::remove_all(dir);
+}
