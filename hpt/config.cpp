@@ -174,10 +174,12 @@ void set_from_string(const Field& f, RunConfig& c, StageConfig* s, const std::st
         size_t used = 0;
         switch (f.kind) {
             case Kind::i64: *static_cast<int64_t*>(p) = std::stoll(v, &used); break;
-            case Kind::u64:  // std::stoull takes "-1" and wraps it to 2^64 - 1
-                if (v.find('-') != std::string::npos) HPT_THROW(what, ": '", v, "' is negative");
-                *static_cast<uint64_t*>(p) = std::stoull(v, &used);
+            case Kind::u64: {  // as TOML holds it: 0 to 2^63 - 1 (std::stoull wrapped "-1" to 2^64 - 1)
+                const long long x = std::stoll(v, &used);
+                if (x < 0) HPT_THROW(what, ": '", v, "' is negative");
+                *static_cast<uint64_t*>(p) = uint64_t(x);
                 break;
+            }
             case Kind::f64: *static_cast<double*>(p) = std::stod(v, &used); break;
             case Kind::boolean:
                 HPT_CHECK(v == "true" || v == "false" || v == "1" || v == "0", what, ": '", v,

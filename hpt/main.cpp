@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
     std::string er_format = "auto";
     RunConfig eval_cfg;
     eval->add_option("--checkpoint", er.checkpoint, "hpt checkpoint or torchvision-style safetensors")->required();
-    eval->add_option("--data", er.data, "labeled dataset (train/val/test splits; val is carved if absent)")->required();
+    eval->add_option("--data", er.data, "labeled dataset (train/val/test splits; test and val are carved from train if absent)")->required();
     eval->add_option("--image-size", er.image_size, "input size (default: the checkpoint's training size)")
         ->check(image_side());
     eval->add_option("--probe-epochs", eval_cfg.eval.probe_epochs, "epochs of the linear probe (eval.probe_epochs)")

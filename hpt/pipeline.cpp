@@ -114,14 +114,17 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
     fs::create_directories(cfg.run.out);
     const std::string cfg_path = cfg.run.out + "/config.json";
     const std::string cfg_json = to_json(cfg).dump();
-    if (lead && resume && fs::exists(cfg_path) && io::read_file(cfg_path) != cfg_json + "\n") {
+    // Compared by value: a run written before JSON numbers took their shortest form differs in text only.
+    const std::string changes =
+        lead && resume && fs::exists(cfg_path) ? config_changes(io::Json::parse(io::read_file(cfg_path), cfg_path), to_json(cfg)) : "";
+    if (!changes.empty()) {
         // The run goes on under the new config; the old one is kept beside it, and the warning
         // names what changed (each stage's manifest holds the config it ran under).
         std::string kept = cfg_path + ".1";
         for (int k = 2; fs::exists(kept); ++k) kept = cfg_path + "." + std::to_string(k);
         fs::copy_file(cfg_path, kept);
         std::cerr << "warning: resuming with a config that differs from the run's (kept as " << kept << "):"
-                  << config_changes(io::Json::parse(io::read_file(cfg_path), cfg_path), to_json(cfg)) << "\n";
+                  << changes << "\n";
     }
     if (!resume && fs::exists(cfg.run.out + "/metrics.jsonl"))
         HPT_THROW(cfg.run.out, " already holds a run (metrics.jsonl); pass --resume to continue it or choose another --out");

@@ -115,6 +115,7 @@ TEST_CASE("--set overrides any value, by stage name or index", "[config]") {
     CHECK_THROWS_WITH(apply_override(c, "modle.width=1"), Catch::Contains("did you mean 'model.width'"));
     CHECK_THROWS_WITH(apply_override(c, "stage.tagret.iterations=1"), Catch::Contains("did you mean 'target'"));
     // A stage key without its stage, a key in the wrong section: the last part is matched.
+    CHECK_THROWS_WITH(apply_override(c, "run.seed=18446744073709551615"), Catch::Contains("out of range"));  // was -1 in config.json
     CHECK_THROWS_WITH(apply_override(c, "iterations=5"), Catch::Contains("did you mean 'stage.<name>.iterations'"));
     CHECK_THROWS_WITH(parse_config("seed = 3\n", "x.toml"), Catch::Contains("did you mean 'run.seed'"));
     // No suggestion that is no nearer than any other word ('gloo' drew 'auto').

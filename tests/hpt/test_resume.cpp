@@ -119,6 +119,7 @@ TEST_CASE("a kill during a monitor or between a stage's last files resumes to th
         CHECK(run(out, " --resume") == 0);
         CHECK(losses(dir + "/" + out + "/metrics.jsonl") == expected);
         CHECK(evaluations(dir + "/" + out + "/metrics.jsonl") == expected_evals);
+        CHECK_FALSE(fs::exists(dir + "/" + out + "/config.json.1"));  // the same config: nothing kept aside
         for (const char* stage : {"a", "b"}) {
             CHECK(fs::exists(dir + "/" + out + "/" + stage + "/backbone.safetensors"));
             CHECK(tensor_bytes(dir + "/" + out + "/" + stage + "/final.safetensors") ==
