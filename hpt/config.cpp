@@ -168,6 +168,8 @@ const Field* find_field(const std::string& key, bool stage) {
     HPT_THROW(origin, ": unknown key '", shown, "'", suggestion(lookup, cands));
 }
 
+void check_toml_text(const std::string& t, const std::string& origin);
+
 void set_from_string(const Field& f, RunConfig& c, StageConfig* s, const std::string& v, const std::string& what) {
     void* p = f.ptr(c, s);
     try {
@@ -191,6 +193,24 @@ void set_from_string(const Field& f, RunConfig& c, StageConfig* s, const std::st
             case Kind::str_list: {
                 auto& l = *static_cast<std::vector<std::string>*>(p);
                 l.clear();
+                if (!v.empty() && v[0] == '[') {  // TOML's form, as --print-config shows it: ["a", "b"]
+                    const std::string text = "v = " + v;
+                    check_toml_text(text, what);
+                    toml::table t;
+                    try {
+                        t = toml::parse(text, what);
+                    } catch (const toml::parse_error& e) {
+                        HPT_THROW(what, ": '", v, "' is not a TOML list of strings: ", e.description());
+                    }
+                    const toml::array* a = t["v"].as_array();
+                    HPT_CHECK(a, what, ": '", v, "' is not a TOML list of strings");
+                    for (const toml::node& e : *a) {
+                        HPT_CHECK(e.is_string(), what, ": '", v, "' holds a value that is not a string");
+                        l.push_back(e.as_string()->get());
+                    }
+                    used = v.size();
+                    break;
+                }
                 std::stringstream ss(v);
                 std::string item;
                 while (std::getline(ss, item, ','))
@@ -550,6 +570,9 @@ void validate(const RunConfig& c) {
         } catch (const Error& e) {
             throw Error(w + ": [augment] " + e.what());
         }
+        HPT_CHECK(s.trainable != "bn" || s.init != "random", w,
+                  ": trainable = 'bn' (HPT-BN) trains BN and the head of a pretrained backbone; from init = 'random' its "
+                  "convolutions would stay random (use trainable = 'all', or init from a checkpoint or 'previous')");
         HPT_CHECK(s.init != "previous" || i > 0, w, ": init = 'previous' but it is the first stage (use 'random' or a checkpoint)");
         HPT_CHECK(s.lr >= 0 && s.weight_decay >= 0, w, ": negative lr or weight_decay");
     }

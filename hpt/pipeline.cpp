@@ -126,6 +126,8 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
         std::cerr << "warning: resuming with a config that differs from the run's (kept as " << kept << "):"
                   << changes << "\n";
     }
+    if (lead && resume && !fs::exists(cfg.run.out + "/metrics.jsonl"))  // a mistyped --out would start over unnoticed
+        std::cerr << "hpt: nothing to resume in " << cfg.run.out << " (no metrics.jsonl): starting the run\n";
     if (!resume && fs::exists(cfg.run.out + "/metrics.jsonl"))
         HPT_THROW(cfg.run.out, " already holds a run (metrics.jsonl); pass --resume to continue it or choose another --out");
     for (size_t i = 0; i < cfg.stages.size(); ++i) check_stage_data(cfg, i, comm->world(), lead);

@@ -116,6 +116,17 @@ TEST_CASE("--set overrides any value, by stage name or index", "[config]") {
     CHECK_THROWS_WITH(apply_override(c, "stage.tagret.iterations=1"), Catch::Contains("did you mean 'target'"));
     // A stage key without its stage, a key in the wrong section: the last part is matched.
     CHECK_THROWS_WITH(apply_override(c, "run.seed=18446744073709551615"), Catch::Contains("out of range"));  // was -1 in config.json
+    // A list in TOML's form, as --print-config prints it, was split at commas into '["a"' and '"b"]'.
+    RunConfig l = c;
+    apply_override(l, "stage.0.eval_data=[\"x y\", \"b,c\"]");
+    CHECK(l.stages[0].eval_data == std::vector<std::string>{"x y", "b,c"});
+    apply_override(l, "stage.0.eval_data=p,q");
+    CHECK(l.stages[0].eval_data == std::vector<std::string>{"p", "q"});
+    CHECK_THROWS_WITH(apply_override(l, "stage.0.eval_data=[1]"), Catch::Contains("not a string"));
+    // HPT-BN from random init trained BN on random convolutions, silently.
+    l.stages[0].trainable = "bn";
+    l.stages[0].init = "random";
+    CHECK_THROWS_WITH(validate(l), Catch::Contains("trainable = 'bn' (HPT-BN)"));
     CHECK_THROWS_WITH(apply_override(c, "iterations=5"), Catch::Contains("did you mean 'stage.<name>.iterations'"));
     CHECK_THROWS_WITH(parse_config("seed = 3\n", "x.toml"), Catch::Contains("did you mean 'run.seed'"));
     // No suggestion that is no nearer than any other word ('gloo' drew 'auto').
