@@ -93,18 +93,28 @@ std::pair<Tensor, Tensor> embed(const BackboneRequest& r) {
     const int64_t size = l.image_size;
     data::Dataset ds = data::load_dataset(r.data, r.load);
     auto [mean, std] = data::channel_mean_std(ds.train.size() ? ds.train : ds.test);
-    // The given statistics describe the images as stored, as the computed ones do; spec_for then
-    // maps them onto the model's channels.
+    // Given statistics: one value for every channel, or one per channel of the stored images (as
+    // the computed ones are) or of the model's input (ImageNet's three for a gray dataset feeding
+    // an RGB backbone); spec_for maps them onto the model's channels.
+    const int64_t data_c = int64_t(mean.size()), model_c = mc.in_channels ? mc.in_channels : data_c;
     const auto given = [&](const std::vector<double>& v, std::vector<double>& into, const char* option) {
         if (v.empty()) return;
-        HPT_CHECK(v.size() == into.size(), "embed: ", option, " has ", v.size(), v.size() == 1 ? " value" : " values",
-                  ", but ", r.data, " has ", into.size(), into.size() == 1 ? " channel" : " channels");
+        const int64_t k = int64_t(v.size());
+        HPT_CHECK(k == 1 || k == data_c || k == model_c, "embed: ", option, " has ", k, k == 1 ? " value" : " values",
+                  ", but ", r.data, " has ", data_c, data_c == 1 ? " channel" : " channels", " and the model takes ",
+                  model_c, " (give 1 value, or one per channel)");
         for (const double x : v)  // a mean of 128 (0-255 units) normalised silently wrong
             HPT_CHECK(x >= 0 && x <= 1, "embed: ", option, " ", x, ": statistics are in [0, 1] units (pixel / 255)");
         into = v;
     };
     given(r.mean, mean, "--mean");
     given(r.std, std, "--std");
+    if (mean.size() != std.size()) {  // one of them given for other channels than the other holds
+        std::vector<double>& one = mean.size() == 1 ? mean : std;
+        HPT_CHECK(one.size() == 1, "embed: --mean has ", mean.size(), " values and --std ", std.size(),
+                  ": give both for the same channels");
+        one.assign(std::max(mean.size(), std.size()), one[0]);
+    }
     const data::InputSpec spec = data::spec_for(mean, std, mc.in_channels, size);
     std::vector<const data::ImageSet*> sets;
     if (r.split == "train" || r.split == "all") sets.push_back(&ds.train);

@@ -314,8 +314,8 @@ TEST_CASE("checkpoint manifests name their parent by hash; embed reads both chec
     CHECK(f_full.to_vector<float>() == f_bare.to_vector<float>());
     CHECK(labels.to_vector<int64_t>() == labels2.to_vector<int64_t>());
     // Given statistics are per channel of the stored images (digits: one).
-    r.mean = {0.5, 0.5, 0.5};
-    CHECK_THROWS_WITH(embed(r), Catch::Contains("--mean has 3 values, but") && Catch::Contains("has 1 channel"));
+    r.mean = {0.5, 0.5};
+    CHECK_THROWS_WITH(embed(r), Catch::Contains("--mean has 2 values, but") && Catch::Contains("has 1 channel"));
     r.mean = {128};
     CHECK_THROWS_WITH(embed(r), Catch::Contains("--mean 128: statistics are in [0, 1] units"));
     r.mean = {0.5};
@@ -323,6 +323,9 @@ TEST_CASE("checkpoint manifests name their parent by hash; embed reads both chec
     CHECK_THROWS_WITH(embed(r), Catch::Contains("--std has 2 values"));
     r.std.clear();
     CHECK(embed(r).first.shape() == Shape{359, 64});
+    r.mean = {0.5, 0.4, 0.3};  // this model takes 1 channel, as do the digits: three values fit neither
+    CHECK_THROWS_WITH(embed(r), Catch::Contains("and the model takes 1"));
+    r.mean.clear();
 
     // The CLI writes a float32 .npy that numpy reads: magic, version 1.0, '<f4', C order, the shape.
     const std::string npy = dir + "/feats.npy";
