@@ -49,6 +49,8 @@ struct Loaded {
     std::unique_ptr<models::ResNet> model;
     int64_t image_size = 0;
     Device device;
+    bool has_run = false;
+    RunConfig run;  // of the run that wrote the checkpoint, when it has a manifest
 };
 
 Loaded load_model(const BackboneRequest& r) {
@@ -63,26 +65,44 @@ Loaded load_model(const BackboneRequest& r) {
     l.device = resolve_device(r.device);
     l.model->flatten(l.device);
     l.image_size = r.image_size;
-    if (!l.image_size && c.has_manifest) {
-        const RunConfig rc = from_json(c.manifest.config);
-        for (const StageConfig& s : rc.stages)
-            if (s.name == c.manifest.stage) l.image_size = s.image_size;
+    if (c.has_manifest) {
+        l.has_run = true;
+        l.run = from_json(c.manifest.config);
+        if (!l.image_size)
+            for (const StageConfig& s : l.run.stages)
+                if (s.name == c.manifest.stage) l.image_size = s.image_size;
     }
     return l;
 }
 
 }  // namespace
 
-EvalResult evaluate_checkpoint(const BackboneRequest& r, const EvalSection& cfg) {
-    validate(cfg);
+CheckpointEval evaluate_checkpoint(const BackboneRequest& r, const std::vector<std::string>& overrides) {
+    const auto with_overrides = [&](RunConfig rc) {
+        for (const std::string& o : overrides) {
+            HPT_CHECK(o.rfind("eval.", 0) == 0, "eval: '", o, "' is not an [eval] setting (eval.<key>=<value>)");
+            apply_override(rc, o);
+        }
+        validate(rc.eval);
+        return rc.eval;
+    };
+    with_overrides(RunConfig());  // bad options fail before any work
     Loaded l = load_model(r);
-    const data::Dataset ds = data::load_dataset(r.data, r.load);
+    CheckpointEval out;
+    out.settings_from_run = l.has_run;
+    out.settings = with_overrides(l.has_run ? l.run : RunConfig());
+    // The run's seed too: it chose the val carve, the training subset and the probe's draws.
+    const uint64_t seed = l.has_run ? l.run.run.seed : 0;
+    data::LoadOptions lo = r.load;
+    lo.seed = seed;
+    const data::Dataset ds = data::load_dataset(r.data, lo);
     const std::string why = why_not_evaluable(ds);
     HPT_CHECK(why.empty(), r.data, ": ", why);
     const auto [mean, std] = data::channel_mean_std(ds.train);
     const data::InputSpec spec = data::spec_for(mean, std, l.model->config().in_channels, l.image_size);
-    const FeatureSet f = extract_features(*l.model, ds, spec, l.device, cfg.max_train, 0);
-    return evaluate(f, cfg, 0);
+    const FeatureSet f = extract_features(*l.model, ds, spec, l.device, out.settings.max_train, seed);
+    out.result = evaluate(f, out.settings, seed);
+    return out;
 }
 
 std::pair<Tensor, Tensor> embed(const BackboneRequest& r) {

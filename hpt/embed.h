@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/core/tensor.h"
 #include "engine/data/dataset.h"
@@ -19,8 +20,15 @@ struct BackboneRequest {
 
 // Pooled features [N, C] (float32, CPU) and their labels.
 std::pair<Tensor, Tensor> embed(const BackboneRequest& r);
-// Linear probe and kNN of the checkpoint's backbone on a labeled dataset (hpt_run eval).
-EvalResult evaluate_checkpoint(const BackboneRequest& r, const EvalSection& cfg);
+struct CheckpointEval {
+    EvalResult result;
+    EvalSection settings;            // what ran
+    bool settings_from_run = false;  // the checkpoint's run's [eval] (else the defaults), then the overrides
+};
+// Linear probe and kNN of the checkpoint's backbone on a labeled dataset (hpt_run eval), with the
+// [eval] settings of the run that wrote the checkpoint, so that its numbers can be reproduced,
+// changed by `overrides` ("eval.<key>=<value>", as --set takes them).
+CheckpointEval evaluate_checkpoint(const BackboneRequest& r, const std::vector<std::string>& overrides = {});
 // Writes a float32 [N, C] array as .npy (version 1.0, C order), atomically.
 void write_npy(const std::string& path, const Tensor& t);
 

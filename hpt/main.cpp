@@ -110,17 +110,24 @@ int main(int argc, char** argv) {
     auto* eval = app.add_subcommand("eval", "linear probe and kNN of a checkpoint's backbone on a labeled dataset");
     BackboneRequest er;
     std::string er_format = "auto";
-    RunConfig eval_cfg;
+    std::vector<std::string> eval_sets;  // eval.<key>=<value> over the checkpoint's run's [eval]
     eval->add_option("--checkpoint", er.checkpoint, "hpt checkpoint or torchvision-style safetensors")->required();
     eval->add_option("--data", er.data, "labeled dataset (train/val/test splits; test and val are carved from train if absent)")->required();
     eval->add_option("--image-size", er.image_size, "input size (default: the checkpoint's training size)")
         ->check(image_side());
-    eval->add_option("--probe-epochs", eval_cfg.eval.probe_epochs, "epochs of the linear probe (eval.probe_epochs)")
-        ->capture_default_str()
-        ->check(number_in(1, true, 1e6));
-    eval->add_option("--knn-k", eval_cfg.eval.knn_k, "neighbours of the kNN vote (eval.knn_k)")
-        ->capture_default_str()
-        ->check(number_in(1, true, 1e6));
+    // Unset, each comes from the run that wrote the checkpoint (its config's [eval]), else the default.
+    const auto eval_key = [&](const char* option, const char* key, const char* help, CLI::Validator range) {
+        eval->add_option_function<std::string>(
+                option, [&eval_sets, key](const std::string& v) { eval_sets.push_back(std::string("eval.") + key + "=" + v); },
+                std::string(help) + " (eval." + key + "; default: the checkpoint's run's)")
+            ->check(range);
+    };
+    eval_key("--probe-epochs", "probe_epochs", "epochs of the linear probe", number_in(1, true, 1e6));
+    eval_key("--probe-lr", "probe_lr", "learning rate of the linear probe", number_in(0, false, 1e6));
+    eval_key("--knn-k", "knn_k", "neighbours of the kNN vote", number_in(1, true, 1e6));
+    eval_key("--knn-t", "knn_t", "temperature of the kNN vote's weights", number_in(0, false, 1e6));
+    eval_key("--max-train", "max_train", "training images used, a seeded subset (0: all)", number_in(0, true, 1e12));
+    eval->add_option("--set", eval_sets, "any [eval] value: eval.<key>=<value> (repeatable)");
     eval->add_option("--device", device, "cpu, cuda, cuda:N or auto");
     eval->add_option("--format", er_format, "force the dataset format: idx, npz, digits_csv, image_folder, list_file")
         ->capture_default_str();
@@ -210,10 +217,16 @@ int main(int argc, char** argv) {
         if (er_format != "auto") er.load.format = br.load.format = data::parse_format(er_format);
         if (*eval) {
             er.device = device;
-            const EvalResult r = evaluate_checkpoint(er, eval_cfg.eval);
+            const CheckpointEval ce = evaluate_checkpoint(er, eval_sets);
+            const EvalResult& r = ce.result;
+            const EvalSection& e = ce.settings;
             std::printf("%s on %s: linear probe %.2f%% (test, at the best validation accuracy %.2f%%), kNN %.2f%%\n",
                         er.checkpoint.c_str(), er.data.c_str(), 100 * r.probe_test_acc, 100 * r.probe_val_acc,
                         100 * r.knn_test_acc);
+            std::printf("settings (%s): probe_epochs %lld, probe_lr %g, knn_k %lld, knn_t %g, max_train %lld\n",
+                        ce.settings_from_run ? "the checkpoint's run's [eval] and your options" : "defaults and your options",
+                        static_cast<long long>(e.probe_epochs), e.probe_lr, static_cast<long long>(e.knn_k), e.knn_t,
+                        static_cast<long long>(e.max_train));
             return 0;
         }
         if (*emb) {

@@ -120,14 +120,11 @@ TEST_CASE("hpt_run eval's options are checked before any work, as a config's [ev
     BackboneRequest r;
     r.checkpoint = "/nonexistent/ckpt.safetensors";
     r.data = "/nonexistent/data";
-    EvalSection e;
-    e.probe_epochs = -1;
-    CHECK_THROWS_WITH(evaluate_checkpoint(r, e), Catch::Contains("eval.probe_epochs = -1"));
-    e = EvalSection();
-    e.knn_k = 0;
-    CHECK_THROWS_WITH(evaluate_checkpoint(r, e), Catch::Contains("eval.knn_k = 0"));
+    CHECK_THROWS_WITH(evaluate_checkpoint(r, {"eval.probe_epochs=-1"}), Catch::Contains("eval.probe_epochs = -1"));
+    CHECK_THROWS_WITH(evaluate_checkpoint(r, {"eval.knn_k=0"}), Catch::Contains("eval.knn_k = 0"));
+    CHECK_THROWS_WITH(evaluate_checkpoint(r, {"model.width=2"}), Catch::Contains("is not an [eval] setting"));
     r.image_size = -3;
-    CHECK_THROWS_WITH(evaluate_checkpoint(r, EvalSection()), Catch::Contains("image size -3"));
+    CHECK_THROWS_WITH(evaluate_checkpoint(r), Catch::Contains("image size -3"));
     CHECK_THROWS_WITH(embed(r), Catch::Contains("image size -3"));
 }
 

@@ -313,6 +313,18 @@ TEST_CASE("checkpoint manifests name their parent by hash; embed reads both chec
     CHECK(f_full.dtype() == DType::f32);
     CHECK(f_full.to_vector<float>() == f_bare.to_vector<float>());
     CHECK(labels.to_vector<int64_t>() == labels2.to_vector<int64_t>());
+    // hpt_run eval on a run's checkpoint reproduces the run's own evaluation: the run's [eval]
+    // (knn_k 5, max_train 300 here) and seed; it used the defaults and seed 0.
+    {
+        BackboneRequest er = r;
+        er.checkpoint = b;
+        const CheckpointEval ce = evaluate_checkpoint(er);
+        CHECK(ce.settings_from_run);
+        CHECK(ce.settings.knn_k == 5);
+        REQUIRE(m.results.as_array().size() == 1);
+        CHECK(ce.result.knn_test_acc == get_accuracies(m.results.as_array()[0]).knn_test_acc);
+        CHECK(evaluate_checkpoint(er, {"eval.knn_k=7"}).settings.knn_k == 7);
+    }
     // Given statistics are per channel of the stored images (digits: one).
     r.mean = {0.5, 0.5};
     CHECK_THROWS_WITH(embed(r), Catch::Contains("--mean has 2 values, but") && Catch::Contains("has 1 channel"));
