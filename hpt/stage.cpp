@@ -165,6 +165,23 @@ void check_same_parent(const StageConfig& st, const std::string& dir, const std:
               " and the folders of the stages after it to train them again from the new one");
 }
 
+// Whether metrics.jsonl holds the monitor line of (stage, step, data).
+bool monitor_logged(const std::string& out_dir, const std::string& stage, int64_t step, const std::string& data) {
+    const std::string path = out_dir + "/metrics.jsonl";
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        try {
+            const io::Json j = io::Json::parse(line, path);
+            if (j.at("event").as_string() == "monitor" && j.at("stage").as_string() == stage &&
+                j.at("step").as_int() == step && j.at("data").as_string() == data)
+                return true;
+        } catch (const Error&) {  // a line torn by a kill
+        }
+    }
+    return false;
+}
+
 // Tests: HPT_DEBUG_KILL_AT=<point> sends SIGKILL at that point of a stage: "monitor:<step>" (in
 // that step's monitor evaluation), "backbone" (backbone.safetensors written, final.safetensors not
 // yet) or "final" (final.safetensors written, last.safetensors not yet removed).
@@ -411,6 +428,37 @@ StageOutcome run_stage(const StageRun& r) {
         m.queue_ptr = moco.queue_ptr();
         return m;
     };
+    const auto monitor_step = [&](int64_t done) {
+        return cfg.eval.every > 0 && done % cfg.eval.every == 0 && done < st.iterations;
+    };
+    // The monitor evaluation at step `done`: kNN (cheap), and the probe when asked, on each
+    // evaluation set (where `only_missing`, those without a line yet).
+    const auto monitor_at = [&](int64_t done, bool only_missing) {
+        RunConfig c2 = cfg;
+        c2.eval.linear_probe = cfg.eval.linear_probe && cfg.eval.monitor_probe;
+        for (const std::string& d : eval_sets) {
+            if (only_missing && monitor_logged(r.out_dir, st.name, done, d)) continue;
+            const EvalResult e = evaluate_backbone(moco.query(), d, size, c2, r.device);
+            std::fprintf(stderr, "[%s] step %lld on %s: kNN %.2f%%", st.name.c_str(), static_cast<long long>(done),
+                         d.c_str(), 100 * e.knn_test_acc);
+            debug_kill_at("monitor:" + std::to_string(done));
+            if (c2.eval.linear_probe) std::fprintf(stderr, ", linear probe %.2f%%", 100 * e.probe_test_acc);
+            std::fprintf(stderr, "\n");
+            io::Json line = io::Json::object({{"event", io::Json::string("monitor")},
+                                              {"stage", io::Json::string(st.name)},
+                                              {"step", io::Json::integer(done)},
+                                              {"data", io::Json::string(d)}});
+            put_accuracies(line, e);
+            append_metric(r.out_dir, line);
+        }
+    };
+    // A checkpoint is saved before its step's monitor, so a kill (or an error: out of memory) in
+    // the monitor loses no training; resumed from that checkpoint, the stage evaluates what the
+    // monitor had not logged.
+    if (start > 0 && monitor_step(start)) {
+        if (lead) monitor_at(start, true);
+        comm.barrier(0);
+    }
     for (int64_t step = start; step < st.iterations; ++step) {
         const int64_t epoch = step / spe, within = step % spe;
         if (epoch != loader_epoch) loader->start_epoch(epoch, within), loader_epoch = epoch;
@@ -461,31 +509,12 @@ StageOutcome run_stage(const StageRun& r) {
                                                       {"lr", io::Json::number(lr)},
                                                       {"images_per_s", io::Json::number(prog.images_per_second())}}));
         }
-        const bool monitor = cfg.eval.every > 0 && done % cfg.eval.every == 0 && done < st.iterations;
-        if (lead && monitor) {
-            RunConfig c2 = cfg;  // kNN (cheap) at every monitor step; the probe too when asked
-            c2.eval.linear_probe = cfg.eval.linear_probe && cfg.eval.monitor_probe;
-            for (const std::string& d : eval_sets) {
-                const EvalResult e = evaluate_backbone(moco.query(), d, size, c2, r.device);
-                std::fprintf(stderr, "[%s] step %lld on %s: kNN %.2f%%", st.name.c_str(), static_cast<long long>(done),
-                             d.c_str(), 100 * e.knn_test_acc);
-                debug_kill_at("monitor:" + std::to_string(done));
-                if (c2.eval.linear_probe) std::fprintf(stderr, ", linear probe %.2f%%", 100 * e.probe_test_acc);
-                std::fprintf(stderr, "\n");
-                io::Json line = io::Json::object({{"event", io::Json::string("monitor")},
-                                                  {"stage", io::Json::string(st.name)},
-                                                  {"step", io::Json::integer(done)},
-                                                  {"data", io::Json::string(d)}});
-                put_accuracies(line, e);
-                append_metric(r.out_dir, line);
-            }
-        }
-        // After the step's monitor line: a resume from this checkpoint keeps the metrics lines up to
-        // its step, so one saved before the monitor lost that line to a kill during the evaluation.
         if (lead && cfg.run.checkpoint_every > 0 && done % cfg.run.checkpoint_every == 0 && done < st.iterations) {
             check_finite_weights(moco.query().flat_params(), st.name, done, last);
             save(last, checkpoint_manifest(done));
         }
+        const bool monitor = monitor_step(done);
+        if (lead && monitor) monitor_at(done, false);
         if (monitor) comm.barrier(0);  // rank 0 evaluated meanwhile: no limit on that wait
         debug_signal(done);
         if (world == 1) stop_signal = interrupt_signal();  // several ranks use what they agreed on above

@@ -79,7 +79,8 @@ TEST_CASE("a killed run resumes and reproduces the uninterrupted losses bit for 
 TEST_CASE("a kill during a monitor or between a stage's last files resumes to the straight run's files", "[hpt][resume]") {
     // Found by killing runs at every rename and fsync: a kill between final.safetensors and the
     // backbone left the stage without backbone.safetensors for good (and last.safetensors behind);
-    // a kill in a monitor evaluation at a checkpoint step lost that monitor line.
+    // a kill in a monitor evaluation at a checkpoint step lost that monitor line (now redone on
+    // resume, from the checkpoint saved before it).
     const std::string dir = tmp_dir("killpoints");
     const std::string cfg_path = write_config(dir, 8);
     const auto run = [&](const std::string& out, const std::string& extra, const std::string& env = "") {
@@ -120,6 +121,15 @@ TEST_CASE("a kill during a monitor or between a stage's last files resumes to th
         CHECK(losses(dir + "/" + out + "/metrics.jsonl") == expected);
         CHECK(evaluations(dir + "/" + out + "/metrics.jsonl") == expected_evals);
         CHECK_FALSE(fs::exists(dir + "/" + out + "/config.json.1"));  // the same config: nothing kept aside
+        if (point == "monitor:4") {  // its checkpoint came first: the resume lost no training
+            std::ifstream in(dir + "/" + out + "/metrics.jsonl");
+            std::string line;
+            int64_t resumed_at = -1;
+            while (std::getline(in, line))
+                if (line.find("\"event\":\"resume\"") != std::string::npos)
+                    resumed_at = io::Json::parse(line).at("step").as_int();
+            CHECK(resumed_at == 4);
+        }
         for (const char* stage : {"a", "b"}) {
             CHECK(fs::exists(dir + "/" + out + "/" + stage + "/backbone.safetensors"));
             CHECK(tensor_bytes(dir + "/" + out + "/" + stage + "/final.safetensors") ==
