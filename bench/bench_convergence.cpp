@@ -128,8 +128,9 @@ int main(int argc, char** argv) {
                 points.push_back({mode, budget, e.probe_test_acc, e.knn_test_acc, o.seconds});
                 JsonLine j;
                 j.str("bench", "convergence").str("target", target).str("base", base).str("mode", mode);
-                j.integer("steps", budget).num("probe_test_acc", e.probe_test_acc).num("probe_val_acc", e.probe_val_acc);
-                j.num("knn_test_acc", e.knn_test_acc).num("seconds", o.seconds).str("device", r.device);
+                const auto acc = [](double v) { return v < 0 ? NAN : v; };  // not measured: null, as in metrics.jsonl
+                j.integer("steps", budget).num("probe_test_acc", acc(e.probe_test_acc)).num("probe_val_acc", acc(e.probe_val_acc));
+                j.num("knn_test_acc", acc(e.knn_test_acc)).num("seconds", o.seconds).str("device", r.device);
                 j.integer("batch", s.batch).integer("image_size", s.image_size).str("model", "resnet" +
                           std::to_string(c.model.depth) + " width " + std::to_string(c.model.width));
                 j.str("git", git_sha()).str("time", timestamp_utc());

@@ -23,8 +23,9 @@ def main():
         if not pts:
             continue
         xs = [p[0] for p in pts]
-        ax.plot(xs, [100 * p[1] for p in pts], "o-", color=colours[mode], label=names[mode] + ", linear probe")
-        ax.plot(xs, [100 * p[2] for p in pts], "x--", color=colours[mode], alpha=0.6, label=names[mode] + ", kNN")
+        pct = [[float("nan") if v is None else 100 * v for v in (p[1], p[2])] for p in pts]  # null: not measured
+        ax.plot(xs, [p[0] for p in pct], "o-", color=colours[mode], label=names[mode] + ", linear probe")
+        ax.plot(xs, [p[1] for p in pct], "x--", color=colours[mode], alpha=0.6, label=names[mode] + ", kNN")
     target = runs[0]["target"].rstrip("/").split("/")[-1] if runs else "?"
     # Each mode's own speedup over scratch, or "-" when it did not reach scratch's best accuracy.
     label = {"hpt": "HPT", "hpt_bn": "HPT-BN"}
