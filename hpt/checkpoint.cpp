@@ -95,12 +95,41 @@ void restore(const Checkpoint& c, ssl::Moco& moco, optim::SGD& opt) {
     moco.set_queue_ptr(c.manifest.queue_ptr);
 }
 
+namespace {
+
+// The model settings a misfit checkpoint points to: a list of 100 misshapen tensors did not say
+// that model.width (or in_channels, small_stem, depth) differed.
+std::string misfit_hint(const io::Safetensors& file, const std::string& prefix, const models::ResNet& model) {
+    const Tensor* w = file.find(prefix + "conv1.weight");
+    const Tensor* mw = nullptr;
+    const auto sd = io::state_dict(model);
+    for (const auto& [name, t] : sd)
+        if (name == "conv1.weight") mw = &t;
+    std::string hint;
+    if (w && mw && w->dim() == 4) {
+        if (w->size(1) != mw->size(1))
+            hint += str(" The checkpoint takes ", w->size(1), " input channels, the model ", mw->size(1),
+                        ": set model.in_channels = ", w->size(1), ".");
+        if (w->size(0) != mw->size(0))
+            hint += str(" Its stem has ", w->size(0), " filters, the model's ", mw->size(0), ": set model.width = ",
+                        double(w->size(0)) / 64.0, ".");
+        if (w->size(2) != mw->size(2))
+            hint += str(" Its stem is a ", w->size(2), "x", w->size(3), " convolution: set model.small_stem = ",
+                        w->size(2) == 3 ? "true." : "false.");
+    }
+    const int depth = file.find(prefix + "layer1.0.conv3.weight") ? 50 : file.find(prefix + "layer3.5.conv1.weight") ? 34 : 18;
+    if (w && depth != model.config().depth) hint += str(" It is a ResNet-", depth, ": set model.depth = ", depth, ".");
+    return hint;
+}
+
+}  // namespace
+
 void load_backbone(const Checkpoint& c, models::ResNet& model, const std::string& path) {
     const bool ours = c.tensors.find("encoder_q.conv1.weight") != nullptr;
     try {
         io::load_state_dict(model, c.tensors, true, ours ? "encoder_q." : "", {"fc."});
     } catch (const Error& e) {
-        HPT_THROW(path, ": ", e.what());
+        HPT_THROW(path, ": ", e.what(), misfit_hint(c.tensors, ours ? "encoder_q." : "", model));
     }
     // A weight of NaN gave all-NaN features and accuracies that looked like chance, without a word.
     NoGradGuard ng;

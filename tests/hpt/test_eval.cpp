@@ -171,6 +171,28 @@ TEST_CASE("a checkpoint holding inf or NaN weights is refused when loaded", "[ev
                       Catch::Contains("nan.safetensors: tensor 'layer1.0.conv1.weight' holds inf or NaN"));
 }
 
+TEST_CASE("a checkpoint that does not fit the model names the settings that differ", "[eval]") {
+    // A width change listed 100 misshapen tensors and named no setting.
+    models::ResNetConfig mc;
+    mc.head = models::Head::none;
+    mc.width = 0.125;
+    mc.small_stem = true;
+    mc.in_channels = 1;
+    Generator g(0);
+    const std::string path = test::tmp_dir("misfit") + "/m.safetensors";
+    io::save_safetensors(path, io::state_dict(models::ResNet(mc, g)));
+    models::ResNetConfig other = mc;
+    other.width = 0.25;
+    other.in_channels = 3;
+    models::ResNet wide(other, g);
+    CHECK_THROWS_WITH(load_backbone(read_checkpoint(path), wide, path),
+                      Catch::Contains("set model.in_channels = 1") && Catch::Contains("set model.width = 0.125"));
+    other = mc;
+    other.depth = 34;
+    models::ResNet deep(other, g);
+    CHECK_THROWS_WITH(load_backbone(read_checkpoint(path), deep, path), Catch::Contains("It is a ResNet-18: set model.depth = 18"));
+}
+
 TEST_CASE("input normalisation needs finite means and finite stds of at least 1e-6", "[eval]") {
     // embed --mean nan or --std 1e-45 wrote all-NaN features; --std inf constant ones.
     CHECK(data::spec_for({0.5}, {0.25}, 1, 8).std == std::vector<double>{0.25});
