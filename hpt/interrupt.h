@@ -2,8 +2,8 @@
 // run to stop at the end of the current step with a checkpoint there, so nothing trained is lost
 // and --resume continues from that step; the second (either signal) ends the process at once, as
 // a kill would (losing the steps since the last checkpoint). Outside a run the signals keep their
-// default. Under mpirun, send the signal to the rank processes: mpirun itself, on Ctrl-C, kills
-// the ranks about a second later, before most steps could end.
+// default. Under mpirun, send the signal to the rank processes: Open MPI's mpirun passes Ctrl-C on
+// as SIGTERM, then kills the ranks that have not ended, before a slow step could.
 #pragma once
 #include <string>
 
