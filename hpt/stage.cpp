@@ -256,7 +256,7 @@ void check_stage_data(const RunConfig& cfg, size_t index, int64_t world, bool ev
             HPT_CHECK(why.empty(), w, "eval_data ", d, ": ", why);
         }
     }
-    if (st.init != "random" && st.init != "previous") read_checkpoint(st.init);  // a readable checkpoint
+    if (st.init != "random" && st.init != "previous") io::read_safetensors_header(st.init);  // a checkpoint at all
 }
 
 int64_t model_channels(const RunConfig& cfg) {
@@ -323,8 +323,7 @@ StageOutcome run_stage(const StageRun& r) {
               " exists from an earlier run; pass --resume to continue it or choose another --out");
     fs::create_directories(dir);
 
-    check_stage_data(cfg, r.index, world, lead);
-    const data::Dataset& ds = dataset(st.data, cfg);
+    const data::Dataset& ds = dataset(st.data, cfg);  // run_pipeline has checked it (check_stage_data)
     const Tensor images = pretraining_images(ds);
     const int64_t n = images.size(0), data_c = images.size(3);
     if (lead && ds.test_carved)

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/io/atomic_file.h"
@@ -86,6 +87,25 @@ Safetensors parse_safetensors(const std::string& bytes, const std::string& what)
 }
 
 Safetensors load_safetensors(const std::string& path) { return parse_safetensors(read_file(path), path); }
+
+SafetensorsHeader read_safetensors_header(const std::string& path) {
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    HPT_CHECK(in, "cannot open ", path);
+    const size_t size = size_t(in.tellg());
+    std::string head(std::min<size_t>(size, 8), '\0');
+    in.seekg(0);
+    in.read(head.data(), std::streamsize(head.size()));
+    if (head.size() == 8) {  // the header's length, little-endian; parse_safetensors_header checks it
+        uint64_t hl = 0;
+        for (int i = 7; i >= 0; --i) hl = hl << 8 | uint8_t(head[size_t(i)]);
+        if (hl <= size - 8 && hl <= (100u << 20)) {
+            head.resize(8 + size_t(hl));
+            in.read(head.data() + 8, std::streamsize(hl));
+        }
+    }
+    HPT_CHECK(in || in.eof(), "cannot read ", path);
+    return parse_safetensors_header(reinterpret_cast<const uint8_t*>(head.data()), size, path);
+}
 
 std::vector<std::pair<std::string, Tensor>> state_dict(const nn::Module& m) { return m.named_state(); }
 

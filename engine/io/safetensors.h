@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "engine/io/safetensors_header.h"
+
 #include "engine/core/tensor.h"
 #include "engine/nn/module.h"
 
@@ -26,6 +28,9 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
 // throws an hpt::Error naming the file and the problem.
 Safetensors load_safetensors(const std::string& path);
 Safetensors parse_safetensors(const std::string& bytes, const std::string& what);  // for fuzzing/tests
+// The header alone, checked against the file's size, reading no tensor data: a quick look at
+// whether a file is a usable checkpoint.
+SafetensorsHeader read_safetensors_header(const std::string& path);
 
 // The parameters and buffers of a module, by their dotted names.
 std::vector<std::pair<std::string, Tensor>> state_dict(const nn::Module& m);

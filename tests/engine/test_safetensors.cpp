@@ -3,7 +3,13 @@
 #include <cstdint>
 #include <string>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "engine/io/safetensors.h"
+#include "engine/ops/ops.h"
 #include "engine/io/safetensors_header.h"
 
 using namespace hpt;
@@ -55,4 +61,20 @@ TEST_CASE("safetensors headers: entries by offset, and every inconsistency refus
     // tensor of an impossible shape.
     refused(file_of(R"({"t":{"dtype":"F32","shape":[549755813888,549755813888],"data_offsets":[0,0]}})", 0),
             "too many elements");
+}
+
+TEST_CASE("read_safetensors_header reads a file's header alone, and refuses what is not one", "[io]") {
+    const std::string dir = std::filesystem::temp_directory_path() / ("hpt_sthdr_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    hpt::io::save_safetensors(dir + "/a.safetensors", {{"w", hpt::full({2, 3}, 1.0f, hpt::DType::f32)}}, {{"k", "v"}});
+    const hpt::io::SafetensorsHeader h = hpt::io::read_safetensors_header(dir + "/a.safetensors");
+    REQUIRE(h.entries.size() == 1);
+    CHECK(h.entries[0].name == "w");
+    CHECK(h.entries[0].shape == std::vector<int64_t>{2, 3});
+    CHECK(h.metadata.at("k") == "v");
+    std::ofstream(dir + "/t.toml") << "[run]\nseed = 1\n";
+    CHECK_THROWS_WITH(hpt::io::read_safetensors_header(dir + "/t.toml"), Catch::Contains("t.toml"));
+    std::ofstream(dir + "/short") << "abc";
+    CHECK_THROWS_WITH(hpt::io::read_safetensors_header(dir + "/short"), Catch::Contains("shorter than its header"));
+    std::filesystem::remove_all(dir);
 }
