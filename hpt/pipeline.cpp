@@ -117,15 +117,6 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
     // Compared by value: a run written before JSON numbers took their shortest form differs in text only.
     const std::string changes =
         lead && resume && fs::exists(cfg_path) ? config_changes(io::Json::parse(io::read_file(cfg_path), cfg_path), to_json(cfg)) : "";
-    if (!changes.empty()) {
-        // The run goes on under the new config; the old one is kept beside it, and the warning
-        // names what changed (each stage's manifest holds the config it ran under).
-        std::string kept = cfg_path + ".1";
-        for (int k = 2; fs::exists(kept); ++k) kept = cfg_path + "." + std::to_string(k);
-        fs::copy_file(cfg_path, kept);
-        std::cerr << "warning: resuming with a config that differs from the run's (kept as " << kept << "):"
-                  << changes << "\n";
-    }
     if (lead && resume && !fs::exists(cfg.run.out + "/metrics.jsonl"))  // a mistyped --out would start over unnoticed
         std::cerr << "hpt: nothing to resume in " << cfg.run.out << " (no metrics.jsonl): starting the run\n";
     if (!resume && fs::exists(cfg.run.out + "/metrics.jsonl"))
@@ -134,6 +125,15 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
     comm->barrier();  // every rank has looked at the folder before rank 0 writes into it
     if (lead && resume) remove_stale_temporaries(cfg.run.out, cfg);
     if (lead) {
+        if (!changes.empty()) {  // after every check: a run that stops before training keeps no copy
+            // The run goes on under the new config; the old one is kept beside it, and the warning
+            // names what changed (each stage's manifest holds the config it ran under).
+            std::string kept = cfg_path + ".1";
+            for (int k = 2; fs::exists(kept); ++k) kept = cfg_path + "." + std::to_string(k);
+            fs::copy_file(cfg_path, kept);
+            std::cerr << "warning: resuming with a config that differs from the run's (kept as " << kept << "):"
+                      << changes << "\n";
+        }
         io::write_file_atomic(cfg_path, cfg_json + "\n");
         std::cerr << "hpt: run '" << cfg.run.name << "' on " << device.str() << ", " << cfg.stages.size()
                   << " stage(s), output in " << cfg.run.out;
