@@ -98,7 +98,7 @@ CheckpointEval evaluate_checkpoint(const BackboneRequest& r, const std::vector<s
     const data::Dataset ds = data::load_dataset(r.data, lo);
     const std::string why = why_not_evaluable(ds);
     HPT_CHECK(why.empty(), r.data, ": ", why);
-    const auto [mean, std] = data::channel_mean_std(ds.train);
+    const auto [mean, std] = data::normalization_mean_std(ds.train);
     const data::InputSpec spec = data::spec_for(mean, std, l.model->config().in_channels, l.image_size);
     const FeatureSet f = extract_features(*l.model, ds, spec, l.device, out.settings.max_train, seed);
     out.result = evaluate(f, out.settings, seed);
@@ -112,7 +112,7 @@ std::pair<Tensor, Tensor> embed(const BackboneRequest& r) {
     const Device device = l.device;
     const int64_t size = l.image_size;
     data::Dataset ds = data::load_dataset(r.data, r.load);
-    auto [mean, std] = data::channel_mean_std(ds.train.size() ? ds.train : ds.test);
+    auto [mean, std] = data::normalization_mean_std(ds.train.size() ? ds.train : ds.test);
     // Given statistics: one value for every channel, or one per channel of the stored images (as
     // the computed ones are) or of the model's input (ImageNet's three for a gray dataset feeding
     // an RGB backbone); spec_for maps them onto the model's channels.

@@ -277,7 +277,7 @@ EvalResult evaluate_backbone(models::ResNet& model, const std::string& path, int
     const data::Dataset& ds = dataset(path, cfg);
     const std::string why = why_not_evaluable(ds);
     HPT_CHECK(why.empty(), path, ": ", why);
-    const auto [mean, std] = data::channel_mean_std(ds.train);
+    const auto [mean, std] = data::normalization_mean_std(ds.train);
     const data::InputSpec spec = data::spec_for(mean, std, model.config().in_channels, image_size);
     const FeatureSet f = extract_features(model, ds, spec, device, cfg.eval.max_train, cfg.run.seed);
     return evaluate(f, cfg.eval, cfg.run.seed);
@@ -345,7 +345,7 @@ StageOutcome run_stage(const StageRun& r) {
     } else if (lead) {
         out.not_evaluated = "eval.knn and eval.linear_probe are both off";
     }
-    const auto [mean, std] = data::channel_mean_std(ds.train.size() ? ds.train : ds.val);
+    const auto [mean, std] = data::normalization_mean_std(ds.train.size() ? ds.train : ds.val);
     const ssl::AugmentConfig aug = augment_config(cfg, st, size, data_c, mean, std);
 
     ssl::MocoConfig mc;

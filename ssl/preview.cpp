@@ -58,7 +58,7 @@ int64_t write_preview_grid(const data::Dataset& ds, const std::string& out_png, 
     const int h = int(images.size(1)), w = int(images.size(2)), c = int(images.size(3));
 
     AugmentConfig cfg = cfg_in;
-    const auto [mean, sd] = data::channel_mean_std(set);
+    const auto [mean, sd] = data::normalization_mean_std(set);
     set_normalization(cfg, mean, sd);
     std::vector<int64_t> samples(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) samples[size_t(i)] = i;

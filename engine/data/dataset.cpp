@@ -280,4 +280,11 @@ std::pair<std::vector<double>, std::vector<double>> channel_mean_std(const Image
     return {mean, stdev};
 }
 
+std::pair<std::vector<double>, std::vector<double>> normalization_mean_std(const ImageSet& set) {
+    auto [mean, sd] = channel_mean_std(set);
+    for (double& s : sd)
+        if (s < kConstantChannelStd) s = 1.0;
+    return {mean, sd};
+}
+
 }  // namespace hpt::data

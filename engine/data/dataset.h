@@ -74,6 +74,11 @@ Format parse_format(const std::string& name);  // "auto", "idx", "npz", "digits_
 // Per-channel mean and (population) std of the images, in [0, 1] units. Meant for the training
 // split: augmentation normalises with the dataset's own statistics.
 std::pair<std::vector<double>, std::vector<double>> channel_mean_std(const ImageSet& set);
+// What the images are normalised with: channel_mean_std, except that a constant channel (std under
+// kConstantChannelStd: the unused channels of fluorescence images saved as RGB, a solid-colour
+// folder) gets std 1 and so normalises to a constant. Its std of 0 stopped every run and preview.
+constexpr double kConstantChannelStd = 1e-6;
+std::pair<std::vector<double>, std::vector<double>> normalization_mean_std(const ImageSet& set);
 
 // Splits `set` into (rest, carved) with round(fraction * N) images carved, chosen by a seeded
 // permutation; both keep the original order. Deterministic for a given seed on every platform.

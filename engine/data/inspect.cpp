@@ -47,7 +47,7 @@ std::string inspect_report(const std::string& path, const LoadOptions& opt) {
     if (any.size()) {
         const int64_t c = any.images.size(3);
         os << "images   " << any.images.size(1) << " x " << any.images.size(2) << " x " << c << " ("
-           << (c == 1 ? "grayscale" : "RGB") << "), u8\n";
+           << (c == 1 ? "grayscale" : "RGB") << "; height x width x channels), u8\n";
     }
     const int64_t classes = ds.train.num_classes ? ds.train.num_classes : std::max(ds.val.num_classes, ds.test.num_classes);
     os << "classes  " << classes;
@@ -66,8 +66,9 @@ std::string inspect_report(const std::string& path, const LoadOptions& opt) {
         os << std::fixed << std::setprecision(4) << "mean     ";
         for (double m : mean) os << " " << m;
         os << "   (train, [0, 1] units)\nstd      ";
-        for (double s : sd) os << " " << s;
-        os << "\n";
+        bool constant = false;
+        for (double s : sd) os << " " << s, constant |= s < kConstantChannelStd;
+        os << (constant ? "   (a constant channel is normalised with std 1)" : "") << "\n";
     } else {
         os << "mean/std  - (no training split)\n";
     }

@@ -373,7 +373,7 @@ Loader::Loader(ImageSet set, LoaderConfig cfg) : impl_(std::make_unique<Impl>())
     m.image_bytes = int64_t(m.h) * m.w * m.c;
 
     std::vector<double> mean = cfg_.mean, sd = cfg_.std;
-    if (mean.empty()) std::tie(mean, sd) = channel_mean_std(set);
+    if (mean.empty()) std::tie(mean, sd) = normalization_mean_std(set);
     m.aug = cfg_.augment;
     ssl::set_normalization(m.aug, mean, sd);
     m.plain = ssl::AugmentConfig{};

@@ -62,6 +62,10 @@ TEST_CASE("channel mean and std in [0, 1] units", "[data]") {
     CHECK(stdev[0] == 0.5);
     CHECK(stdev[1] == 0.0);
     CHECK_THROWS_WITH(channel_mean_std(data::detail::make_set(px.data(), 0, 1, 2, 2, {})), Catch::Contains("no images"));
+    // Normalising, the constant channel gets std 1 (its 0 stopped every run and preview).
+    const auto [nmean, nstd] = normalization_mean_std(s);
+    CHECK(nmean == mean);
+    CHECK(nstd == std::vector<double>{0.5, 1.0});
 }
 
 TEST_CASE("format detection, forcing, and bad paths and options", "[data]") {
