@@ -18,7 +18,8 @@ namespace hpt::ssl {
 
 namespace {
 
-constexpr int kMinCell = 96;
+constexpr int kMinCell = 96;   // small images are magnified to about this height...
+constexpr int kMaxCell = 512;  // ...and no cell side exceeds this (a 1x5000 image made a 1,440,016-pixel-wide grid)
 constexpr int kGap = 4;
 
 struct Canvas {
@@ -35,13 +36,14 @@ struct Canvas {
 
 uint8_t to_u8(float v) { return uint8_t(std::lrint(std::min(1.f, std::max(0.f, v)) * 255.f)); }
 
-// Draws an image given as a function (y, x) -> RGB, magnified `scale` times, at (x0, y0).
+// Draws an h x w image given as a function (y, x) -> RGB into a dh x dw box at (x0, y0), by
+// nearest neighbour.
 template <class Pixel>
-void blit(Canvas& cv, int x0, int y0, int h, int w, int scale, const Pixel& pixel) {
-    for (int y = 0; y < h * scale; ++y)
-        for (int x = 0; x < w * scale; ++x) {
+void blit(Canvas& cv, int x0, int y0, int h, int w, int dh, int dw, const Pixel& pixel) {
+    for (int y = 0; y < dh; ++y)
+        for (int x = 0; x < dw; ++x) {
             uint8_t c[3];
-            pixel(y / scale, x / scale, c);
+            pixel(int(int64_t(y) * h / dh), int(int64_t(x) * w / dw), c);
             cv.put(x0 + x, y0 + y, c);
         }
 }
@@ -66,20 +68,23 @@ int64_t write_preview_grid(const data::Dataset& ds, const std::string& out_png, 
     const int vc = int(v1.size(1)), oh = cfg.out_h, ow = cfg.out_w;
 
     const int cell_h = std::max(h, oh), cell_w = std::max(w, ow);
-    const int scale = std::max(1, (kMinCell + cell_h - 1) / cell_h);
-    const int W = 3 * cell_w * scale + 4 * kGap, H = int(n) * (cell_h * scale + kGap) + kGap;
+    // Whole magnifications keep pixels square and sharp; a fraction shrinks what exceeds kMaxCell.
+    double f = std::max(1, (kMinCell + cell_h - 1) / cell_h);
+    f = std::min(f, double(kMaxCell) / double(std::max(cell_h, cell_w)));
+    const auto fit = [f](int side) { return std::max(1, int(std::lround(side * f))); };
+    const int W = 3 * fit(cell_w) + 4 * kGap, H = int(n) * (fit(cell_h) + kGap) + kGap;
     Canvas cv(W, H);
     const uint8_t* src = images.data<uint8_t>();
     const float* views[2] = {v1.data<float>(), v2.data<float>()};
     for (int64_t i = 0; i < n; ++i) {
-        const int y0 = kGap + int(i) * (cell_h * scale + kGap);
-        blit(cv, kGap, y0, h, w, scale, [&](int y, int x, uint8_t* out) {
+        const int y0 = kGap + int(i) * (fit(cell_h) + kGap);
+        blit(cv, kGap, y0, h, w, fit(h), fit(w), [&](int y, int x, uint8_t* out) {
             const uint8_t* p = src + ((i * h + y) * w + x) * c;
             for (int k = 0; k < 3; ++k) out[k] = p[c == 3 ? k : 0];
         });
         for (int v = 0; v < 2; ++v) {
             const float* img = views[v] + i * vc * oh * ow;
-            blit(cv, kGap + (v + 1) * (cell_w * scale + kGap), y0, oh, ow, scale, [&](int y, int x, uint8_t* out) {
+            blit(cv, kGap + (v + 1) * (fit(cell_w) + kGap), y0, oh, ow, fit(oh), fit(ow), [&](int y, int x, uint8_t* out) {
                 for (int k = 0; k < 3; ++k) {
                     const int ch = vc == 3 ? k : 0;
                     out[k] = to_u8(img[(ch * oh + y) * ow + x] * cfg.std[ch] + cfg.mean[ch]);
