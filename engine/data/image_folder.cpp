@@ -29,13 +29,23 @@ bool hidden(const fs::path& p) {
     return !n.empty() && n[0] == '.';
 }
 
-std::vector<fs::path> sorted_children(const fs::path& dir, bool want_dirs) {
+// Files that a folder holds but that are not images by their extension (.tif, .webp, notes):
+// counted, so that a warning can say they were left out.
+struct Ignored {
+    int64_t count = 0;
+    std::string first;
+};
+
+std::vector<fs::path> sorted_children(const fs::path& dir, bool want_dirs, Ignored* ignored = nullptr) {
     std::vector<fs::path> out;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(dir, ec)) {
         if (hidden(e.path())) continue;
-        if (want_dirs ? e.is_directory(ec) : (e.is_regular_file(ec) && has_image_extension(e.path().string())))
+        if (want_dirs ? e.is_directory(ec) : (e.is_regular_file(ec) && has_image_extension(e.path().string()))) {
             out.push_back(e.path());
+        } else if (!want_dirs && ignored && !e.is_directory(ec)) {
+            if (ignored->count++ == 0) ignored->first = e.path().string();
+        }
     }
     if (ec) HPT_THROW("cannot list '", dir.string(), "': ", ec.message());
     std::sort(out.begin(), out.end());
@@ -43,10 +53,10 @@ std::vector<fs::path> sorted_children(const fs::path& dir, bool want_dirs) {
 }
 
 // Image files under dir at any depth, sorted by path, hidden names skipped.
-std::vector<fs::path> images_under(const fs::path& dir) {
-    std::vector<fs::path> out = sorted_children(dir, false);
+std::vector<fs::path> images_under(const fs::path& dir, Ignored* ignored) {
+    std::vector<fs::path> out = sorted_children(dir, false, ignored);
     for (const fs::path& sub : sorted_children(dir, true)) {
-        std::vector<fs::path> more = images_under(sub);
+        std::vector<fs::path> more = images_under(sub, ignored);
         out.insert(out.end(), more.begin(), more.end());
     }
     std::sort(out.begin(), out.end());
@@ -144,8 +154,9 @@ Dataset assemble(const std::vector<Entry>& entries, const std::string& where, co
 }
 
 // A folder of class subfolders (labeled) or of images (unlabeled). `classes` maps names to labels.
-void collect(const fs::path& dir, int split, const std::map<std::string, int64_t>& classes, std::vector<Entry>& out) {
-    const std::vector<fs::path> subdirs = sorted_children(dir, true), files = sorted_children(dir, false);
+void collect(const fs::path& dir, int split, const std::map<std::string, int64_t>& classes, std::vector<Entry>& out,
+             Ignored& ignored) {
+    const std::vector<fs::path> subdirs = sorted_children(dir, true), files = sorted_children(dir, false, &ignored);
     if (!subdirs.empty() && !files.empty())
         HPT_THROW("'", dir.string(), "' mixes image files (", files[0].filename().string(), ") and class folders (",
                   subdirs[0].filename().string(), ")");
@@ -154,7 +165,8 @@ void collect(const fs::path& dir, int split, const std::map<std::string, int64_t
         for (const fs::path& f : files) out.push_back({f.string(), -1, split});
     } else {
         for (const fs::path& c : subdirs)
-            for (const fs::path& f : images_under(c)) out.push_back({f.string(), classes.at(c.filename().string()), split});
+            for (const fs::path& f : images_under(c, &ignored))
+                out.push_back({f.string(), classes.at(c.filename().string()), split});
     }
     if (out.size() == before) HPT_THROW("'", dir.string(), "' holds no .png, .jpg, .jpeg or .bmp images");
 }
@@ -176,17 +188,53 @@ Dataset load_image_folder(const std::string& path, const LoadOptions& opt) {
     for (const auto& [d, s] : split_dirs)
         if (!seen.insert(s).second) HPT_THROW("'", path, "' has two folders for one split (e.g. val and valid)");
 
-    // One class list over all splits, so a class has the same label everywhere.
+    // One class list over all splits, so a class has the same label everywhere. Two class folders
+    // that are one folder (a link) would give its images two labels.
     std::set<std::string> names;
+    std::map<fs::path, std::string> real;
     for (const auto& [d, s] : split_dirs)
-        for (const fs::path& c : sorted_children(d, true)) names.insert(c.filename().string());
+        for (const fs::path& c : sorted_children(d, true)) {
+            names.insert(c.filename().string());
+            const fs::path canon = fs::weakly_canonical(c, ec);
+            const auto [it, fresh] = real.emplace(canon, c.string());
+            HPT_CHECK(fresh || ec, "'", c.string(), "' and '", it->second,
+                      "' are the same folder (a link): its images would carry two class labels");
+        }
     std::map<std::string, int64_t> classes;
     for (const std::string& nm : names) classes.emplace(nm, int64_t(classes.size()));
 
     std::vector<Entry> entries;
-    for (const auto& [d, s] : split_dirs) collect(d, s, classes, entries);
+    Ignored ignored;
+    for (const auto& [d, s] : split_dirs) collect(d, s, classes, entries, ignored);
+    if (ignored.count > 0)
+        std::fprintf(stderr, "warning: left out %lld file%s of %s that %s not .png, .jpg, .jpeg or .bmp (first: %s)\n",
+                     static_cast<long long>(ignored.count), ignored.count == 1 ? "" : "s", path.c_str(),
+                     ignored.count == 1 ? "is" : "are", ignored.first.c_str());
+    // Class folders without an image (empty, .tif only, a zip's __MACOSX) would be classes that
+    // no image has: left out, and said.
+    std::vector<int64_t> used(classes.size(), 0);
+    for (const Entry& e : entries)
+        if (e.label >= 0) used[size_t(e.label)] = 1;
+    std::vector<int64_t> relabel(classes.size(), -1);
+    std::vector<std::string> kept, dropped;
+    for (const auto& [nm, label] : classes) {
+        if (used[size_t(label)]) {
+            relabel[size_t(label)] = int64_t(kept.size());
+            kept.push_back(nm);
+        } else {
+            dropped.push_back(nm);
+        }
+    }
+    if (!dropped.empty()) {
+        std::string list;
+        for (const std::string& d : dropped) list += (list.empty() ? "" : ", ") + d;
+        std::fprintf(stderr, "warning: %s: class folder%s without images left out: %s\n", path.c_str(),
+                     dropped.size() == 1 ? "" : "s", list.c_str());
+        for (Entry& e : entries)
+            if (e.label >= 0) e.label = relabel[size_t(e.label)];
+    }
     Dataset ds = assemble(entries, path, opt);
-    ds.class_names.assign(names.begin(), names.end());
+    ds.class_names = kept;
     return ds;
 }
 

@@ -26,6 +26,8 @@ std::string content(std::string line) {
 }  // namespace
 
 std::vector<ListEntry> parse_list_file(const uint8_t* data, size_t size, const std::string& origin) {
+    // A UTF-8 byte order mark (Windows Notepad writes one) became part of the first path.
+    if (size >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF) data += 3, size -= 3;
     const std::string text(reinterpret_cast<const char*>(data), size);
     // A binary file forced to be read as a list printed its bytes as "paths" in the errors.
     for (size_t i = 0; i < size; ++i) {

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "engine/data/dataset.h"
@@ -167,6 +168,10 @@ TEST_CASE("list file lines: the path without blanks around it, the label after t
     // The mixed-label error quotes the first line, where a bad label usually is.
     CHECK_THROWS_WITH(parse("a.png cat\nb.png 2\n"),
                       Catch::Contains("l.txt:2: this line has a label but line 1 ('a.png cat') has none"));
+    // A byte order mark (Notepad) was part of the first path, which then did not exist.
+    const auto bom = parse("\xEF\xBB\xBF" "a.png 1\nb.png 2\n");
+    REQUIRE(bom.size() == 2);
+    CHECK(bom[0].path == "a.png");
     // A binary file forced to be a list printed its bytes as paths.
     CHECK_THROWS_WITH(parse(std::string("\x89PNG\r\n\x1a\n\0\0", 10)), Catch::Contains("l.txt: not a text file (byte 26 at offset 6)"));
 }
@@ -254,4 +259,25 @@ TEST_CASE("a labeled folder or list without a test split gets a fixed test carve
     const Dataset flat = load_dataset(tmp.file("flat"));
     CHECK_FALSE(flat.test_carved);
     CHECK(flat.test.size() == 0);
+}
+
+TEST_CASE("class folders: empty ones are left out, other files are counted, a linked twin is refused", "[data]") {
+    TempDir tmp;
+    for (int i = 0; i < 3; ++i) {
+        tmp.write("r/cat/" + std::to_string(i) + ".png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, i)));
+        tmp.write("r/dog/" + std::to_string(i) + ".png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, i + 5)));
+    }
+    tmp.write_text("r/dog/scan.tif", "not read");
+    tmp.write_text("r/tifonly/a.tif", "not read");
+    std::filesystem::create_directories(tmp.file("r/empty"));
+    // Before, 'empty' and 'tifonly' became classes 2 and 3 with no image, silently.
+    LoadOptions o;
+    o.val_fraction = 0, o.test_fraction = 0;
+    const Dataset ds = load_dataset(tmp.file("r"), o);
+    CHECK(ds.class_names == std::vector<std::string>{"cat", "dog"});
+    CHECK(ds.train.num_classes == 2);
+    CHECK(ds.train.labels.to_vector<int64_t>() == std::vector<int64_t>{0, 0, 0, 1, 1, 1});
+    // A link to a class folder gave its images a second label.
+    std::filesystem::create_directory_symlink(tmp.file("r/cat"), tmp.file("r/kitty"));
+    CHECK_THROWS_WITH(load_dataset(tmp.file("r"), o), Catch::Contains("are the same folder (a link)"));
 }
