@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "engine/core/error.h"
+#include "engine/data/exif.h"
 #include "engine/data/io.h"
 
 // Only the formats we accept: less decoder surface for hostile files. Static, so no other copy of
@@ -48,7 +49,10 @@ size_t jpeg_after_soi(const uint8_t* p, size_t n) {
 // Debian's stb_image (2.27) trusts a JPEG's Huffman table sizes: counts summing past 256 write
 // past its 257-entry tables (nothings/stb #1289, #1291; fixed upstream in 2.28). Our fuzzer found
 // it too. Every DHT segment is checked here before stb sees the file; i is the offset after SOI.
+// The fuzzer also found a scan decoding with a table no DHT had defined: stb then reads its
+// uninitialised (malloc'd) table and indexes past maxcode[] (UBSan). Each scan's tables must exist.
 bool jpeg_huffman_tables_ok(const uint8_t* p, size_t n, size_t i, std::string* why) {
+    bool defined[2][4] = {};  // [DC, AC][table id]
     while (i + 4 <= n) {
         if (p[i] != 0xff) {  // entropy-coded data between markers
             ++i;
@@ -83,7 +87,22 @@ bool jpeg_huffman_tables_ok(const uint8_t* p, size_t n, size_t i, std::string* w
                     *why = "JPEG Huffman table with more than 256 codes";
                     return false;
                 }
+                if ((p[t] >> 4) < 2 && (p[t] & 15) < 4) defined[p[t] >> 4][p[t] & 15] = true;  // stb refuses others
                 t += 17 + total;
+            }
+        }
+        if (m == 0xda && len >= 3 && i + 2 + len <= n) {  // SOS: Ns, Ns x (Cs, Td|Ta), Ss, Se, Ah|Al
+            const size_t ns = p[i + 4];
+            if (len >= 6 + 2 * ns) {
+                const uint8_t ss = p[i + 5 + 2 * ns], se = p[i + 6 + 2 * ns];
+                for (size_t k = 0; k < ns; ++k) {
+                    const uint8_t td = p[i + 6 + 2 * k] >> 4, ta = p[i + 6 + 2 * k] & 15;
+                    // A DC scan (or a baseline one) decodes with DC tables, an AC band with AC ones.
+                    if ((ss == 0 && td < 4 && !defined[0][td]) || (se > 0 && ta < 4 && !defined[1][ta])) {
+                        *why = "a scan uses a Huffman table that no DHT defines";
+                        return false;
+                    }
+                }
             }
         }
         i += 2 + len;
@@ -126,9 +145,24 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& origin) 
     int w2, h2, c2;
     stbi_uc* px = stbi_load_from_memory(data, int(size), &w2, &h2, &c2, img.channels);
     if (!px) HPT_THROW(origin, ": cannot decode image (", reason(), ")");
-    img.width = w2;
-    img.height = h2;
-    img.pixels.assign(px, px + size_t(w2) * size_t(h2) * size_t(img.channels));
+    // Upright, as EXIF says (phone photos are stored as the sensor saw them).
+    const int orientation = body > 0 ? jpeg_exif_orientation(data, size, body) : 1;
+    const bool swap = orientation >= 5;
+    img.width = swap ? h2 : w2;
+    img.height = swap ? w2 : h2;
+    const size_t c = size_t(img.channels);
+    img.pixels.resize(size_t(w2) * size_t(h2) * c);
+    if (orientation == 1) {
+        std::memcpy(img.pixels.data(), px, img.pixels.size());
+    } else {
+        for (int y = 0; y < img.height; ++y)
+            for (int x = 0; x < img.width; ++x) {
+                int sy, sx;
+                exif_source(orientation, h2, w2, y, x, sy, sx);
+                std::memcpy(&img.pixels[(size_t(y) * size_t(img.width) + size_t(x)) * c],
+                            px + (size_t(sy) * size_t(w2) + size_t(sx)) * c, c);
+            }
+    }
     stbi_image_free(px);
     return img;
 }

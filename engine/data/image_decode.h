@@ -14,8 +14,9 @@ struct Image {
 bool has_image_extension(const std::string& path);  // .png .jpg .jpeg .bmp, any case
 bool looks_like_image(const uint8_t* data, size_t size);  // PNG, JPEG or BMP magic
 
-// Gray stays 1 channel, colour becomes 3; alpha is dropped. Throws naming `origin` with stb's
-// reason on anything it cannot decode, and refuses images over 2^26 pixels before decoding them.
+// Gray stays 1 channel, colour becomes 3; alpha is dropped; a JPEG is turned upright as its EXIF
+// orientation says. Throws naming `origin` with stb's reason on anything it cannot decode, and
+// refuses images over 2^26 pixels before decoding them. 16-bit PNGs keep their high byte.
 Image decode_image(const uint8_t* data, size_t size, const std::string& origin);
 // Triangle filter: bilinear when enlarging, widened to average all covered pixels when shrinking.
 Image resize_image(const Image& in, int width, int height);

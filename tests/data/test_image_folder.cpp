@@ -10,6 +10,7 @@
 #include "engine/data/dataset.h"
 #include "engine/data/image_decode.h"
 #include "engine/data/list_file.h"
+#include "engine/io/atomic_file.h"
 #include "tests/data/fixtures.h"
 
 using namespace hpt;
@@ -280,4 +281,76 @@ TEST_CASE("class folders: empty ones are left out, other files are counted, a li
     // A link to a class folder gave its images a second label.
     std::filesystem::create_directory_symlink(tmp.file("r/cat"), tmp.file("r/kitty"));
     CHECK_THROWS_WITH(load_dataset(tmp.file("r"), o), Catch::Contains("are the same folder (a link)"));
+}
+
+namespace {
+
+// A JPEG with an APP1 EXIF segment right after SOI holding only the orientation tag.
+Bytes with_orientation(const Bytes& jpg, int orientation, bool little_endian) {
+    const auto u16 = [&](uint32_t v) {
+        return little_endian ? Bytes{uint8_t(v), uint8_t(v >> 8)} : Bytes{uint8_t(v >> 8), uint8_t(v)};
+    };
+    Bytes tiff = little_endian ? Bytes{'I', 'I'} : Bytes{'M', 'M'};
+    const auto put = [&](const Bytes& b) { tiff.insert(tiff.end(), b.begin(), b.end()); };
+    put(u16(42));
+    put(little_endian ? Bytes{8, 0, 0, 0} : Bytes{0, 0, 0, 8});  // IFD0 at offset 8
+    put(u16(1));                                                // one entry
+    put(u16(0x0112)), put(u16(3));                              // Orientation, SHORT
+    put(little_endian ? Bytes{1, 0, 0, 0} : Bytes{0, 0, 0, 1});  // count 1
+    put(u16(uint32_t(orientation))), put(u16(0));
+    Bytes seg = {'E', 'x', 'i', 'f', 0, 0};
+    seg.insert(seg.end(), tiff.begin(), tiff.end());
+    const size_t len = seg.size() + 2;
+    Bytes out(jpg.begin(), jpg.begin() + 2);  // SOI
+    out.insert(out.end(), {0xff, 0xe1, uint8_t(len >> 8), uint8_t(len)});
+    out.insert(out.end(), seg.begin(), seg.end());
+    out.insert(out.end(), jpg.begin() + 2, jpg.end());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("JPEGs are turned upright as their EXIF orientation says", "[data]") {
+    // stb ignores EXIF, so phone photos loaded sideways. The mapping of the 8 orientations was
+    // checked against PIL's ImageOps.exif_transpose.
+    const int w = 8, h = 4;
+    const Bytes jpg = test::jpg_bytes(w, h, 3, test::pattern(w, h, 3, 7));
+    const Image plain = decode_image(jpg.data(), jpg.size(), "plain.jpg");
+    const auto at = [](const Image& im, int y, int x) {
+        const uint8_t* p = &im.pixels[(size_t(y) * size_t(im.width) + size_t(x)) * 3];
+        return std::vector<uint8_t>(p, p + 3);
+    };
+    for (const bool le : {true, false}) {
+        const Bytes j6 = with_orientation(jpg, 6, le);
+        const Image r6 = decode_image(j6.data(), j6.size(), "six.jpg");  // 90 degrees clockwise
+        REQUIRE(r6.width == h);
+        REQUIRE(r6.height == w);
+        CHECK(at(r6, 0, 0) == at(plain, h - 1, 0));
+        CHECK(at(r6, 0, h - 1) == at(plain, 0, 0));
+        CHECK(at(r6, w - 1, 0) == at(plain, h - 1, w - 1));
+        const Bytes j3 = with_orientation(jpg, 3, le);
+        const Image r3 = decode_image(j3.data(), j3.size(), "three.jpg");  // 180 degrees
+        REQUIRE(r3.width == w);
+        CHECK(at(r3, 0, 0) == at(plain, h - 1, w - 1));
+        CHECK(at(r3, 1, 2) == at(plain, h - 2, w - 3));
+        const Bytes j8 = with_orientation(jpg, 8, le);
+        const Image r8 = decode_image(j8.data(), j8.size(), "eight.jpg");  // 90 degrees anticlockwise
+        CHECK(at(r8, 0, 0) == at(plain, 0, w - 1));
+    }
+    // The real thing, as PIL writes it: 32 wide, 16 high, to be turned 90 degrees clockwise.
+    const std::string dir = std::string(HPT_SOURCE_DIR) + "/tests/fuzz/corpus/image/";
+    const std::string pil = io::read_file(dir + "exif_orientation6.jpg");
+    const Image upright = decode_image(reinterpret_cast<const uint8_t*>(pil.data()), pil.size(), "pil.jpg");
+    CHECK(upright.width == 16);
+    CHECK(upright.height == 32);
+    // A scan decoding with an AC table that no DHT defined made stb read an uninitialised table.
+    const std::string bad_scan = io::read_file(dir + "undefined_ac_table.jpg");
+    CHECK_THROWS_WITH(decode_image(reinterpret_cast<const uint8_t*>(bad_scan.data()), bad_scan.size(), "u.jpg"),
+                      Catch::Contains("a scan uses a Huffman table that no DHT defines"));
+    // A malformed EXIF (orientation 9, an IFD past the end) leaves the image as stored.
+    const Bytes j9 = with_orientation(jpg, 9, true);
+    CHECK(decode_image(j9.data(), j9.size(), "nine.jpg").pixels == plain.pixels);
+    Bytes bad = with_orientation(jpg, 6, true);
+    bad[2 + 4 + 6 + 4] = 0xff;  // IFD0's offset, low byte: far past the segment
+    CHECK(decode_image(bad.data(), bad.size(), "bad.jpg").width == w);
 }

@@ -4,7 +4,9 @@
 Run from the repository root: /usr/bin/python3 tests/fuzz/make_corpus.py (needs python3-numpy).
 The output is deterministic, so rerunning it leaves the committed files unchanged. The two
 JPEG seeds (corpus/image/{rgb,gray}.jpg, 8x8) were written once by stb_image_write's
-stbi_write_jpg (quality 80) and are not regenerated here.
+stbi_write_jpg (quality 80) and are not regenerated here; neither are exif_orientation6.jpg
+(32x16, written by PIL with EXIF orientation 6) and undefined_ac_table.jpg (found by fuzz_image: a
+scan whose AC table no DHT defines, which stb 2.27 reads uninitialised).
 """
 import gzip
 import io
