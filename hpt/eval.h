@@ -13,6 +13,7 @@
 #include "engine/data/dataset.h"
 #include "engine/data/prepare.h"
 #include "hpt/config.h"
+#include "engine/core/work_progress.h"
 #include "models/resnet.h"
 
 namespace hpt::pipeline {
@@ -33,7 +34,6 @@ std::string why_not_evaluable(const data::Dataset& ds);
 FeatureSet extract_features(models::ResNet& model, const data::Dataset& ds, const data::InputSpec& spec, Device device,
                             int64_t max_train, uint64_t seed);
 
-class WorkProgress;
 
 // Pooled backbone features of `rows` of a set, in batches of 256 (BN as the model is; no grad).
 Tensor features_of(models::ResNet& model, const data::ImageSet& set, const std::vector<int64_t>& rows,

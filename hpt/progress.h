@@ -6,9 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "engine/core/work_progress.h"
+
 namespace hpt::pipeline {
 
-std::string format_duration(double seconds);  // "2m31s", "1h04m", "45s"
+using hpt::format_duration;
+using hpt::WorkProgress;
 
 // The pace of the last `window` steps, for the rate and the ETA. A process's first step pays for
 // warm-up (oneDNN primitives, cuDNN's algorithm search, the allocator, the loader's first batches):
@@ -48,22 +51,5 @@ private:
     StepClock clock_;
 };
 
-// Progress of work other than training steps (feature extraction, the linear probe): nothing for
-// its first 2 seconds (short work stays quiet), then "extracting features: 5120/24000 images
-// 410/s  ETA 46s", rewritten in place on a terminal at most once a second, or a line every 15 s
-// otherwise, and a closing line with the time taken.
-class WorkProgress {
-public:
-    WorkProgress(std::string what, int64_t total, std::string unit);
-    void add(int64_t n);
-    void finish();
-
-private:
-    void show(bool last);
-    std::string what_, unit_;
-    int64_t total_, done_ = 0;
-    bool tty_, shown_ = false;
-    std::chrono::steady_clock::time_point start_, last_;
-};
 
 }  // namespace hpt::pipeline

@@ -51,18 +51,22 @@ uint64_t splitmix64(uint64_t& state) {
     return z ^ (z >> 31);
 }
 
+// Straight into the new set's tensor: a zeroed staging vector and a second copy made
+// page faults the larger part of loading a big folder (perf: clear_page 29%).
 ImageSet gather(const ImageSet& s, const std::vector<int64_t>& rows) {
     const Tensor img = s.images.contiguous();
-    const int64_t row = img.numel() / std::max<int64_t>(img.size(0), 1);
-    std::vector<uint8_t> px(rows.size() * size_t(row));
-    std::vector<int64_t> lab(rows.size());
+    const int64_t row = img.numel() / std::max<int64_t>(img.size(0), 1), k = int64_t(rows.size());
+    ImageSet out;
+    out.images = empty({k, img.size(1), img.size(2), img.size(3)}, DType::u8);
+    out.labels = empty({k}, DType::i64);
     const uint8_t* src = img.data<uint8_t>();
-    const std::vector<int64_t> all = s.labels.to_vector<int64_t>();
-    for (size_t i = 0; i < rows.size(); ++i) {
-        std::memcpy(px.data() + i * size_t(row), src + rows[i] * row, size_t(row));
-        lab[i] = all[size_t(rows[i])];
+    const int64_t* all = s.labels.contiguous().data<int64_t>();
+    uint8_t* dst = k ? out.images.data<uint8_t>() : nullptr;
+    int64_t* lab = k ? out.labels.data<int64_t>() : nullptr;
+    for (int64_t i = 0; i < k; ++i) {
+        std::memcpy(dst + i * row, src + rows[size_t(i)] * row, size_t(row));
+        lab[i] = all[rows[size_t(i)]];
     }
-    ImageSet out = detail::make_set(px.data(), int64_t(rows.size()), img.size(1), img.size(2), img.size(3), lab);
     out.num_classes = s.num_classes;
     if (!s.names.empty())
         for (const int64_t r : rows) out.names.push_back(s.names[size_t(r)]);
