@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <vector>
 
 #include "engine/core/error.h"
 #include "engine/data/exif.h"
@@ -143,8 +144,25 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& origin) 
     Image img;
     img.channels = comp >= 3 ? 3 : 1;
     int w2, h2, c2;
-    stbi_uc* px = stbi_load_from_memory(data, int(size), &w2, &h2, &c2, img.channels);
-    if (!px) HPT_THROW(origin, ": cannot decode image (", reason(), ")");
+    stbi_uc* px = nullptr;
+    std::vector<uint8_t> from16;
+    if (stbi_is_16_bit_from_memory(data, int(size))) {
+        // stb's own 8-bit load keeps the high byte (0xFF00 became 255, not 254): rounded here.
+        stbi_us* p16 = stbi_load_16_from_memory(data, int(size), &w2, &h2, &c2, img.channels);
+        if (!p16) HPT_THROW(origin, ": cannot decode image (", reason(), ")");
+        from16.resize(size_t(w2) * size_t(h2) * size_t(img.channels));
+        uint32_t largest = 0;
+        for (size_t k = 0; k < from16.size(); ++k) {
+            largest = std::max<uint32_t>(largest, p16[k]);
+            from16[k] = uint8_t((uint32_t(p16[k]) * 255u + 32767u) / 65535u);
+        }
+        stbi_image_free(p16);
+        img.max16 = int(largest);
+    } else {
+        px = stbi_load_from_memory(data, int(size), &w2, &h2, &c2, img.channels);
+        if (!px) HPT_THROW(origin, ": cannot decode image (", reason(), ")");
+    }
+    const uint8_t* src = px ? px : from16.data();
     // Upright, as EXIF says (phone photos are stored as the sensor saw them).
     const int orientation = body > 0 ? jpeg_exif_orientation(data, size, body) : 1;
     const bool swap = orientation >= 5;
@@ -153,17 +171,17 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& origin) 
     const size_t c = size_t(img.channels);
     img.pixels.resize(size_t(w2) * size_t(h2) * c);
     if (orientation == 1) {
-        std::memcpy(img.pixels.data(), px, img.pixels.size());
+        std::memcpy(img.pixels.data(), src, img.pixels.size());
     } else {
         for (int y = 0; y < img.height; ++y)
             for (int x = 0; x < img.width; ++x) {
                 int sy, sx;
                 exif_source(orientation, h2, w2, y, x, sy, sx);
                 std::memcpy(&img.pixels[(size_t(y) * size_t(img.width) + size_t(x)) * c],
-                            px + (size_t(sy) * size_t(w2) + size_t(sx)) * c, c);
+                            src + (size_t(sy) * size_t(w2) + size_t(sx)) * c, c);
             }
     }
-    stbi_image_free(px);
+    if (px) stbi_image_free(px);
     return img;
 }
 

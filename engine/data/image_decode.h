@@ -9,6 +9,7 @@ namespace hpt::data {
 struct Image {
     int width = 0, height = 0, channels = 0;  // channels 1 or 3
     std::vector<uint8_t> pixels;              // height x width x channels
+    int max16 = -1;                           // 16-bit files: their largest value (else -1)
 };
 
 bool has_image_extension(const std::string& path);  // .png .jpg .jpeg .bmp, any case
@@ -16,7 +17,7 @@ bool looks_like_image(const uint8_t* data, size_t size);  // PNG, JPEG or BMP ma
 
 // Gray stays 1 channel, colour becomes 3; alpha is dropped; a JPEG is turned upright as its EXIF
 // orientation says. Throws naming `origin` with stb's reason on anything it cannot decode, and
-// refuses images over 2^26 pixels before decoding them. 16-bit PNGs keep their high byte.
+// refuses images over 2^26 pixels before decoding them. 16-bit PNGs are rounded to 8 bits.
 Image decode_image(const uint8_t* data, size_t size, const std::string& origin);
 // Triangle filter: bilinear when enlarging, widened to average all covered pixels when shrinking.
 Image resize_image(const Image& in, int width, int height);

@@ -131,6 +131,16 @@ Dataset assemble(const std::vector<Entry>& entries, const std::string& where, co
                       d.image.width, "x", d.image.height,
                       "; resize them on load (run.load_size, or --load-size of data, eval and embed)");
     }
+    // 12-bit data in 16-bit files (microscopes, scanners) rounds to 0-16 of 255: nearly black.
+    int64_t dim = 0;
+    const Decoded* first_dim = nullptr;
+    for (const Decoded& d : dec)
+        if (d.error.empty() && d.image.max16 >= 0 && d.image.max16 < 4096 && dim++ == 0) first_dim = &d;
+    if (dim > 0)
+        std::fprintf(stderr, "warning: %lld 16-bit image%s in %s use%s at most 12 bits (first: %s, largest value %d of 65535) "
+                     "and load%s nearly black; scale them to the 16-bit range\n", static_cast<long long>(dim),
+                     dim == 1 ? "" : "s", where.c_str(), dim == 1 ? "s" : "",
+                     entries[size_t(first_dim - dec.data())].path.c_str(), first_dim->image.max16, dim == 1 ? "s" : "");
     if (skipped > 0) {
         // The error already names the file: "FILE: reason [source:line]".
         std::fprintf(stderr, "warning: skipped %lld unreadable image%s in %s (first: %s)\n", (long long)skipped,

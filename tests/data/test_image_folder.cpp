@@ -2,6 +2,7 @@
 // mixing, and unreadable files (skipped and counted, or an error under strict).
 #include <cstdint>
 #include <catch2/catch.hpp>
+#include <zlib.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -353,4 +354,48 @@ TEST_CASE("JPEGs are turned upright as their EXIF orientation says", "[data]") {
     Bytes bad = with_orientation(jpg, 6, true);
     bad[2 + 4 + 6 + 4] = 0xff;  // IFD0's offset, low byte: far past the segment
     CHECK(decode_image(bad.data(), bad.size(), "bad.jpg").width == w);
+}
+
+namespace {
+
+// A 16-bit grayscale PNG (stb_image_write writes 8-bit only).
+Bytes png16_gray(int w, int h, const std::vector<uint16_t>& v) {
+    Bytes raw;
+    for (int y = 0; y < h; ++y) {
+        raw.push_back(0);  // filter: none
+        for (int x = 0; x < w; ++x) raw.push_back(uint8_t(v[size_t(y * w + x)] >> 8)), raw.push_back(uint8_t(v[size_t(y * w + x)]));
+    }
+    uLongf zn = compressBound(uLong(raw.size()));
+    Bytes z(zn);
+    compress(z.data(), &zn, raw.data(), uLong(raw.size()));
+    z.resize(zn);
+    Bytes out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    const auto chunk = [&](const char* type, const Bytes& body) {
+        const uint32_t n = uint32_t(body.size());
+        out.insert(out.end(), {uint8_t(n >> 24), uint8_t(n >> 16), uint8_t(n >> 8), uint8_t(n)});
+        Bytes tb(type, type + 4);
+        tb.insert(tb.end(), body.begin(), body.end());
+        out.insert(out.end(), tb.begin(), tb.end());
+        const uint32_t crc = uint32_t(crc32(0, tb.data(), uInt(tb.size())));
+        out.insert(out.end(), {uint8_t(crc >> 24), uint8_t(crc >> 16), uint8_t(crc >> 8), uint8_t(crc)});
+    };
+    chunk("IHDR", {0, 0, 0, uint8_t(w), 0, 0, 0, uint8_t(h), 16, 0, 0, 0, 0});
+    chunk("IDAT", z);
+    chunk("IEND", {});
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("16-bit PNGs are rounded to 8 bits, and 12-bit data in them is pointed out", "[data]") {
+    // stb's 8-bit load keeps the high byte: 0x00FF gave 0 and 0xFF00 255, where v / 257 rounds
+    // to 1 and 254 (the nearest of the 256 levels).
+    const Bytes p = png16_gray(3, 1, {0x00FF, 0xFF00, 0xFFFF});
+    const Image im = decode_image(p.data(), p.size(), "16.png");
+    REQUIRE(im.channels == 1);
+    CHECK(im.pixels == std::vector<uint8_t>{1, 254, 255});
+    CHECK(im.max16 == 0xFFFF);
+    const Bytes dim = png16_gray(2, 1, {4000, 100});
+    CHECK(decode_image(dim.data(), dim.size(), "12bit.png").max16 == 4000);
+    CHECK(decode_image(dim.data(), dim.size(), "12bit.png").pixels == std::vector<uint8_t>{16, 0});
 }
