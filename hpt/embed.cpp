@@ -11,7 +11,6 @@
 #include "engine/ops/ops.h"
 #include "hpt/checkpoint.h"
 #include "hpt/eval.h"
-#include "hpt/progress.h"
 #include "hpt/pipeline.h"
 
 namespace hpt::pipeline {

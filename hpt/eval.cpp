@@ -9,7 +9,6 @@
 #include "engine/ops/ops.h"
 #include "engine/optim/schedule.h"
 #include "engine/optim/sgd.h"
-#include "hpt/progress.h"
 
 namespace hpt::pipeline {
 
@@ -119,7 +118,6 @@ EvalResult linear_probe(const FeatureSet& f, const EvalSection& cfg, uint64_t se
     const bool has_val = f.val.size(0) > 0;
     WorkProgress progress("linear probe", cfg.probe_epochs, "epochs");
     for (int64_t epoch = 0; epoch < cfg.probe_epochs; ++epoch) {
-        progress.add(epoch > 0);  // epochs done
         const std::vector<int64_t> perm = g.permutation(n);
         for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
             const Tensor idx = from_vector<int64_t>(std::vector<int64_t>(perm.begin() + s * batch, perm.begin() + (s + 1) * batch));
@@ -127,6 +125,7 @@ EvalResult linear_probe(const FeatureSet& f, const EvalSection& cfg, uint64_t se
             cross_entropy(head(index_select(xtr, 0, idx)), index_select(f.y_train, 0, idx)).backward();
             opt.step(optim::cosine_lr(cfg.probe_lr, step, total));
         }
+        progress.add(1);
         if (epoch < cfg.probe_epochs / 2 && epoch != cfg.probe_epochs - 1) continue;
         NoGradGuard ng;
         const double val = has_val ? accuracy(head(xva), f.y_val) : accuracy(head(xtr), f.y_train);
@@ -136,7 +135,6 @@ EvalResult linear_probe(const FeatureSet& f, const EvalSection& cfg, uint64_t se
             r.probe_test_acc = accuracy(head(xte), f.y_test);
         }
     }
-    progress.add(1);
     progress.finish();
     return r;
 }

@@ -153,9 +153,9 @@ int64_t debug_kill_step() {
 
 // A stage resumed (or found finished) under a parent other than the one it was trained from would
 // record the new parent's hash for weights that never descended from it: stop instead.
+// `now` is the parent's hash ("" for random init), which the caller has at hand or computes once.
 void check_same_parent(const StageConfig& st, const std::string& dir, const std::string& file, const Manifest& m,
-                       const std::string& parent) {
-    const std::string now = parent.empty() ? "" : io::sha256_file(parent);
+                       const std::string& parent, const std::string& now) {
     if (m.parent == parent && m.parent_sha256 == now) return;
     const auto name = [](const std::string& p, const std::string& h) {
         return p.empty() ? std::string("random init") : p + " (sha256 " + h.substr(0, 12) + "...)";
@@ -300,7 +300,9 @@ StageOutcome run_stage(const StageRun& r) {
 
     if (r.resume && fs::exists(final_path)) {
         const Checkpoint c = read_checkpoint(final_path);
-        if (c.has_manifest) check_same_parent(st, dir, final_path, c.manifest, r.init_path);
+        if (c.has_manifest)
+            check_same_parent(st, dir, final_path, c.manifest, r.init_path,
+                              r.init_path.empty() ? "" : io::sha256_file(r.init_path));
         out.skipped = true;
         out.iterations = c.manifest.step;  // what ran, whatever the config now says
         if (lead && c.manifest.step != st.iterations)
@@ -328,7 +330,8 @@ StageOutcome run_stage(const StageRun& r) {
     const int64_t n = images.size(0), data_c = images.size(3);
     if (lead && ds.test_carved)
         std::cerr << "[" << st.name << "] " << st.data << " has no test split: " << ds.test.size()
-                  << " of its labeled images (about 20%, the same in every run) are its test split, not pretrained on\n";
+                  << " of its labeled images (about " << 100 * data::LoadOptions().test_fraction
+                  << "%, the same in every run) are its test split, not pretrained on\n";
     const int32_t size = int32_t(st.image_size ? st.image_size : images.size(1));
     // Where the stage is evaluated: its eval_data, or else its own data when that is labeled. An
     // eval_data that cannot be evaluated on fails here, before the training; unlabeled pretraining
@@ -382,7 +385,7 @@ StageOutcome run_stage(const StageRun& r) {
         HPT_CHECK(c.has_manifest && c.manifest.stage == st.name, last, " is not a checkpoint of stage '", st.name, "'");
         if (c.manifest.config.dump() != man.config.dump())
             std::cerr << "warning: the config differs from the one " << last << " was written with\n";
-        check_same_parent(st, dir, last, c.manifest, r.init_path);
+        check_same_parent(st, dir, last, c.manifest, r.init_path, man.parent_sha256);  // hashed above, once
         HPT_CHECK(c.manifest.step <= st.iterations, "stage '", st.name, "': ", last, " has trained ", c.manifest.step,
                   " steps, more than the ", st.iterations, " iterations the config now asks for (stage.", st.name,
                   ".iterations); ask for at least ", c.manifest.step);

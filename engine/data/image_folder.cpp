@@ -111,9 +111,10 @@ Dataset assemble(const std::vector<Entry>& entries, const std::string& where, co
     }
     progress.set(n);
     progress.finish();
-    int64_t skipped = 0;
+    int64_t skipped = 0, dim = 0;
     const Decoded* first_bad = nullptr;
     const Decoded* first_good = nullptr;
+    const Decoded* first_dim = nullptr;
     int channels = 1;
     for (int64_t i = 0; i < n; ++i) {
         const Decoded& d = dec[size_t(i)];
@@ -125,17 +126,14 @@ Dataset assemble(const std::vector<Entry>& entries, const std::string& where, co
         }
         if (!first_good) first_good = &d;
         if (d.image.channels == 3) channels = 3;
+        // 12-bit data in 16-bit files (microscopes, scanners) rounds to 0-16 of 255: nearly black.
+        if (d.image.max16 >= 0 && d.image.max16 < 4096 && dim++ == 0) first_dim = &d;
         if (d.image.width != first_good->image.width || d.image.height != first_good->image.height)
             HPT_THROW(where, ": images differ in size: ", entries[size_t(first_good - dec.data())].path, " is ",
                       first_good->image.width, "x", first_good->image.height, ", ", entries[size_t(i)].path, " is ",
                       d.image.width, "x", d.image.height,
                       "; resize them on load (run.load_size, or --load-size of data, eval and embed)");
     }
-    // 12-bit data in 16-bit files (microscopes, scanners) rounds to 0-16 of 255: nearly black.
-    int64_t dim = 0;
-    const Decoded* first_dim = nullptr;
-    for (const Decoded& d : dec)
-        if (d.error.empty() && d.image.max16 >= 0 && d.image.max16 < 4096 && dim++ == 0) first_dim = &d;
     if (dim > 0)
         std::fprintf(stderr, "warning: %lld 16-bit image%s in %s use%s at most 12 bits (first: %s, largest value %d of 65535) "
                      "and load%s nearly black; scale them to the 16-bit range\n", static_cast<long long>(dim),
