@@ -635,23 +635,8 @@ RunConfig from_json(const io::Json& j) {
 
 namespace {
 
-std::string toml_string(const std::string& v) {
-    std::string o = "\"";
-    for (const char ch : v) {
-        const unsigned char u = static_cast<unsigned char>(ch);
-        if (ch == '"' || ch == '\\') {
-            o += '\\';
-            o += ch;
-        } else if (u < 0x20 || u == 0x7f) {  // TOML allows no control character in a string
-            char b[8];
-            std::snprintf(b, sizeof b, "\\u%04x", u);
-            o += b;
-        } else {
-            o += ch;
-        }
-    }
-    return o + "\"";
-}
+// JSON's string form is a TOML basic string: the same escapes, control characters and DEL escaped.
+std::string toml_string(const std::string& v) { return io::Json::string(v).dump(); }
 
 // A double as a TOML float: "1" would read back as an integer.
 std::string toml_number(double d) {

@@ -171,7 +171,7 @@ void dump_string(std::ostringstream& os, const std::string& s) {
             os << '\\' << c;
         } else if (c == '\n') {
             os << "\\n";
-        } else if (static_cast<unsigned char>(c) < 0x20) {
+        } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {  // DEL too: then the text is also a TOML string
             char buf[8];
             std::snprintf(buf, sizeof buf, "\\u%04x", c);
             os << buf;
