@@ -98,7 +98,7 @@ SafetensorsHeader read_safetensors_header(const std::string& path) {
     if (head.size() == 8) {  // the header's length, little-endian; parse_safetensors_header checks it
         uint64_t hl = 0;
         for (int i = 7; i >= 0; --i) hl = hl << 8 | uint8_t(head[size_t(i)]);
-        if (hl <= size - 8 && hl <= (100u << 20)) {
+        if (hl <= size - 8 && hl <= kMaxSafetensorsHeader) {
             head.resize(8 + size_t(hl));
             in.read(head.data() + 8, std::streamsize(hl));
         }

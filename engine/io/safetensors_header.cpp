@@ -28,7 +28,7 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t size, co
     HPT_CHECK(size >= 8, what, ": not a safetensors file (", size, " bytes, shorter than its header)");
     uint64_t hl = 0;
     for (int i = 0; i < 8; ++i) hl |= uint64_t(bytes[i]) << (8 * i);
-    HPT_CHECK(hl <= size - 8 && hl <= (100u << 20), what, ": header length ", hl, " does not fit the file's ",
+    HPT_CHECK(hl <= size - 8 && hl <= kMaxSafetensorsHeader, what, ": header length ", hl, " does not fit the file's ",
               size, " bytes (truncated or not safetensors)");
     const Json header =
         Json::parse(std::string(reinterpret_cast<const char*>(bytes) + 8, size_t(hl)), what + " (header)");

@@ -11,6 +11,9 @@
 
 namespace hpt::io {
 
+// The largest JSON header read (the format's own limit is 100 MB too).
+constexpr uint64_t kMaxSafetensorsHeader = uint64_t(100) << 20;
+
 struct SafetensorsEntry {
     std::string name;
     DType dtype = DType::f32;
