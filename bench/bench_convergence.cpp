@@ -5,9 +5,13 @@
 // probe and kNN on the target's test split). Writes one JSON line per run, a plot of accuracy
 // against pretraining steps (log x), and the speedup:
 //   steps scratch needs to reach its best accuracy / steps HPT needs to reach that accuracy.
+// With several seeds (--seeds) every run repeats per seed; the speedup is taken on the mean
+// accuracy over seeds, and each seed's own speedup is listed next to it, because the small test
+// sets of medical datasets make one seed's comparison hinge on a few images.
 #include <cstdint>
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -39,7 +43,50 @@ struct Point {
     std::string mode;
     int64_t steps;
     double probe, knn, seconds;
+    uint64_t seed;
 };
+
+// Steps scratch needs for its best probe accuracy, and the steps `mode` needs to reach it (-1:
+// never within its budgets), over points of one seed or of means over seeds.
+struct Speedup {
+    double scratch_best = -1, mode_best = -1;
+    int64_t scratch_steps = 0, need = -1;
+};
+
+Speedup speedup_of(const std::vector<Point>& points, const std::string& mode) {
+    Speedup s;
+    for (const Point& p : points)
+        if (p.mode == "scratch" && p.probe > s.scratch_best) s.scratch_best = p.probe, s.scratch_steps = p.steps;
+    for (const Point& p : points) {
+        if (p.mode != mode) continue;
+        s.mode_best = std::max(s.mode_best, p.probe);
+        if (s.scratch_best >= 0 && p.probe >= s.scratch_best && s.need < 0) s.need = p.steps;
+    }
+    return s;
+}
+
+// One point per (mode, steps): the mean over seeds, and in `sd` the sample standard deviations.
+std::vector<Point> mean_over_seeds(const std::vector<Point>& points, std::vector<Point>* sd) {
+    std::vector<Point> mean;
+    for (const Point& p : points) {
+        const bool seen = std::any_of(mean.begin(), mean.end(), [&](const Point& m) { return m.mode == p.mode && m.steps == p.steps; });
+        if (seen) continue;
+        Point m{p.mode, p.steps, 0, 0, 0, 0}, d = m;
+        int n = 0;
+        for (const Point& q : points)
+            if (q.mode == p.mode && q.steps == p.steps) m.probe += q.probe, m.knn += q.knn, m.seconds += q.seconds, ++n;
+        m.probe /= n, m.knn /= n, m.seconds /= n;
+        for (const Point& q : points)  // one run without a measurement leaves the mean unmeasured
+            if (q.mode == p.mode && q.steps == p.steps) m.probe = q.probe < 0 ? -1 : m.probe, m.knn = q.knn < 0 ? -1 : m.knn;
+        for (const Point& q : points)
+            if (q.mode == p.mode && q.steps == p.steps)
+                d.probe += (q.probe - m.probe) * (q.probe - m.probe), d.knn += (q.knn - m.knn) * (q.knn - m.knn);
+        d.probe = n > 1 ? std::sqrt(d.probe / (n - 1)) : 0, d.knn = n > 1 ? std::sqrt(d.knn / (n - 1)) : 0;
+        mean.push_back(m);
+        if (sd) sd->push_back(d);
+    }
+    return mean;
+}
 
 void usage() {
     std::cout << "usage: bench_convergence --target DATA --base CHECKPOINT --out DIR [options]\n"
@@ -48,6 +95,8 @@ void usage() {
                  "  --modes hpt,hpt_bn,scratch      which kinds of run\n"
                  "  --batch N --image-size N --lr X --queue K   stage settings (default: the base's)\n"
                  "  --set key=value                 any other config value (repeatable)\n"
+                 "  --seeds 0,1,2                   repeat every run per seed (default: the base's run.seed);\n"
+                 "                                  the speedup is taken on the mean over seeds\n"
                  "  --resume                        keep finished runs in DIR\n";
 }
 
@@ -56,7 +105,7 @@ void usage() {
 int main(int argc, char** argv) {
     try {
         std::string target, base, out, modes_s = "hpt,hpt_bn,scratch";
-        std::string hpt_b = "25,100,400", scratch_b = "100,400,1600";
+        std::string hpt_b = "25,100,400", scratch_b = "100,400,1600", seeds_s;
         int64_t batch = 0, image_size = -1, queue = 0;
         double lr = 0;
         bool resume = false;
@@ -64,7 +113,7 @@ int main(int argc, char** argv) {
         for (int i = 1; i < argc; ++i) {
             const std::string a = argv[i];
             auto next = [&]() -> std::string {
-                if (i + 1 >= argc) throw Error("bench_convergence: " + a + " needs a value");
+                if (i + 1 >= argc) throw Error(a + " needs a value");
                 return argv[++i];
             };
             if (a == "--target") target = next();
@@ -78,12 +127,13 @@ int main(int argc, char** argv) {
             else if (a == "--queue") queue = std::stoll(next());
             else if (a == "--lr") lr = std::stod(next());
             else if (a == "--set") sets.push_back(next());
+            else if (a == "--seeds") seeds_s = next();
             else if (a == "--threads") set_num_threads(std::stoi(next()));
             else if (a == "--resume") resume = true;
             else if (a == "--help" || a == "-h") return usage(), 0;
-            else throw Error("bench_convergence: unknown option '" + a + "' (see --help)");
+            else throw Error("unknown option '" + a + "' (see --help)");
         }
-        HPT_CHECK(!target.empty() && !base.empty() && !out.empty(), "bench_convergence: --target, --base and --out are required (see --help)");
+        HPT_CHECK(!target.empty() && !base.empty() && !out.empty(), "--target, --base and --out are required (see --help)");
         const Checkpoint bc = read_checkpoint(base);
         HPT_CHECK(bc.has_manifest, base, ": bench_convergence needs an hpt checkpoint (it takes the model config from it)");
         RunConfig tmpl = from_json(bc.manifest.config);
@@ -104,32 +154,41 @@ int main(int argc, char** argv) {
             HPT_CHECK(m == "hpt" || m == "hpt_bn" || m == "scratch", "unknown mode '", m, "' (hpt, hpt_bn, scratch)");
             modes.push_back(m);
         }
+        std::vector<uint64_t> seeds;
+        for (int64_t v : seeds_s.empty() ? std::vector<int64_t>{int64_t(tmpl.run.seed)} : parse_list(seeds_s)) {
+            HPT_CHECK(v >= 0, "--seeds takes non-negative integers, not ", v);
+            seeds.push_back(uint64_t(v));
+        }
+        const bool multi_seed = seeds.size() > 1;
 
         fs::create_directories(out);
         Output jsonl(out + "/convergence.jsonl");
         std::vector<Point> points;
+        for (const uint64_t seed : seeds)
         for (const std::string& mode : modes) {
             for (int64_t budget : parse_list(mode == "scratch" ? scratch_b : hpt_b)) {
                 RunConfig c = tmpl;
+                c.run.seed = seed;
                 c.stages = {st};
                 StageConfig& s = c.stages[0];
                 s.iterations = budget;
                 s.init = mode == "scratch" ? "random" : base;
                 s.trainable = mode == "hpt_bn" ? "bn" : "all";
-                c.run.name = mode + "-" + std::to_string(budget);
+                c.run.name = mode + "-" + std::to_string(budget) + (multi_seed ? "-seed" + std::to_string(seed) : "");
                 c.run.out = out + "/runs/" + c.run.name;
                 for (const std::string& kv : sets) apply_override(c, kv);
+                HPT_CHECK(c.run.seed == seed || !multi_seed, "--set run.seed conflicts with --seeds; give the seeds to --seeds");
                 const bool done = resume && fs::exists(c.run.out + "/target/final.safetensors");
                 if (!done && fs::exists(c.run.out)) fs::remove_all(c.run.out);
                 std::cerr << "bench_convergence: " << c.run.name << "\n";
                 const RunResult r = run_pipeline(c, done);
                 const StageOutcome& o = r.stages[0];
                 const EvalResult& e = o.evals.at(0).result;
-                points.push_back({mode, budget, e.probe_test_acc, e.knn_test_acc, o.seconds});
+                points.push_back({mode, budget, e.probe_test_acc, e.knn_test_acc, o.seconds, c.run.seed});
                 JsonLine j;
                 j.str("bench", "convergence").str("target", target).str("base", base).str("mode", mode);
                 const auto acc = [](double v) { return v < 0 ? NAN : v; };  // not measured: null, as in metrics.jsonl
-                j.integer("steps", budget).num("probe_test_acc", acc(e.probe_test_acc)).num("probe_val_acc", acc(e.probe_val_acc));
+                j.integer("steps", budget).integer("seed", int64_t(c.run.seed)).num("probe_test_acc", acc(e.probe_test_acc)).num("probe_val_acc", acc(e.probe_val_acc));
                 j.num("knn_test_acc", acc(e.knn_test_acc)).num("seconds", o.seconds).str("device", r.device);
                 j.integer("batch", s.batch).integer("image_size", s.image_size).str("model", "resnet" +
                           std::to_string(c.model.depth) + " width " + std::to_string(c.model.width));
@@ -138,39 +197,55 @@ int main(int argc, char** argv) {
             }
         }
 
-        // Speedup on the linear-probe accuracy.
-        double best = -1;
-        int64_t scratch_steps = 0;
-        for (const Point& p : points)
-            if (p.mode == "scratch" && p.probe > best) best = p.probe, scratch_steps = p.steps;
+        // Speedup on the linear-probe accuracy: of the mean over seeds, then of each seed alone.
+        std::vector<Point> sd;
+        const std::vector<Point> mean = mean_over_seeds(points, &sd);
         std::ostringstream summary;
         summary.precision(4);
-        if (best >= 0) {
-            for (const std::string mode : {"hpt", "hpt_bn"}) {
-                int64_t need = -1;
-                double mode_best = -1;
-                for (const Point& p : points) {
-                    if (p.mode != mode) continue;
-                    mode_best = std::max(mode_best, p.probe);
-                    if (p.probe >= best && need < 0) need = p.steps;
-                }
-                if (mode_best < 0) continue;
-                JsonLine j;
-                j.str("bench", "convergence_speedup").str("target", target).str("mode", mode);
-                j.num("scratch_best_probe_acc", best).integer("scratch_steps", scratch_steps).num(mode + "_best_probe_acc", mode_best);
-                if (need > 0) {
-                    j.integer(mode + "_steps_to_scratch_best", need).num("speedup", double(scratch_steps) / double(need));
-                    summary << mode << ": reaches scratch's best linear-probe accuracy (" << 100 * best << "% at "
-                            << scratch_steps << " steps) after " << need << " steps: " << double(scratch_steps) / double(need)
-                            << "x fewer steps\n";
-                } else {
-                    j.raw("speedup", "null");
-                    summary << mode << ": best " << 100 * mode_best << "% stays below scratch's best " << 100 * best
-                            << "% within these budgets (no speedup measured)\n";
-                }
-                j.str("git", git_sha());
-                jsonl.emit(j.line());
+        if (multi_seed) {
+            summary << "test accuracy over " << seeds.size() << " seeds, % (mean +- sample sd):\n"
+                    << "  mode       steps  linear probe    kNN\n";
+            for (size_t i = 0; i < mean.size(); ++i) {
+                char row[128];
+                std::snprintf(row, sizeof row, "  %-9s %6lld  %6.2f +- %4.2f  %6.2f +- %4.2f\n", mean[i].mode.c_str(),
+                              static_cast<long long>(mean[i].steps), 100 * mean[i].probe, 100 * sd[i].probe, 100 * mean[i].knn,
+                              100 * sd[i].knn);
+                summary << row;
             }
+        }
+        for (const std::string mode : {"hpt", "hpt_bn"}) {
+            const Speedup sp = speedup_of(mean, mode);
+            if (sp.scratch_best < 0 || sp.mode_best < 0) continue;
+            JsonLine j;
+            j.str("bench", "convergence_speedup").str("target", target).str("mode", mode).integer("seeds", int64_t(seeds.size()));
+            j.num("scratch_best_probe_acc", sp.scratch_best).integer("scratch_steps", sp.scratch_steps).num(mode + "_best_probe_acc", sp.mode_best);
+            const std::string of = multi_seed ? "mean " : "";
+            if (sp.need > 0) {
+                const double x = double(sp.scratch_steps) / double(sp.need);
+                j.integer(mode + "_steps_to_scratch_best", sp.need).num("speedup", x);
+                summary << mode << ": reaches scratch's best " << of << "linear-probe accuracy (" << 100 * sp.scratch_best << "% at "
+                        << sp.scratch_steps << " steps) after " << sp.need << " steps: " << x << "x fewer steps\n";
+            } else {
+                j.raw("speedup", "null");
+                summary << mode << ": best " << of << 100 * sp.mode_best << "% stays below scratch's best " << of << 100 * sp.scratch_best
+                        << "% within these budgets (no speedup measured)\n";
+            }
+            if (multi_seed) {
+                std::string each;
+                summary << "  each seed:";
+                for (const uint64_t seed : seeds) {
+                    std::vector<Point> one;
+                    std::copy_if(points.begin(), points.end(), std::back_inserter(one), [&](const Point& p) { return p.seed == seed; });
+                    const Speedup s1 = speedup_of(one, mode);
+                    const std::string x = s1.need > 0 ? str(double(s1.scratch_steps) / double(s1.need), "x") : std::string("-");
+                    summary << " " << seed << ": " << x;
+                    each += (each.empty() ? "" : ",") + (s1.need > 0 ? str(double(s1.scratch_steps) / double(s1.need)) : std::string("null"));
+                }
+                summary << "\n";
+                j.raw("speedup_per_seed", "[" + each + "]");
+            }
+            j.str("git", git_sha());
+            jsonl.emit(j.line());
         }
         std::cout << summary.str();
         io::write_file_atomic(out + "/speedup.txt", summary.str());
