@@ -26,6 +26,8 @@ io::Json Manifest::to_json() const {
     j["queue_ptr"] = io::Json::integer(queue_ptr);
     j["seed"] = io::Json::integer(int64_t(seed));
     j["dataset"] = io::Json::string(dataset);
+    j["images"] = io::Json::integer(images);
+    j["seconds"] = io::Json::number(seconds);
     j["parent"] = io::Json::string(parent);
     j["parent_sha256"] = io::Json::string(parent_sha256);
     j["config"] = config;
@@ -44,6 +46,8 @@ Manifest Manifest::from_json(const io::Json& j, const std::string& what) {
         m.queue_ptr = j.at("queue_ptr").as_int();
         m.seed = uint64_t(j.at("seed").as_int());
         m.dataset = j.at("dataset").as_string();
+        if (j.has("images")) m.images = j.at("images").as_int();  // absent in files of earlier versions
+        if (j.has("seconds")) m.seconds = j.at("seconds").as_double("seconds");
         m.parent = j.at("parent").as_string();
         m.parent_sha256 = j.at("parent_sha256").as_string();
         m.config = j.at("config");

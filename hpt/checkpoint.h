@@ -26,6 +26,8 @@ struct Manifest {
     int64_t queue_ptr = 0;
     uint64_t seed = 0;
     std::string dataset;
+    int64_t images = 0;      // images the stage pretrains on (0: a file written before this was kept)
+    double seconds = 0;      // training wall time up to `step`, over every resume
     std::string parent, parent_sha256;  // the checkpoint this stage started from, if any
     io::Json config;                    // the run config (pipeline::to_json)
     io::Json results;                   // evaluation results of a final checkpoint

@@ -363,6 +363,7 @@ StageOutcome run_stage(const StageRun& r) {
     man.iterations = st.iterations;
     man.seed = cfg.run.seed;
     man.dataset = st.data;
+    man.images = n;
     man.config = to_json(cfg);
     if (!r.init_path.empty()) {
         const Checkpoint c = read_checkpoint(r.init_path);
@@ -380,6 +381,7 @@ StageOutcome run_stage(const StageRun& r) {
     optim::SGD opt(moco.query(), {st.effective_lr(), 0.9, st.weight_decay});
 
     int64_t start = 0;
+    double seconds_before = 0;  // training time before this resume, for the stage's total
     if (r.resume && fs::exists(last)) {
         const Checkpoint c = read_checkpoint(last);
         HPT_CHECK(c.has_manifest && c.manifest.stage == st.name, last, " is not a checkpoint of stage '", st.name, "'");
@@ -391,11 +393,18 @@ StageOutcome run_stage(const StageRun& r) {
                   ".iterations); ask for at least ", c.manifest.step);
         restore(c, moco, opt);
         start = c.manifest.step;
+        seconds_before = c.manifest.seconds;
+        // Images added or removed, or a version that holds some labeled images out as test: the
+        // epochs from here differ from the ones before, and the user should know it.
+        if (lead && c.manifest.images > 0 && c.manifest.images != n)
+            std::cerr << "warning: stage '" << st.name << "': " << last << " was trained on " << c.manifest.images
+                      << " images of " << st.data << ", which now gives " << n << "; the stage continues on the " << n << "\n";
         if (lead) {
             rewrite_metrics_up_to(r.out_dir, st.name, start);
             append_metric(r.out_dir, io::Json::object({{"event", io::Json::string("resume")},
                                                       {"stage", io::Json::string(st.name)},
-                                                      {"step", io::Json::integer(start)}}));
+                                                      {"step", io::Json::integer(start)},
+                                                      {"images", io::Json::integer(n)}}));
             std::cerr << "[" << st.name << "] resuming at step " << start << " from " << last << "\n";
         }
     } else if (r.resume && lead) {
@@ -428,6 +437,7 @@ StageOutcome run_stage(const StageRun& r) {
         Manifest m = man;
         m.step = step;
         m.queue_ptr = moco.queue_ptr();
+        m.seconds = seconds_before + prog.elapsed();
         return m;
     };
     const auto monitor_step = [&](int64_t done) {
@@ -536,7 +546,7 @@ StageOutcome run_stage(const StageRun& r) {
     }
     loader.reset();  // its worker and prefetched batches go before the evaluation
     if (lead) prog.finish();
-    out.seconds = prog.elapsed();
+    out.seconds = seconds_before + prog.elapsed();
     out.final_loss = loss_value;
 
     if (!lead) {

@@ -11,8 +11,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
+#include <sstream>
 
+#include "engine/data/gzip.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/json.h"
 #include "engine/io/sha256.h"
@@ -513,5 +516,44 @@ TEST_CASE("every stage's data is checked before the first stage trains", "[hpt]"
     cfg.stages[1].init = dir + "/run.toml";  // exists, but no checkpoint
     CHECK_THROWS(run_pipeline(cfg, false));
     CHECK(losses(dir + "/out/metrics.jsonl").empty());
+    fs::remove_all(dir);
+}
+
+TEST_CASE("a resumed stage keeps its training time and warns when its data now has other images", "[hpt][resume]") {
+    // The summary counted only the time after the resume, and a dataset that had changed under the
+    // run (images added, or a version holding some out as test) was trained on silently.
+    const std::string dir = tmp_dir("resumeimages");
+    const std::string csv = io::read_file(pipeline::sklearn_digits());
+    const std::vector<uint8_t> bytes = data::gunzip(reinterpret_cast<const uint8_t*>(csv.data()), csv.size(), "digits", 1 << 24);
+    const std::string all(bytes.begin(), bytes.end());
+    const auto first_lines = [&](int lines) {
+        size_t end = 0;
+        for (int i = 0; i < lines; ++i) end = all.find('\n', end) + 1;
+        io::write_file_atomic(dir + "/digits.csv", all.substr(0, end));
+    };
+    first_lines(1000);
+    std::string cfg_text = io::read_file(write_config(dir, 10));
+    cfg_text.replace(cfg_text.find(pipeline::sklearn_digits()), pipeline::sklearn_digits().size(), dir + "/digits.csv");
+    io::write_file_atomic(dir + "/run.toml", cfg_text);
+    CHECK(run_hpt("train --config '" + dir + "/run.toml'", "HPT_DEBUG_KILL_AFTER_STEP=6") == 128 + SIGKILL);
+    const Manifest at4 = read_checkpoint(dir + "/out/a/last.safetensors").manifest;
+    CHECK(at4.step == 4);
+    CHECK(at4.images > 0);
+    CHECK(at4.images < 1000);  // the carved val and test splits are not pretrained on
+    CHECK(at4.seconds > 0);
+
+    first_lines(900);
+    RunConfig cfg = load_config(dir + "/run.toml");
+    cfg.stages.resize(1);
+    std::ostringstream err;
+    std::streambuf* old = std::cerr.rdbuf(err.rdbuf());
+    const RunResult r = run_pipeline(cfg, true);
+    std::cerr.rdbuf(old);
+    const Manifest done = read_checkpoint(dir + "/out/a/final.safetensors").manifest;
+    CHECK_THAT(err.str(), Catch::Contains("was trained on " + std::to_string(at4.images) + " images of " + dir + "/digits.csv, which now gives " +
+                                          std::to_string(done.images)));
+    CHECK(done.images < at4.images);
+    CHECK(done.seconds > at4.seconds);
+    CHECK(r.stages.at(0).seconds == Approx(done.seconds).margin(1.0));
     fs::remove_all(dir);
 }
