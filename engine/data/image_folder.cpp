@@ -83,8 +83,8 @@ struct Decoded {
     std::string error;
 };
 
-// Decodes every entry and assembles the splits. Unreadable files are skipped (and counted in one
-// warning) or, under strict, the first is an error.
+// Decodes every entry and assembles the splits. Unreadable files are skipped (counted in one
+// warning that names the first few) or, under strict, the first is an error.
 Dataset assemble(const std::vector<Entry>& entries, const std::string& where, const LoadOptions& opt) {
     const int64_t n = int64_t(entries.size());
     std::vector<Decoded> dec(static_cast<size_t>(n));
@@ -139,12 +139,18 @@ Dataset assemble(const std::vector<Entry>& entries, const std::string& where, co
                      "and load%s nearly black; scale them to the 16-bit range\n", static_cast<long long>(dim),
                      dim == 1 ? "" : "s", where.c_str(), dim == 1 ? "s" : "",
                      entries[size_t(first_dim - dec.data())].path.c_str(), first_dim->image.max16, dim == 1 ? "s" : "");
-    if (skipped > 0) {
-        // The error already names the file: "FILE: reason [source:line]".
-        std::fprintf(stderr, "warning: skipped %lld unreadable image%s in %s (first: %s)\n", (long long)skipped,
-                     skipped == 1 ? "" : "s", where.c_str(), first_bad->error.c_str());
-    }
     if (!first_good) HPT_THROW(where, ": none of the ", n, " image files could be read (first: ", first_bad->error, ")");
+    if (skipped > 0) {
+        // Each error already names its file: "FILE: reason [source:line]". The first few are
+        // listed, so that a handful of bad files can be found without --strict runs one by one.
+        constexpr int64_t kListed = 5;
+        std::fprintf(stderr, "warning: skipped %lld unreadable image%s in %s:\n", (long long)skipped, skipped == 1 ? "" : "s",
+                     where.c_str());
+        int64_t listed = 0;
+        for (const Decoded& d : dec)
+            if (!d.error.empty() && listed++ < kListed) std::fprintf(stderr, "  %s\n", d.error.c_str());
+        if (skipped > kListed) std::fprintf(stderr, "  ... and %lld more\n", (long long)(skipped - kListed));
+    }
     const int64_t h = first_good->image.height, w = first_good->image.width;
 
     Dataset ds;

@@ -13,6 +13,7 @@
 #include "engine/data/list_file.h"
 #include "engine/io/atomic_file.h"
 #include "tests/data/fixtures.h"
+#include "tests/support/stderr_capture.h"
 
 using namespace hpt;
 using namespace hpt::data;
@@ -95,9 +96,19 @@ TEST_CASE("unreadable images are skipped and counted, or an error when strict", 
     tmp.write_text("f/c/junk.jpg", "definitely not a jpeg");
     LoadOptions o;
     o.val_fraction = 0, o.test_fraction = 0;
+    test::StderrCapture err;
     const Dataset ds = load_dataset(tmp.file("f"), o);
     CHECK(ds.train.size() == 4);
     CHECK(ds.skipped_images == 2);
+    // Both named (the warning named only the first), up to five of them.
+    const std::string warned = err.text();
+    CHECK_THAT(warned, Catch::Contains("skipped 2 unreadable images") && Catch::Contains("broken.png") && Catch::Contains("junk.jpg"));
+    for (int i = 0; i < 6; ++i) tmp.write_text("f/c/junk" + std::to_string(i) + ".png", "not a png");
+    test::StderrCapture err8;
+    CHECK(load_dataset(tmp.file("f"), o).skipped_images == 8);
+    const std::string warned8 = err8.text();
+    CHECK_THAT(warned8, Catch::Contains("skipped 8 unreadable images") && Catch::Contains("... and 3 more"));
+    CHECK(std::count(warned8.begin(), warned8.end(), '\n') == 7);  // the count, five files, the rest
     o.strict = true;
     CHECK_THROWS_WITH(load_dataset(tmp.file("f"), o), Catch::Contains("broken.png") && Catch::Contains("strict"));
 
