@@ -46,6 +46,10 @@ std::map<std::string, std::string> parse_flat_json(const std::string& line);
 std::vector<std::string> run_peer(const std::string& script, const std::vector<std::string>& args,
                                   const std::string& stdin_text, std::string& error);
 
+// Peers (run_peer, PeerServer) run with glibc's malloc keeping freed memory (GLIBC_TUNABLES,
+// unless already set; see keep_peer_malloc_memory in common.cpp), and the JSON lines they print
+// name that setting.
+
 // A PyTorch peer kept running for the whole benchmark (`python3 script args --serve`): one JSON
 // request per line on its stdin, one JSON result line per request on its stdout. Lets a bench
 // alternate our timing and the peer's shape by shape, so that a machine whose speed drifts (a
@@ -81,6 +85,7 @@ Paired time_paired(const std::function<void()>& ours, PeerServer* peer, const st
 
 // The Python interpreter peers run under: $HPT_PYTHON, else Debian's /usr/bin/python3.
 std::string peer_python();
+
 
 // Where tools/ lives (the source tree), for peer scripts.
 std::string source_dir();

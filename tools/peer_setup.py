@@ -2,6 +2,7 @@
 hpt runs it, a line naming the peer for the JSON results, and the wall-clock timing loop."""
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -60,5 +61,9 @@ def setup(device, threads, tf32):
         return dev, "pytorch %s cuda %s on %s (cuDNN %s, benchmark on, TF32 %s)" % (
             torch.__version__, torch.version.cuda, torch.cuda.get_device_name(dev), torch.backends.cudnn.version(),
             "on" if tf32 else "off")
-    return dev, "pytorch %s (%d threads%s)" % (
-        torch.__version__, torch.get_num_threads(), ", oneDNN" if torch.backends.mkldnn.is_available() else "")
+    # bench/common.cpp starts peers with glibc's malloc keeping freed memory (GLIBC_TUNABLES); the
+    # description says which allocator settings the times were taken with.
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    malloc = "glibc malloc, freed memory kept" if "mmap_max=0" in tunables else "glibc malloc defaults"
+    return dev, "pytorch %s (%d threads%s, %s)" % (
+        torch.__version__, torch.get_num_threads(), ", oneDNN" if torch.backends.mkldnn.is_available() else "", malloc)
