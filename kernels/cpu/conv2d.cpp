@@ -153,7 +153,20 @@ void backward_ref(const Geom& g, const T* gy, const T* x, const T* w, T* gx, T* 
     }
 }
 
-enum class Path { reference, onednn, im2col };
+// oneDNN's Winograd F(4x4, 3x3) against its direct convolution, forward + both backward passes
+// of ResNet-18's (small stem) 3x3 stride-1 convolutions at batch 64 on 2 AVX-512 EPYC cores
+// (bench_conv_layouts, bench/results/cpu/README.md): 37 vs 50 ms at 64 channels on 32x32, 26 vs
+// 45, 18 vs 46 and 26 vs 45 ms at 128, 256 and 512 channels; the 3-channel stem is slower (16 vs
+// 8 ms). oneDNN has no Winograd for other strides, nor without AVX-512. Its sums differ from the
+// direct ones by transform rounding (as cuDNN's Winograd does, which PyTorch's GPU convolutions
+// use by default); HPT_CPU_CONV=onednn keeps the direct convolution.
+bool winograd_wins(const Tensor& x, const Tensor& w, const Conv2dAttrs& p) {
+    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    return avx512 && w.size(2) == 3 && w.size(3) == 3 && p.stride[0] == 1 && p.stride[1] == 1 && p.dilation[0] == 1 &&
+           p.dilation[1] == 1 && p.groups == 1 && x.size(1) >= 16 && w.size(0) >= 16;
+}
+
+enum class Path { reference, onednn, winograd, im2col };
 
 // The rule for `automatic` is fixed (not timed at run time) so that a run and its resumption take
 // the same path and produce the same bits.
@@ -171,6 +184,7 @@ Path choose(const Tensor& x, const Tensor& w, int64_t oh, int64_t ow, const Conv
         return Path::onednn;
     }
     if (t != DType::f32) return Path::reference;
+    if (winograd_wins(x, w, p)) return Path::winograd;
     return im2col_wins(x, w, oh, ow, p) ? Path::im2col : Path::onednn;
 }
 
@@ -189,6 +203,7 @@ void conv2d_kernel(const KernelArgs& args) {
     const Conv2dAttrs& p = args.attr<Conv2dAttrs>();
     switch (choose(x, w, y.size(2), y.size(3), p)) {
         case Path::onednn: return conv2d_forward_onednn(x, w, b, y, p);
+        case Path::winograd: return conv2d_forward_onednn(x, w, b, y, p, true);
         case Path::im2col: return conv2d_forward_im2col(x, w, b, y, p);
         case Path::reference: break;
     }
@@ -205,6 +220,7 @@ void conv2d_backward_kernel(const KernelArgs& args) {
     const Conv2dAttrs& p = args.attr<Conv2dAttrs>();
     switch (choose(x, w, gy.size(2), gy.size(3), p)) {
         case Path::onednn: return conv2d_backward_onednn(gy, x, w, gx, gw, gb, p);
+        case Path::winograd: return conv2d_backward_onednn(gy, x, w, gx, gw, gb, p, true);
         case Path::im2col: return conv2d_backward_im2col(gy, x, w, gx, gw, gb, p);
         case Path::reference: break;
     }

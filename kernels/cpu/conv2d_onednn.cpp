@@ -1,4 +1,5 @@
-// conv2d on oneDNN (f32): forward, and both backward passes in one call.
+// conv2d on oneDNN (f32): forward, and both backward passes in one call; the direct algorithm, or
+// Winograd where the caller asks for it and oneDNN has it for the shape.
 //
 // oneDNN picks its own (blocked) layouts for the convolution; our tensors are plain NCHW/OIHW, so
 // operands are reordered in and results out. Per shape we cache the primitives, the reorders and
@@ -60,6 +61,7 @@ struct ConvPlan {
     memory::desc src, wei, bias, dst;  // plain user layouts
     memory::dims strides, dilates, pad_l, pad_r;
     bool has_bias = false;
+    dnnl::algorithm alg = dnnl::algorithm::convolution_direct;  // of all three passes
 
     std::unique_ptr<dnnl::convolution_forward::primitive_desc> fwd_pd;
     std::unique_ptr<dnnl::convolution_forward> fwd;
@@ -74,7 +76,7 @@ struct ConvPlan {
 };
 
 using Key = std::tuple<memory::dims, memory::dims, memory::dims, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                       int64_t, bool>;
+                       int64_t, bool, bool>;
 
 std::mutex g_mu;
 std::map<Key, std::unique_ptr<ConvPlan>>& plans() {
@@ -82,9 +84,9 @@ std::map<Key, std::unique_ptr<ConvPlan>>& plans() {
     return m;
 }
 
-ConvPlan& plan_for(const Tensor& x, const Tensor& w, const Tensor& y, bool has_bias, const Conv2dAttrs& p) {
+ConvPlan& plan_for(const Tensor& x, const Tensor& w, const Tensor& y, bool has_bias, const Conv2dAttrs& p, bool winograd) {
     Key key{x.shape(), w.shape(), y.shape(), p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0],
-            p.dilation[1], p.groups, has_bias};
+            p.dilation[1], p.groups, has_bias, winograd};
     auto& m = plans();
     auto it = m.find(key);
     if (it != m.end()) return *it->second;
@@ -104,13 +106,22 @@ ConvPlan& plan_for(const Tensor& x, const Tensor& w, const Tensor& y, bool has_b
 
     const memory::desc any_src(x.shape(), dt::f32, tag::any), any_dst(y.shape(), dt::f32, tag::any);
     const memory::desc any_wei(pl->wei.dims(), dt::f32, tag::any);
-    auto fd = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
-                                                         dnnl::algorithm::convolution_direct, any_src, any_wei,
-                                                         pl->bias, any_dst, pl->strides, pl->dilates, pl->pad_l, pl->pad_r)
-                       : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
-                                                         dnnl::algorithm::convolution_direct, any_src, any_wei, any_dst,
-                                                         pl->strides, pl->dilates, pl->pad_l, pl->pad_r);
-    pl->fwd_pd = std::make_unique<dnnl::convolution_forward::primitive_desc>(fd, cpu_engine());
+    const auto forward_pd = [&](dnnl::algorithm alg) {
+        auto fd = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, any_src, any_wei,
+                                                             pl->bias, any_dst, pl->strides, pl->dilates, pl->pad_l, pl->pad_r)
+                           : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, any_src, any_wei,
+                                                             any_dst, pl->strides, pl->dilates, pl->pad_l, pl->pad_r);
+        return std::make_unique<dnnl::convolution_forward::primitive_desc>(fd, cpu_engine());
+    };
+    if (winograd) {
+        // Where oneDNN has no Winograd for the shape (or the machine), the direct convolution.
+        try {
+            pl->fwd_pd = forward_pd(dnnl::algorithm::convolution_winograd);
+            pl->alg = dnnl::algorithm::convolution_winograd;
+        } catch (const dnnl::error&) {
+        }
+    }
+    if (!pl->fwd_pd) pl->fwd_pd = forward_pd(dnnl::algorithm::convolution_direct);
     pl->fwd = std::make_unique<dnnl::convolution_forward>(*pl->fwd_pd);
     pl->f_src.init(pl->src, pl->fwd_pd->src_desc(), true, false);
     pl->f_wei.init(pl->wei, pl->fwd_pd->weights_desc(), true, false);
@@ -124,13 +135,12 @@ void init_backward(ConvPlan& pl) {
     if (pl.bwd_ready) return;
     const memory::desc any_src(pl.src.dims(), dt::f32, tag::any), any_dst(pl.dst.dims(), dt::f32, tag::any);
     const memory::desc any_wei(pl.wei.dims(), dt::f32, tag::any);
-    dnnl::convolution_backward_data::desc dd(dnnl::algorithm::convolution_direct, any_src, any_wei, any_dst,
-                                             pl.strides, pl.dilates, pl.pad_l, pl.pad_r);
+    dnnl::convolution_backward_data::desc dd(pl.alg, any_src, any_wei, any_dst, pl.strides, pl.dilates, pl.pad_l, pl.pad_r);
     pl.bd_pd = std::make_unique<dnnl::convolution_backward_data::primitive_desc>(dd, cpu_engine(), *pl.fwd_pd);
     pl.bd = std::make_unique<dnnl::convolution_backward_data>(*pl.bd_pd);
     // The weight gradient always has a bias gradient slot; unused when the conv has no bias.
-    dnnl::convolution_backward_weights::desc wd(dnnl::algorithm::convolution_direct, any_src, any_wei, pl.bias,
-                                                any_dst, pl.strides, pl.dilates, pl.pad_l, pl.pad_r);
+    dnnl::convolution_backward_weights::desc wd(pl.alg, any_src, any_wei, pl.bias, any_dst, pl.strides, pl.dilates,
+                                                pl.pad_l, pl.pad_r);
     pl.bw_pd = std::make_unique<dnnl::convolution_backward_weights::primitive_desc>(wd, cpu_engine(), *pl.fwd_pd);
     pl.bw = std::make_unique<dnnl::convolution_backward_weights>(*pl.bw_pd);
     pl.bd_gy.init(pl.dst, pl.bd_pd->diff_dst_desc(), true, false);
@@ -146,10 +156,11 @@ memory wrap(const memory::desc& md, const Tensor& t) { return memory(md, cpu_eng
 
 }  // namespace
 
-void conv2d_forward_onednn(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Conv2dAttrs& p) {
+void conv2d_forward_onednn(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Conv2dAttrs& p,
+                           bool winograd) {
     std::lock_guard<std::mutex> lock(g_mu);
     try {
-        ConvPlan& pl = plan_for(x, w, y, b.defined(), p);
+        ConvPlan& pl = plan_for(x, w, y, b.defined(), p, winograd);
         const memory mx = wrap(pl.src, x), mw = wrap(pl.wei, w), my = wrap(pl.dst, y);
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, pl.f_src.in(mx)},
                                              {DNNL_ARG_WEIGHTS, pl.f_wei.in(mw)},
@@ -165,10 +176,10 @@ void conv2d_forward_onednn(const Tensor& x, const Tensor& w, const Tensor& b, co
 }
 
 void conv2d_backward_onednn(const Tensor& gy, const Tensor& x, const Tensor& w, const Tensor& gx, const Tensor& gw,
-                            const Tensor& gb, const Conv2dAttrs& p) {
+                            const Tensor& gb, const Conv2dAttrs& p, bool winograd) {
     std::lock_guard<std::mutex> lock(g_mu);
     try {
-        ConvPlan& pl = plan_for(x, w, gy, gb.defined(), p);
+        ConvPlan& pl = plan_for(x, w, gy, gb.defined(), p, winograd);
         init_backward(pl);
         const memory mgy = wrap(pl.dst, gy);
         if (gx.defined()) {

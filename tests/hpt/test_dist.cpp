@@ -121,11 +121,15 @@ Diff max_diff(const std::string& a, const std::string& b, const std::string& inc
 TEST_CASE("two MPI ranks with half the batch each compute what one process computes", "[hpt][dist]") {
     const std::string dir = tmp_dir("dist_equal");
     const std::string cfg = write_config(dir, 8);
-    must_run(cfg, dir + "/one", 0);
-    const Ran two = must_run(cfg, dir + "/two", 2);
+    // Direct convolutions: with Winograd's transform rounding (the default for 3x3 convs on
+    // AVX-512) the loss difference here grew from 2e-6 to 5e-5 over 8 steps, past bounds that are
+    // meant to catch a wrong reduction. The noise check further down holds either way.
+    const std::string direct = "HPT_CPU_CONV=onednn";
+    must_run(cfg, dir + "/one", 0, "", direct);
+    const Ran two = must_run(cfg, dir + "/two", 2, "", direct);
     CHECK(two.output.find("2 ranks (mpi)") != std::string::npos);
     // The engine's own rounding noise: the same single process with two threads sums in another order.
-    must_run(cfg, dir + "/threads", 0, "", "HPT_NUM_THREADS=2");
+    must_run(cfg, dir + "/threads", 0, "", direct + " HPT_NUM_THREADS=2");
 
     const auto l1 = losses(dir + "/one/metrics.jsonl"), l2 = losses(dir + "/two/metrics.jsonl");
     REQUIRE(l1.size() == 16);
