@@ -86,7 +86,6 @@ Paired time_paired(const std::function<void()>& ours, PeerServer* peer, const st
 // The Python interpreter peers run under: $HPT_PYTHON, else Debian's /usr/bin/python3.
 std::string peer_python();
 
-
 // Where tools/ lives (the source tree), for peer scripts.
 std::string source_dir();
 

@@ -64,6 +64,7 @@ def setup(device, threads, tf32):
     # bench/common.cpp starts peers with glibc's malloc keeping freed memory (GLIBC_TUNABLES); the
     # description says which allocator settings the times were taken with.
     tunables = os.environ.get("GLIBC_TUNABLES", "")
-    malloc = "glibc malloc, freed memory kept" if "mmap_max=0" in tunables else "glibc malloc defaults"
+    malloc = ("glibc malloc, freed memory kept" if "mmap_max=0" in tunables
+              else "GLIBC_TUNABLES=" + tunables if tunables else "glibc malloc defaults")
     return dev, "pytorch %s (%d threads%s, %s)" % (
         torch.__version__, torch.get_num_threads(), ", oneDNN" if torch.backends.mkldnn.is_available() else "", malloc)

@@ -11,9 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <map>
-#include <sstream>
 
 #include "engine/data/gzip.h"
 #include "engine/io/atomic_file.h"
@@ -24,6 +22,7 @@
 #include "hpt/example.h"
 #include "hpt/pipeline.h"
 #include "tests/hpt/tiny_run.h"
+#include "tests/support/stderr_capture.h"
 
 using namespace hpt;
 using namespace hpt::pipeline;
@@ -545,12 +544,11 @@ TEST_CASE("a resumed stage keeps its training time and warns when its data now h
     first_lines(900);
     RunConfig cfg = load_config(dir + "/run.toml");
     cfg.stages.resize(1);
-    std::ostringstream err;
-    std::streambuf* old = std::cerr.rdbuf(err.rdbuf());
+    test::StderrCapture err;
     const RunResult r = run_pipeline(cfg, true);
-    std::cerr.rdbuf(old);
+    const std::string warned = err.text();
     const Manifest done = read_checkpoint(dir + "/out/a/final.safetensors").manifest;
-    CHECK_THAT(err.str(), Catch::Contains("was trained on " + std::to_string(at4.images) + " images of " + dir + "/digits.csv, which now gives " +
+    CHECK_THAT(warned, Catch::Contains("was trained on " + std::to_string(at4.images) + " images of " + dir + "/digits.csv, which now gives " +
                                           std::to_string(done.images)));
     CHECK(done.images < at4.images);
     CHECK(done.seconds > at4.seconds);
