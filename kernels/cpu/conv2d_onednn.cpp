@@ -114,10 +114,21 @@ ConvPlan& plan_for(const Tensor& x, const Tensor& w, const Tensor& y, bool has_b
         return std::make_unique<dnnl::convolution_forward::primitive_desc>(fd, cpu_engine());
     };
     if (winograd) {
-        // Where oneDNN has no Winograd for the shape (or the machine), the direct convolution.
+        // Where oneDNN has no Winograd for the shape (or the machine) in all three passes, the
+        // direct convolution: the backward passes must take the forward's algorithm.
         try {
-            pl->fwd_pd = forward_pd(dnnl::algorithm::convolution_winograd);
-            pl->alg = dnnl::algorithm::convolution_winograd;
+            const auto wino = dnnl::algorithm::convolution_winograd;
+            auto fwd_pd = forward_pd(wino);
+            dnnl::convolution_backward_data::primitive_desc(
+                dnnl::convolution_backward_data::desc(wino, any_src, any_wei, any_dst, pl->strides, pl->dilates, pl->pad_l,
+                                                      pl->pad_r),
+                cpu_engine(), *fwd_pd);
+            dnnl::convolution_backward_weights::primitive_desc(
+                dnnl::convolution_backward_weights::desc(wino, any_src, any_wei, pl->bias, any_dst, pl->strides, pl->dilates,
+                                                         pl->pad_l, pl->pad_r),
+                cpu_engine(), *fwd_pd);
+            pl->fwd_pd = std::move(fwd_pd);
+            pl->alg = wino;
         } catch (const dnnl::error&) {
         }
     }
