@@ -111,6 +111,10 @@ Variant make(const ConvShape& s, tag act, bool reorder_acts,
 int main(int argc, char** argv) {
     try {
         const std::string out = argc > 1 ? argv[1] : "";
+        if (argc > 2 || (!out.empty() && out[0] == '-')) {
+            std::cout << "usage: bench_conv_layouts [OUT.jsonl]   (also prints the JSON lines; threads: HPT_NUM_THREADS)\n";
+            return out == "-h" || out == "--help" ? 0 : 1;
+        }
         Output o(out);
         for (const ConvShape& s : resnet18_small_convs(64)) {
             const Variant plain = make(s, tag::any, true), nhwc = make(s, tag::nhwc, false), blocked = make(s, tag::any, false);
