@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <iterator>
 #include <sstream>
 
 #include "bench/common.h"
@@ -66,22 +67,29 @@ Speedup speedup_of(const std::vector<Point>& points, const std::string& mode) {
 }
 
 // One point per (mode, steps): the mean over seeds, and in `sd` the sample standard deviations.
+// One run without a measurement (-1) leaves that mean unmeasured.
 std::vector<Point> mean_over_seeds(const std::vector<Point>& points, std::vector<Point>* sd) {
     std::vector<Point> mean;
     for (const Point& p : points) {
-        const bool seen = std::any_of(mean.begin(), mean.end(), [&](const Point& m) { return m.mode == p.mode && m.steps == p.steps; });
-        if (seen) continue;
+        if (std::any_of(mean.begin(), mean.end(), [&](const Point& m) { return m.mode == p.mode && m.steps == p.steps; }))
+            continue;
+        std::vector<Point> same;
+        std::copy_if(points.begin(), points.end(), std::back_inserter(same),
+                     [&](const Point& q) { return q.mode == p.mode && q.steps == p.steps; });
+        const double n = double(same.size());
+        const auto stats = [&](double Point::*f, double& avg, double& dev) {
+            double sum = 0, sq = 0;
+            bool missing = false;
+            for (const Point& q : same) sum += q.*f, missing |= q.*f < 0;
+            avg = sum / n;
+            for (const Point& q : same) sq += (q.*f - avg) * (q.*f - avg);
+            dev = same.size() > 1 ? std::sqrt(sq / (n - 1)) : 0;
+            if (missing) avg = -1;
+        };
         Point m{p.mode, p.steps, 0, 0, 0, 0}, d = m;
-        int n = 0;
-        for (const Point& q : points)
-            if (q.mode == p.mode && q.steps == p.steps) m.probe += q.probe, m.knn += q.knn, m.seconds += q.seconds, ++n;
-        m.probe /= n, m.knn /= n, m.seconds /= n;
-        for (const Point& q : points)  // one run without a measurement leaves the mean unmeasured
-            if (q.mode == p.mode && q.steps == p.steps) m.probe = q.probe < 0 ? -1 : m.probe, m.knn = q.knn < 0 ? -1 : m.knn;
-        for (const Point& q : points)
-            if (q.mode == p.mode && q.steps == p.steps)
-                d.probe += (q.probe - m.probe) * (q.probe - m.probe), d.knn += (q.knn - m.knn) * (q.knn - m.knn);
-        d.probe = n > 1 ? std::sqrt(d.probe / (n - 1)) : 0, d.knn = n > 1 ? std::sqrt(d.knn / (n - 1)) : 0;
+        stats(&Point::probe, m.probe, d.probe);
+        stats(&Point::knn, m.knn, d.knn);
+        stats(&Point::seconds, m.seconds, d.seconds);
         mean.push_back(m);
         if (sd) sd->push_back(d);
     }
