@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/nn/layers.h"
@@ -186,6 +187,13 @@ void put_accuracies(io::Json& into, const EvalResult& r) {
     into["probe_test_acc"] = acc(r.probe_test_acc);
     into["probe_val_acc"] = acc(r.probe_val_acc);
     into["knn_test_acc"] = acc(r.knn_test_acc);
+}
+
+std::string percent(double acc, const std::string& missing) {
+    if (acc < 0) return missing;
+    char b[32];
+    std::snprintf(b, sizeof b, "%.2f%%", 100 * acc);  // rounded (truncating showed 0.6667 as 66.66%)
+    return b;
 }
 
 EvalResult get_accuracies(const io::Json& from) {

@@ -50,6 +50,8 @@ struct EvalResult {
 // Reading takes null or a negative number (files written before) as not run.
 void put_accuracies(io::Json& into, const EvalResult& r);
 EvalResult get_accuracies(const io::Json& from);
+// An accuracy as "83.97%" (rounded), or `missing` where it was not run (negative).
+std::string percent(double acc, const std::string& missing = "-");
 
 EvalResult linear_probe(const FeatureSet& f, const EvalSection& cfg, uint64_t seed);
 double knn_accuracy(const Tensor& train, const Tensor& y_train, const Tensor& test, const Tensor& y_test,

@@ -110,7 +110,10 @@ int main(int argc, char** argv) {
     auto* eval = app.add_subcommand("eval", "linear probe and kNN of a checkpoint's backbone on a labeled dataset");
     BackboneRequest er;
     std::string er_format = "auto";
-    std::vector<std::string> eval_sets;  // eval.<key>=<value> over the checkpoint's run's [eval]
+    // eval.<key>=<value> over the checkpoint's run's [eval]: --set's, then the named options'. Two
+    // lists, since CLI11 assigns --set's values to its vector after every option's callback has run,
+    // which dropped what the named options had added to a shared one.
+    std::vector<std::string> eval_sets, eval_named;
     eval->add_option("--checkpoint", er.checkpoint, "hpt checkpoint or torchvision-style safetensors")->required();
     eval->add_option("--data", er.data, "labeled dataset (train/val/test splits; test and val are carved from train if absent)")->required();
     eval->add_option("--image-size", er.image_size, "input size (default: the checkpoint's training size)")
@@ -118,7 +121,7 @@ int main(int argc, char** argv) {
     // Unset, each comes from the run that wrote the checkpoint (its config's [eval]), else the default.
     const auto eval_key = [&](const char* option, const char* key, const char* help, CLI::Validator range) {
         eval->add_option_function<std::string>(
-                option, [&eval_sets, key](const std::string& v) { eval_sets.push_back(std::string("eval.") + key + "=" + v); },
+                option, [&eval_named, key](const std::string& v) { eval_named.push_back(std::string("eval.") + key + "=" + v); },
                 std::string(help) + " (eval." + key + "; default: the checkpoint's run's)")
             ->check(range);
     };
@@ -127,7 +130,7 @@ int main(int argc, char** argv) {
     eval_key("--knn-k", "knn_k", "neighbours of the kNN vote", number_in(1, true, 1e6));
     eval_key("--knn-t", "knn_t", "temperature of the kNN vote's weights", number_in(0, false, 1e6));
     eval_key("--max-train", "max_train", "training images used, a seeded subset (0: all)", number_in(0, true, 1e12));
-    eval->add_option("--set", eval_sets, "any [eval] value: eval.<key>=<value> (repeatable)");
+    eval->add_option("--set", eval_sets, "any [eval] value: eval.<key>=<value> (repeatable; the options above win)");
     eval->add_option("--device", device, "cpu, cuda, cuda:N or auto");
     eval->add_option("--format", er_format, "force the dataset format: idx, npz, digits_csv, image_folder, list_file")
         ->capture_default_str();
@@ -217,12 +220,17 @@ int main(int argc, char** argv) {
         if (er_format != "auto") er.load.format = br.load.format = data::parse_format(er_format);
         if (*eval) {
             er.device = device;
+            eval_sets.insert(eval_sets.end(), eval_named.begin(), eval_named.end());
             const CheckpointEval ce = evaluate_checkpoint(er, eval_sets);
             const EvalResult& r = ce.result;
             const EvalSection& e = ce.settings;
-            std::printf("%s on %s: linear probe %.2f%% (test, at the best validation accuracy %.2f%%), kNN %.2f%%\n",
-                        er.checkpoint.c_str(), er.data.c_str(), 100 * r.probe_test_acc, 100 * r.probe_val_acc,
-                        100 * r.knn_test_acc);
+            // A part turned off says so (it printed as -100.00%).
+            const std::string probe = r.probe_test_acc < 0 ? "not run"
+                                                             : percent(r.probe_test_acc) + " (test, at the best validation accuracy " +
+                                                                   percent(r.probe_val_acc) + ")";
+            const std::string knn = percent(r.knn_test_acc, "not run");
+            std::printf("%s on %s: linear probe %s, kNN %s\n", er.checkpoint.c_str(), er.data.c_str(), probe.c_str(),
+                        knn.c_str());
             std::printf("settings (%s): probe_epochs %lld, probe_lr %g, knn_k %lld, knn_t %g, max_train %lld\n",
                         ce.settings_from_run ? "the checkpoint's run's [eval] and your options" : "defaults and your options",
                         static_cast<long long>(e.probe_epochs), e.probe_lr, static_cast<long long>(e.knn_k), e.knn_t,

@@ -189,14 +189,9 @@ std::string summary_table(const RunResult& r) {
         for (const StageEval& e : s.evals) {
             std::string data = e.data;
             if (data.size() > 42) data = "..." + data.substr(data.size() - 39);
-            auto pct = [](double v) {  // rounded, as everywhere else (truncating showed 0.6667 as 66.66%)
-                char b[16];
-                std::snprintf(b, sizeof b, "%.2f%%", 100 * v);
-                return v < 0 ? std::string("-") : std::string(b);
-            };
             std::snprintf(line, sizeof line, "%-14s %10lld %9s  %-42s %10s %8s\n", s.name.c_str(),
                           static_cast<long long>(s.iterations), s.skipped ? "(done)" : format_duration(s.seconds).c_str(),
-                          data.c_str(), pct(e.result.probe_test_acc).c_str(), pct(e.result.knn_test_acc).c_str());
+                          data.c_str(), percent(e.result.probe_test_acc).c_str(), percent(e.result.knn_test_acc).c_str());
             os << line;
         }
         if (s.evals.empty()) {

@@ -8,6 +8,7 @@
 #include "tests/hpt/tiny_run.h"
 
 using hpt::test::run_hpt;
+using hpt::test::run_hpt_output;
 using hpt::test::tmp_dir;
 using hpt::test::write_config;
 namespace fs = std::filesystem;
@@ -29,5 +30,17 @@ TEST_CASE("hpt_run: --threads after a subcommand; the example's options before o
     CHECK(run_hpt("data inspect '" + hpt::pipeline::sklearn_digits() + "' --threads 1") == 0);
     CHECK(run_hpt("eval --checkpoint '" + dir + "/run/b/final.safetensors' --data '" + hpt::pipeline::sklearn_digits() +
                   "' --knn-k 0") != 0);
+    // A named [eval] option next to --set: CLI11 assigned --set's values after the named options had
+    // added theirs to the same list, so --probe-lr was silently dropped; and a part turned off
+    // printed as -100.00%.
+    const auto [rc, out] = run_hpt_output("eval --threads 1 --checkpoint '" + dir + "/run/b/final.safetensors' --data '" +
+                                          hpt::pipeline::sklearn_digits() +
+                                          "' --probe-lr 0.25 --probe-epochs 2 --set eval.linear_probe=true --set eval.knn=false");
+    CHECK(rc == 0);
+    INFO(out);
+    CHECK(out.find("probe_lr 0.25,") != std::string::npos);
+    CHECK(out.find("probe_epochs 2,") != std::string::npos);
+    CHECK(out.find("kNN not run") != std::string::npos);
+    CHECK(out.find("linear probe not run") == std::string::npos);
     fs::remove_all(dir);
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -63,6 +64,18 @@ inline int run_hpt(const std::string& args, const std::string& env = "") {
     const int rc = std::system(cmd.c_str());
     if (WIFSIGNALED(rc)) return 128 + WTERMSIG(rc);
     return WEXITSTATUS(rc);
+}
+
+// hpt_run's exit status (as run_hpt's) and what it printed on stdout.
+inline std::pair<int, std::string> run_hpt_output(const std::string& args) {
+    const std::string cmd = "'" HPT_RUN_PATH "' " + args + " 2>/dev/null";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return {-1, ""};
+    std::string out;
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    const int rc = ::pclose(p);
+    return {WIFSIGNALED(rc) ? 128 + WTERMSIG(rc) : WEXITSTATUS(rc), out};
 }
 #endif
 
