@@ -85,11 +85,11 @@ __global__ void bn_stats_partial(Geom s, Ix<I, Div> ix, const T* x, double2* par
     if (threadIdx.x == 0) partial[gc * s.splits + blockIdx.y] = make_double2(s1, s2);
 }
 
-// One thread per channel: group statistics, the affine map y = x * scale + shift per (g, c), and
-// the running statistics. `training` false: the running statistics are the statistics.
+// One thread per channel: group statistics, the affine map y = (x - mean) * scale + bias per (g, c),
+// and the running statistics. `training` false: the running statistics are the statistics.
 template <class T, class I, class Div>
 __global__ void bn_stats_finish(Geom s, Ix<I, Div> ix, const T* x, const double2* partial, const T* gamma, const T* beta, T* rm,
-                                T* rv, T* mean_out, T* invstd_out, T* scale, T* shift, bool training, double momentum,
+                                T* rv, T* mean_out, T* invstd_out, T* scale, T* bias, bool training, double momentum,
                                 double eps) {
     const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (c >= s.C) return;
@@ -118,7 +118,7 @@ __global__ void bn_stats_finish(Geom s, Ix<I, Div> ix, const T* x, const double2
         invstd_out[gc] = T(invstd);
         const double sc = (gamma ? double(gamma[c]) : 1.0) * invstd;
         scale[gc] = T(sc);
-        shift[gc] = T((beta ? double(beta[c]) : 0.0) - mean * sc);
+        bias[gc] = T(beta ? double(beta[c]) : 0.0);
     }
     if (training && rm) {
         rm[c] = T((1.0 - momentum) * double(rm[c]) + momentum * mean_sum / double(s.G));
@@ -126,15 +126,16 @@ __global__ void bn_stats_finish(Geom s, Ix<I, Div> ix, const T* x, const double2
     }
 }
 
-// y = x * scale[g, c] + shift[g, c] [+ residual], [max(., 0)]; I is the index type (32-bit when
-// the tensor allows).
+// y = (x - mean[g, c]) * scale[g, c] + bias[g, c] [+ residual], [max(., 0)], as the CPU computes it:
+// x * scale + (bias - mean * scale) cancels badly when |mean| is large against the spread, which BN
+// after residual sums often sees. I is the index type (32-bit when the tensor allows).
 template <class T, class I, class Div>
-__global__ void bn_apply(I n, Ix<I, Div> ix, const T* x, const T* scale, const T* shift, const T* residual, bool relu,
-                         T* y) {
+__global__ void bn_apply(I n, Ix<I, Div> ix, const T* x, const T* mean, const T* scale, const T* bias, const T* residual,
+                         bool relu, T* y) {
     for (I e = I(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += I(gridDim.x) * blockDim.x) {
         I c, gc;
         ix.locate(e, c, gc);
-        T v = x[e] * scale[gc] + shift[gc];
+        T v = (x[e] - mean[gc]) * scale[gc] + bias[gc];
         if (residual) v = v + residual[e];
         y[e] = relu && v < T(0) ? T(0) : v;  // relu's NaN and -0 behaviour
     }
@@ -155,7 +156,7 @@ void bn_forward(const KernelArgs& args) {
     if (stats) partial = empty({slices * s.splits * 2}, DType::f64, x.device());
     const Tensor affine = empty({2, slices}, x.dtype(), x.device());
     T* scale = affine.data<T>();
-    T* shift = scale + slices;
+    T* bias = scale + slices;
     auto ptr = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
     with_index(s, n, [&](auto ix) {
         using I = decltype(ix.HW);
@@ -166,13 +167,13 @@ void bn_forward(const KernelArgs& args) {
         }
         bn_stats_finish<<<unsigned(ceil_div(s.C, 128)), 128, 0, st>>>(
             s, ix, x.data<T>(), stats ? static_cast<const double2*>(partial.data_ptr()) : nullptr, ptr(gamma),
-            ptr(beta), ptr(rm), ptr(rv), args.out[1].data<T>(), args.out[2].data<T>(), scale, shift, stats,
+            ptr(beta), ptr(rm), ptr(rv), args.out[1].data<T>(), args.out[2].data<T>(), scale, bias, stats,
             a.momentum, a.eps);
         HPT_CUDA_LAUNCH_CHECK("batchnorm2d_finish");
         if (n == 0) return;
-        bn_apply<<<grid_for(n), kThreads, 0, st>>>(I(n), ix, x.data<T>(), static_cast<const T*>(scale),
-                                                   static_cast<const T*>(shift), ptr(residual), a.relu,
-                                                   args.out[0].data<T>());
+        bn_apply<<<grid_for(n), kThreads, 0, st>>>(I(n), ix, x.data<T>(), static_cast<const T*>(args.out[1].data<T>()),
+                                                   static_cast<const T*>(scale), static_cast<const T*>(bias),
+                                                   ptr(residual), a.relu, args.out[0].data<T>());
         HPT_CUDA_LAUNCH_CHECK("batchnorm2d_apply");
     });
 }
