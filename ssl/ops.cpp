@@ -16,6 +16,8 @@ Tensor info_nce(const Tensor& q, const Tensor& k, const Tensor& queue, double te
     HPT_CHECK(queue.dim() == 2 && queue.size(1) == q.size(1), "op 'info_nce': queue ", desc(queue),
               " must be [K, ", q.size(1), "]");
     HPT_CHECK(q.size(0) > 0, "op 'info_nce': empty batch");
+    // The CUDA kernels split rows of D columns among threads (a division by D).
+    HPT_CHECK(q.size(1) > 0, "op 'info_nce': queries ", desc(q), " have no features (D = 0)");
     HPT_CHECK(queue.size(0) > 0, "op 'info_nce': empty queue ", desc(queue), " (MoCo needs K >= 1 negatives)");
     HPT_CHECK(temperature > 0, "op 'info_nce': temperature must be positive, got ", temperature);
     const Device d = common_device("info_nce", {q, k, queue});

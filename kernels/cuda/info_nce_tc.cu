@@ -78,9 +78,10 @@ struct RowState {
 
 // The calling warp's A fragments of its 16 query rows (Qs rows wr .. wr + 15), one per 8-column
 // step. For D up to 128 they are loaded once per block into registers instead of once per queue
-// tile from shared memory (a ninth of a tile's shared-memory reads; 222-227 registers, no spills,
-// still two blocks per SM, which shared memory allows anyway); for D up to 256 that would spill,
-// and they stay in shared memory.
+// tile from shared memory (a ninth of a tile's shared-memory reads; 222-227 registers, no spills).
+// That allows two blocks per SM: the pipelined kernel's shared memory allowed no more, but the
+// synchronous one's (two tiles) allowed three at 168 registers, which shows only with more blocks
+// than the default target. For D up to 256 the fragments would spill, and stay in shared memory.
 template <int kDCap>
 struct QueryFrags {
     static constexpr bool kInRegs = kDCap <= 128;
@@ -206,7 +207,7 @@ __global__ void __launch_bounds__(kBlockThreads)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
     __trap();  // mma .tf32 needs sm_80; the host never launches this there
 #else
-    extern __shared__ uint32_t tc_smem[];
+    extern __shared__ __align__(16) uint32_t tc_smem[];  // cp.async 16 and uint4 reads
     const int ld = Dp + kPad;
     uint32_t* Qs = tc_smem;
     uint32_t* Us = tc_smem + kTile * ld;
@@ -289,7 +290,7 @@ __global__ void __launch_bounds__(kBlockThreads)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
     __trap();
 #else
-    extern __shared__ uint32_t tc_smem[];
+    extern __shared__ __align__(16) uint32_t tc_smem[];  // cp.async 16 and uint4 reads
     const int ld = Dp + kPad;
     uint32_t* Qs = tc_smem;
     // Queue tile buffer b (0 or 1) at ub(b): arithmetic, not an array, which would live on the stack.

@@ -124,6 +124,8 @@ HPT_DEVICE_TEST("info_nce matches the unfused loss and gradients, across queue t
     HPT_CHECK_CLOSE(k.grad(), ref_tensor(r.gk, {N, D}), gt);
     HPT_CHECK_CLOSE(u.grad(), ref_tensor(r.gu, {K, D}), gt);
     CHECK_THROWS_WITH(info_nce(q, k, u.slice(0, 0, 0), T), Catch::Contains("empty queue"));
+    // D = 0 divided by zero in the CUDA kernels' row split (a hang or an illegal address).
+    CHECK_THROWS_WITH(info_nce(q.slice(1, 0, 0), k.slice(1, 0, 0), u.slice(1, 0, 0), T), Catch::Contains("D = 0"));
 }
 
 HPT_DEVICE_TEST("info_nce saves lse and o = sum_j p_ij u_j, from which the backward takes dq", "[ssl][info_nce]") {
