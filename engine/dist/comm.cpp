@@ -49,6 +49,15 @@ Device device_for_rank(Device d, const LaunchInfo& l) {
     return Device::cuda(n > 0 ? l.local_rank % n : l.local_rank);
 }
 
+std::string why_ranks_share_gpus(const LaunchInfo& l, int gpus) {
+    // With one visible GPU each rank was shown its own; with more, device_for_rank's modulo puts
+    // local ranks r and r + gpus on one GPU, which NCCL refuses with a less helpful message.
+    if (l.world <= 1 || gpus <= 1 || l.local_rank < gpus) return "";
+    return str("rank ", l.rank, " is local rank ", l.local_rank, " on a node whose processes see ", gpus,
+               " GPUs, so it would share cuda:", l.local_rank % gpus, " with local rank ", l.local_rank % gpus,
+               "; NCCL needs a GPU per rank: start at most ", gpus, " ranks per node, or set dist.backend = \"mpi\"");
+}
+
 std::unique_ptr<Comm> make_comm(const CommOptions& o, Device device) {
     HPT_CHECK(o.backend == "auto" || o.backend == "none" || o.backend == "mpi" || o.backend == "nccl",
               "dist.backend = \"", o.backend, "\" is not one of auto, none, mpi, nccl");
@@ -57,7 +66,7 @@ std::unique_ptr<Comm> make_comm(const CommOptions& o, Device device) {
     // The rank's GPU becomes this thread's current device. Otherwise each op's device guard returns
     // to cuda:0 after it, and every rank keeps a context on GPU 0 (hundreds of MiB each; refused
     // outright when the GPUs are in exclusive-process mode).
-    if (device.is_cuda() && l.world > 1) set_current_cuda_device(device.index);
+    if (device.is_cuda()) set_current_cuda_device(device.index);  // one rank on cuda:1 too
     std::string backend = o.backend;
     if (backend == "auto") {
 #ifdef HPT_WITH_NCCL
@@ -74,6 +83,8 @@ std::unique_ptr<Comm> make_comm(const CommOptions& o, Device device) {
     }
     if (backend == "nccl") {
         HPT_CHECK(device.is_cuda(), "dist.backend = \"nccl\" needs a CUDA device, not ", device.str());
+        const std::string shared = why_ranks_share_gpus(l, cuda_device_count());
+        HPT_CHECK(shared.empty(), shared);
         return make_nccl_comm(o.timeout_s, device);  // throws, naming the option, in a build without NCCL
     }
     return make_mpi_comm(o.timeout_s);

@@ -106,6 +106,8 @@ std::unique_ptr<Comm> make_comm(const CommOptions& o, Device device);
 // The same device spec resolved for a rank: a CUDA device becomes cuda:<local rank> when the
 // launcher started several ranks on this node.
 Device device_for_rank(Device d, const LaunchInfo& l);
+// Why NCCL cannot run these ranks, one per GPU, when the node's processes each see `gpus` GPUs, or "".
+std::string why_ranks_share_gpus(const LaunchInfo& l, int gpus);
 
 // Implementations (comm_local.cpp, comm_mpi.cpp, comm_nccl.cpp).
 std::unique_ptr<Comm> make_local_comm();

@@ -175,13 +175,29 @@ public:
         w->comm = this;
         w->what = describe("gradient all_reduce", n * 4);
         float* base = flat.data<float>();
+        // Created first: should a call below fail after `keep` exists, ~NcclWork must find an event
+        // to make the compute stream wait for what was already enqueued on the packing buffer.
+        HPT_CUDA_CHECK(cudaEventCreateWithFlags(&w->done, cudaEventDisableTiming));
         enter();
+        try {
+            enqueue_all_reduce(base, n, ranges, w->keep, flat.device());
+        } catch (...) {
+            HPT_CUDA_CHECK_LOG(cudaEventRecord(w->done, stream_));
+            throw;
+        }
+        HPT_CUDA_CHECK(cudaEventRecord(w->done, stream_));
+        return w;
+    }
+
+    // The averaging all-reduce of `ranges` of base[], on stream_: in place for one range, else
+    // packed into `keep` and back.
+    void enqueue_all_reduce(float* base, int64_t n, const Ranges& ranges, Tensor& keep, Device device) {
         if (ranges.size() == 1) {
             float* p = base + ranges[0].first;
             HPT_CUDA_CHECK(ncclAllReduce(p, p, size_t(n), ncclFloat32, ncclAvg, comm_, stream_));
         } else {
-            w->keep = empty({n}, DType::f32, flat.device());
-            float* buf = w->keep.data<float>();
+            keep = empty({n}, DType::f32, device);
+            float* buf = keep.data<float>();
             int64_t at = 0;
             for (const auto& [b, e] : ranges) {
                 HPT_CUDA_CHECK(cudaMemcpyAsync(buf + at, base + b, size_t(e - b) * 4, cudaMemcpyDeviceToDevice, stream_));
@@ -194,9 +210,6 @@ public:
                 at += e - b;
             }
         }
-        HPT_CUDA_CHECK(cudaEventCreateWithFlags(&w->done, cudaEventDisableTiming));
-        HPT_CUDA_CHECK(cudaEventRecord(w->done, stream_));
-        return w;
     }
 
     // Polls `ev` until it completes, NCCL reports an error, or the timeout passes; then makes the

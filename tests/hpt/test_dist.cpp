@@ -217,3 +217,22 @@ TEST_CASE("data parallelism under mpirun: not built (no MPI)", "[hpt][dist]") {
 }
 
 #endif
+
+#include "engine/dist/comm.h"
+
+// NCCL runs one rank per GPU: local ranks past the GPUs a process sees would share one (the
+// device is cuda:<local rank % GPUs>), which is refused up front, naming the fix.
+TEST_CASE("NCCL ranks that would share a GPU are refused before NCCL starts", "[hpt][dist]") {
+    hpt::dist::LaunchInfo l;
+    l.launched = true;
+    l.world = 4;
+    l.rank = 3;
+    l.local_rank = 3;
+    CHECK(hpt::dist::why_ranks_share_gpus(l, 4).empty());
+    CHECK(hpt::dist::why_ranks_share_gpus(l, 1).empty());  // each rank shown only its own GPU
+    const std::string why = hpt::dist::why_ranks_share_gpus(l, 2);
+    CHECK(why.find("share cuda:1 with local rank 1") != std::string::npos);
+    CHECK(why.find("at most 2 ranks per node") != std::string::npos);
+    l.world = 1;
+    CHECK(hpt::dist::why_ranks_share_gpus(l, 2).empty());
+}
