@@ -229,6 +229,29 @@ HPT_DEVICE_TEST("the GPU views equal the CPU views", "[ssl][augment]") {
             HPT_CHECK_CLOSE(g2.cpu(), c2, test::tol(DType::f32, 256, 64));
         }
     }
+    // Shapes the tiling treats apart, with jitter and blur always on: a rectangle of two uneven
+    // row tiles, a 5x7 view whose blur radius (up to 30) reflects past the image more than once,
+    // and rows wider than a tile (1030 pixels: a tile per row, the last partial).
+    struct Shape2 {
+        int32_t h, w;
+        double sigma_min, sigma_max;
+    };
+    for (const Shape2 sh : {Shape2{37, 53, 0.1, 2.0}, Shape2{5, 7, 3.0, 10.0}, Shape2{3, 1030, 0.1, 2.0}}) {
+        AugmentConfig cfg = augment_policy("full", sh.h);
+        cfg.out_w = sh.w;
+        cfg.jitter_p = cfg.blur_p = 1.0;
+        cfg.blur_sigma_min = sh.sigma_min;
+        cfg.blur_sigma_max = sh.sigma_max;
+        set_normalization(cfg, {0.45, 0.5, 0.55}, {0.2, 0.22, 0.24});
+        const Tensor images = test_images(8, 31, 45, 3, 13);
+        const std::vector<int64_t> samples = {0, 1, 2, 3, 4, 5, 6, 7};
+        const auto [c1, c2] = augment_batch(images, samples, cfg, 5, 1);
+        const auto [g1, g2] = augment_batch(images.to(dev), samples, cfg, 5, 1);
+        INFO("output " << sh.h << "x" << sh.w << ", blur sigma " << sh.sigma_min << " to " << sh.sigma_max);
+        CHECK(c1.shape() == Shape{8, 3, sh.h, sh.w});
+        HPT_CHECK_CLOSE(g1.cpu(), c1, test::tol(DType::f32, 256, 64));
+        HPT_CHECK_CLOSE(g2.cpu(), c2, test::tol(DType::f32, 256, 64));
+    }
     // Explicit parameters (the plain path): a resize of the whole image.
     AugmentConfig cfg;
     cfg.out_h = 20;
@@ -237,6 +260,18 @@ HPT_DEVICE_TEST("the GPU views equal the CPU views", "[ssl][augment]") {
     const std::vector<ViewParams> ps(5, identity_params(28, 28));
     HPT_CHECK_CLOSE(apply_views(images.to(dev), ps, cfg).cpu(), apply_views(images, ps, cfg),
                     test::tol(DType::f32, 64, 64));
+    // ... and with every transform given: the contrast's mean and the blur's radius come from the
+    // parameters, not from cfg (whose policy draws neither).
+    std::vector<ViewParams> all = ps;
+    for (size_t i = 0; i < all.size(); ++i) {
+        ViewParams& p = all[i];
+        p.n_ops = 4;
+        p.brightness = 1.2f, p.contrast = 0.7f, p.saturation = 1.3f, p.hue = 0.05f * float(i);
+        p.blur_sigma = 1.5f, p.blur_radius = 5, p.flip = int32_t(i % 2);
+    }
+    set_normalization(cfg, {0.45, 0.5, 0.55}, {0.2, 0.22, 0.24});
+    HPT_CHECK_CLOSE(apply_views(images.to(dev), all, cfg).cpu(), apply_views(images, all, cfg),
+                    test::tol(DType::f32, 256, 64));
     // An empty batch (its tensors have no storage): two empty views, no error.
     const auto [e1, e2] = augment_batch(images.narrow(0, 0, 0).to(dev), {}, augment_policy("full", 8), 7, 2);
     CHECK(e1.shape() == Shape{0, 3, 8, 8});
