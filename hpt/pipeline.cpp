@@ -182,25 +182,32 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
 std::string summary_table(const RunResult& r) {
     std::ostringstream os;
     char line[512];
-    std::snprintf(line, sizeof line, "%-14s %10s %9s  %-42s %10s %8s\n", "stage", "iterations", "time", "evaluated on",
-                  "probe acc", "kNN acc");
-    os << line;
+    const auto row = [&](const char* name, const std::string& iterations, const std::string& time, const std::string& data,
+                         const std::string& probe, const std::string& knn) {
+        std::snprintf(line, sizeof line, "%-14s %10s %9s  %-42s %10s %8s\n", name, iterations.c_str(), time.c_str(),
+                      data.c_str(), probe.c_str(), knn.c_str());
+        os << line;
+    };
+    // A stage finished before this resume shows the training time its checkpoint recorded, marked.
+    const auto time_of = [](const StageOutcome& s) {
+        if (!s.skipped) return format_duration(s.seconds);
+        return (s.seconds > 0 ? format_duration(s.seconds) : std::string("(done)")) + "*";
+    };
+    row("stage", "iterations", "time", "evaluated on", "probe acc", "kNN acc");
+    bool any_skipped = false;
     for (const StageOutcome& s : r.stages) {
+        any_skipped = any_skipped || s.skipped;
+        const std::string its = std::to_string(s.iterations);
         for (const StageEval& e : s.evals) {
             std::string data = e.data;
             if (data.size() > 42) data = "..." + data.substr(data.size() - 39);
-            std::snprintf(line, sizeof line, "%-14s %10lld %9s  %-42s %10s %8s\n", s.name.c_str(),
-                          static_cast<long long>(s.iterations), s.skipped ? "(done)" : format_duration(s.seconds).c_str(),
-                          data.c_str(), percent(e.result.probe_test_acc).c_str(), percent(e.result.knn_test_acc).c_str());
-            os << line;
+            row(s.name.c_str(), its, time_of(s), data, percent(e.result.probe_test_acc), percent(e.result.knn_test_acc));
         }
-        if (s.evals.empty()) {
-            std::snprintf(line, sizeof line, "%-14s %10lld %9s  %-42s %10s %8s\n", s.name.c_str(),
-                          static_cast<long long>(s.iterations), s.skipped ? "(done)" : format_duration(s.seconds).c_str(),
-                          "(not evaluated: see below)", "-", "-");
-            os << line;
-        }
+        if (s.evals.empty()) row(s.name.c_str(), its, time_of(s), "(not evaluated: see below)", "-", "-");
     }
+    if (any_skipped)
+        os << "* finished before this resume: the training time its checkpoint recorded ((done) for checkpoints "
+              "written before hpt recorded it)\n";
     for (const StageOutcome& s : r.stages)
         if (s.evals.empty()) os << "stage '" << s.name << "' not evaluated: " << s.not_evaluated << "\n";
     return os.str();

@@ -305,6 +305,7 @@ StageOutcome run_stage(const StageRun& r) {
                               r.init_path.empty() ? "" : io::sha256_file(r.init_path));
         out.skipped = true;
         out.iterations = c.manifest.step;  // what ran, whatever the config now says
+        out.seconds = c.manifest.seconds;  // 0 in checkpoints written before it was recorded
         if (lead && c.manifest.step != st.iterations)
             std::cerr << "warning: stage '" << st.name << "' finished with " << c.manifest.step
                       << " iterations; the config now says " << st.iterations << " (" << final_path << " is kept)\n";

@@ -22,6 +22,7 @@
 #include "hpt/example.h"
 #include "hpt/pipeline.h"
 #include "tests/hpt/tiny_run.h"
+#include "engine/core/work_progress.h"
 #include "tests/support/stderr_capture.h"
 
 using namespace hpt;
@@ -436,6 +437,11 @@ TEST_CASE("a finished stage resumed under a changed iteration count reports what
     REQUIRE(r.stages.size() == 1);
     CHECK(r.stages[0].skipped);
     CHECK(r.stages[0].iterations == 4);
+    // Its time is the one recorded when it ran (the summary said "(done)"), marked as such.
+    CHECK(r.stages[0].seconds > 0);
+    const std::string table = summary_table(r);
+    CHECK_THAT(table, Catch::Contains(format_duration(r.stages[0].seconds) + "*") &&
+                          Catch::Contains("finished before this resume"));
     // The config the run started under stays beside the new one (it was overwritten).
     REQUIRE(fs::exists(dir + "/out/config.json.1"));
     CHECK(from_json(io::Json::parse(io::read_file(dir + "/out/config.json.1"))).stages[0].iterations == 4);
