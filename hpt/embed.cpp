@@ -94,13 +94,7 @@ CheckpointEval evaluate_checkpoint(const BackboneRequest& r, const std::vector<s
     const uint64_t seed = l.has_run ? l.run.run.seed : 0;
     data::LoadOptions lo = r.load;
     lo.seed = seed;
-    const data::Dataset ds = data::load_dataset(r.data, lo);
-    const std::string why = why_not_evaluable(ds);
-    HPT_CHECK(why.empty(), r.data, ": ", why);
-    const auto [mean, std] = data::normalization_mean_std(ds.train);
-    const data::InputSpec spec = data::spec_for(mean, std, l.model->config().in_channels, l.image_size);
-    const FeatureSet f = extract_features(*l.model, ds, spec, l.device, out.settings.max_train, seed);
-    out.result = evaluate(f, out.settings, seed);
+    out.result = evaluate_on(*l.model, data::load_dataset(r.data, lo), r.data, l.image_size, out.settings, seed, l.device);
     return out;
 }
 

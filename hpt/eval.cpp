@@ -182,6 +182,15 @@ EvalResult evaluate(const FeatureSet& f, const EvalSection& cfg, uint64_t seed) 
     return r;
 }
 
+EvalResult evaluate_on(models::ResNet& model, const data::Dataset& ds, const std::string& path, int64_t image_size,
+                       const EvalSection& cfg, uint64_t seed, Device device) {
+    const std::string why = why_not_evaluable(ds);
+    HPT_CHECK(why.empty(), path, ": ", why);
+    const auto [mean, std] = data::normalization_mean_std(ds.train);
+    const data::InputSpec spec = data::spec_for(mean, std, model.config().in_channels, image_size);
+    return evaluate(extract_features(model, ds, spec, device, cfg.max_train, seed), cfg, seed);
+}
+
 void put_accuracies(io::Json& into, const EvalResult& r) {
     const auto acc = [](double v) { return v < 0 ? io::Json() : io::Json::number(v); };
     into["probe_test_acc"] = acc(r.probe_test_acc);

@@ -60,4 +60,9 @@ double knn_accuracy(const Tensor& train, const Tensor& y_train, const Tensor& te
 // Both, as the config asks.
 EvalResult evaluate(const FeatureSet& f, const EvalSection& cfg, uint64_t seed);
 
+// The backbone's features of `ds` (read from `path`, which errors name), normalised with its training
+// images' mean and std at `image_size`, then evaluate().
+EvalResult evaluate_on(models::ResNet& model, const data::Dataset& ds, const std::string& path, int64_t image_size,
+                       const EvalSection& cfg, uint64_t seed, Device device);
+
 }  // namespace hpt::pipeline

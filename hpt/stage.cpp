@@ -274,13 +274,7 @@ void append_metric(const std::string& out_dir, const io::Json& line) {
 
 EvalResult evaluate_backbone(models::ResNet& model, const std::string& path, int64_t image_size, const RunConfig& cfg,
                              Device device) {
-    const data::Dataset& ds = dataset(path, cfg);
-    const std::string why = why_not_evaluable(ds);
-    HPT_CHECK(why.empty(), path, ": ", why);
-    const auto [mean, std] = data::normalization_mean_std(ds.train);
-    const data::InputSpec spec = data::spec_for(mean, std, model.config().in_channels, image_size);
-    const FeatureSet f = extract_features(model, ds, spec, device, cfg.eval.max_train, cfg.run.seed);
-    return evaluate(f, cfg.eval, cfg.run.seed);
+    return evaluate_on(model, dataset(path, cfg), path, image_size, cfg.eval, cfg.run.seed, device);
 }
 
 StageOutcome run_stage(const StageRun& r) {
