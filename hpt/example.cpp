@@ -119,11 +119,18 @@ int run_example(const ExampleOptions& o) {
                     100 * r.knn_test_acc);
     };
     row("base (MoCo on Fashion-MNIST)", 0, rb);
-    row("HPT (base -> digits)", target_iters, rh);
-    row("scratch (random init -> digits)", target_iters, rs);
+    // The steps that ran: a resume under another --budget keeps finished stages as they were.
+    const int64_t hpt_steps = a.stages[1].iterations, scratch_steps = b.stages[0].iterations;
+    row("HPT (base -> digits)", hpt_steps, rh);
+    row("scratch (random init -> digits)", scratch_steps, rs);
     const double gain = 100 * (rh.probe_test_acc - rs.probe_test_acc);
-    std::printf("\nWith the same %lld target steps, HPT is %.1f points of linear-probe accuracy %s scratch.\n",
-                static_cast<long long>(target_iters), std::fabs(gain), gain >= 0 ? "above" : "below");
+    if (hpt_steps == scratch_steps)
+        std::printf("\nWith the same %lld target steps, HPT is %.1f points of linear-probe accuracy %s scratch.\n",
+                    static_cast<long long>(hpt_steps), std::fabs(gain), gain >= 0 ? "above" : "below");
+    else
+        std::printf("\nHPT (%lld target steps) is %.1f points of linear-probe accuracy %s scratch (%lld steps).\n",
+                    static_cast<long long>(hpt_steps), std::fabs(gain), gain >= 0 ? "above" : "below",
+                    static_cast<long long>(scratch_steps));
     std::printf("Details: %s/{hpt,scratch}/summary.txt and metrics.jsonl\n", o.out.c_str());
     return 0;
 }

@@ -7,7 +7,10 @@
 #include <cstdint>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <csignal>
+#include <limits>
+#include <set>
 #include <cstdio>
 #include <iostream>
 
@@ -48,8 +51,28 @@ CLI::Validator number_in(double lo, bool lo_inclusive, double hi) {
 // A square image side, 0 meaning the default: --image-size, --size and --load-size.
 CLI::Validator image_side() { return number_in(0, true, double(data::kMaxImageSide)); }
 
+// An integer in [lo, hi], parsed as one: a double bound refused seeds near 2^63 with a message that
+// printed the bound rounded, and 2.7 passed a number check to fail later, blamed on --set.
+CLI::Validator integer_in(long long lo, long long hi) {
+    const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    return CLI::Validator(
+        [=](std::string& s) -> std::string {
+            long long v = 0;
+            size_t used = 0;
+            try {
+                v = std::stoll(s, &used);
+            } catch (const std::exception&) {
+                return "expected an integer in " + range + ", got '" + s + "'";
+            }
+            if (used != s.size()) return "expected an integer in " + range + ", got '" + s + "'";
+            if (v >= lo && v <= hi) return "";
+            return "must be in " + range + ", got " + s;
+        },
+        "INTEGER in " + range);
+}
+
 // A seed as the config holds it (TOML integers are int64); CLI11 alone turned -1 into 2^64 - 1.
-CLI::Validator seed_range() { return number_in(0, true, 9.2233720368547e18); }
+CLI::Validator seed_range() { return integer_in(0, std::numeric_limits<long long>::max()); }
 
 // Every subcommand takes --threads as well, so that it works on either side of the subcommand.
 void add_threads(CLI::App* cmd, int& threads) {
@@ -57,8 +80,8 @@ void add_threads(CLI::App* cmd, int& threads) {
         ->check(number_in(0, true, 4096));
 }
 
-void add_load_size(CLI::App* cmd, int64_t& size) {
-    cmd->add_option("--load-size", size, "resize image files on load to this square size (0: keep)")
+void add_load_size(CLI::App* cmd, int64_t& size, const char* zero = "keep") {
+    cmd->add_option("--load-size", size, std::string("resize image files on load to this square size (0: ") + zero + ")")
         ->check(image_side());
 }
 
@@ -93,7 +116,9 @@ int main(int argc, char** argv) {
     train->add_option("--config", config, "the TOML file ([run] [model] [moco] [augment] [eval] [dist] [[stage]])")
         ->required()
         ->check(CLI::ExistingFile);
-    train->add_option("--set", sets, "override a config value: key=value (repeatable), e.g. stage.target.iterations=500");
+    train->add_option("--set", sets,
+                      "override a config value: key=value (repeatable), e.g. stage.target.iterations=500; the named "
+                      "options below win over it");
     train->add_option("--out", out, "output folder (run.out)");
     train->add_option("--seed", seed, "seed (run.seed)")
         ->check(seed_range())
@@ -114,28 +139,37 @@ int main(int argc, char** argv) {
     // lists, since CLI11 assigns --set's values to its vector after every option's callback has run,
     // which dropped what the named options had added to a shared one.
     std::vector<std::string> eval_sets, eval_named;
+    std::set<std::string> eval_parts_on;  // linear_probe, knn: a named option of theirs was given
     eval->add_option("--checkpoint", er.checkpoint, "hpt checkpoint or torchvision-style safetensors")->required();
     eval->add_option("--data", er.data, "labeled dataset (train/val/test splits; test and val are carved from train if absent)")->required();
     eval->add_option("--image-size", er.image_size, "input size (default: the checkpoint's training size)")
         ->check(image_side());
     // Unset, each comes from the run that wrote the checkpoint (its config's [eval]), else the default.
-    const auto eval_key = [&](const char* option, const char* key, const char* help, CLI::Validator range) {
+    // A probe or kNN setting also turns its part on (unless --set turns it off): given to a run
+    // whose [eval] had it off, it was shown in the settings line but never used.
+    const auto eval_key = [&](const char* option, const char* key, const char* help, CLI::Validator range,
+                              const char* turns_on) {
         eval->add_option_function<std::string>(
-                option, [&eval_named, key](const std::string& v) { eval_named.push_back(std::string("eval.") + key + "=" + v); },
+                option,
+                [&eval_named, &eval_parts_on, key, turns_on](const std::string& v) {
+                    if (turns_on) eval_parts_on.insert(turns_on);
+                    eval_named.push_back(std::string("eval.") + key + "=" + v);
+                },
                 std::string(help) + " (eval." + key + "; default: the checkpoint's run's)")
             ->check(range);
     };
-    eval_key("--probe-epochs", "probe_epochs", "epochs of the linear probe", number_in(1, true, 1e6));
-    eval_key("--probe-lr", "probe_lr", "learning rate of the linear probe", number_in(0, false, 1e6));
-    eval_key("--knn-k", "knn_k", "neighbours of the kNN vote", number_in(1, true, 1e6));
-    eval_key("--knn-t", "knn_t", "temperature of the kNN vote's weights", number_in(0, false, 1e6));
-    eval_key("--max-train", "max_train", "training images used, a seeded subset (0: all)", number_in(0, true, 1e12));
+    eval_key("--probe-epochs", "probe_epochs", "epochs of the linear probe", integer_in(1, 1000000), "linear_probe");
+    eval_key("--probe-lr", "probe_lr", "learning rate of the linear probe", number_in(0, false, 1e6), "linear_probe");
+    eval_key("--knn-k", "knn_k", "neighbours of the kNN vote", integer_in(1, 1000000), "knn");
+    eval_key("--knn-t", "knn_t", "temperature of the kNN vote's weights", number_in(0, false, 1e6), "knn");
+    eval_key("--max-train", "max_train", "training images used, a seeded subset (0: all)", integer_in(0, 1000000000000),
+             nullptr);
     eval->add_option("--set", eval_sets, "any [eval] value: eval.<key>=<value> (repeatable; the options above win)");
     eval->add_option("--device", device, "cpu, cuda, cuda:N or auto");
     eval->add_option("--format", er_format, "force the dataset format: idx, npz, digits_csv, image_folder, list_file")
         ->capture_default_str();
     eval->add_flag("--strict", er.load.strict, "an unreadable image is an error (default: skipped and counted)");
-    add_load_size(eval, er.load.image_size);
+    add_load_size(eval, er.load.image_size, "the run's run.load_size");
     add_threads(eval, threads);
 
     auto* emb = app.add_subcommand("embed", "write a dataset's pooled backbone features as .npy");
@@ -153,7 +187,7 @@ int main(int argc, char** argv) {
     emb->add_option("--format", er_format, "force the dataset format: idx, npz, digits_csv, image_folder, list_file")
         ->capture_default_str();
     emb->add_flag("--strict", br.load.strict, "an unreadable image is an error (default: skipped and counted)");
-    add_load_size(emb, br.load.image_size);
+    add_load_size(emb, br.load.image_size, "the run's run.load_size");
     add_threads(emb, threads);
 
 
@@ -198,16 +232,22 @@ int main(int argc, char** argv) {
                              sub.c_str(), sub.c_str());
                 return 2;
             }
+    if (*data_cmd && app.get_option("--device")->count()) {  // it was ignored, even when misspelled
+        std::fprintf(stderr, "hpt_run: error: --device has no effect on 'data' (it reads and augments on the CPU)\n");
+        return 2;
+    }
     try {
         if (threads > 0) set_num_threads(threads);
         if (*train) {
             RunConfig cfg = load_config(config);
-            if (!out.empty()) cfg.run.out = out;
+            // --set first, then the named options, which win as they do for eval (--set used to
+            // override --out and --seed silently). An empty --out is validate()'s to refuse.
+            for (const std::string& s : sets) apply_override(cfg, s);
+            if (train->get_option("--out")->count()) cfg.run.out = out;
             if (seed_given) cfg.run.seed = seed;
             // Given, even as "auto", --device overrides run.device; before a subcommand too.
             if (train_device->count() || app.get_option("--device")->count()) cfg.run.device = device;
             if (strict) cfg.run.strict_data = true;
-            for (const std::string& s : sets) apply_override(cfg, s);
             if (print_config) {
                 validate(cfg);
                 std::printf("%s", to_toml(cfg).c_str());
@@ -220,6 +260,11 @@ int main(int argc, char** argv) {
         if (er_format != "auto") er.load.format = br.load.format = data::parse_format(er_format);
         if (*eval) {
             er.device = device;
+            for (const std::string& part : eval_parts_on) {
+                const std::string key = "eval." + part + "=";
+                if (std::none_of(eval_sets.begin(), eval_sets.end(), [&](const std::string& x) { return x.rfind(key, 0) == 0; }))
+                    eval_sets.push_back(key + "true");
+            }
             eval_sets.insert(eval_sets.end(), eval_named.begin(), eval_named.end());
             const CheckpointEval ce = evaluate_checkpoint(er, eval_sets);
             const EvalResult& r = ce.result;

@@ -42,5 +42,24 @@ TEST_CASE("hpt_run: --threads after a subcommand; the example's options before o
     CHECK(out.find("probe_epochs 2,") != std::string::npos);
     CHECK(out.find("kNN not run") != std::string::npos);
     CHECK(out.find("linear probe not run") == std::string::npos);
+    // A probe option on a run whose [eval] had the probe off turns it on (it was listed as a
+    // setting and never used), unless --set turns it off.
+    const std::string eval_digits =
+        "eval --threads 1 --checkpoint '" + dir + "/run/b/final.safetensors' --data '" + hpt::pipeline::sklearn_digits() + "'";
+    CHECK(run_hpt_output(eval_digits + " --probe-epochs 2").second.find("linear probe not run") == std::string::npos);
+    CHECK(run_hpt_output(eval_digits + " --probe-epochs 2 --set eval.linear_probe=false").second.find("linear probe not run") !=
+          std::string::npos);
+    CHECK(run_hpt(eval_digits + " --knn-k 2.5") == 105);  // CLI11's validation error, naming --knn-k
+    // train: the named options win over --set (--set silently beat --out and --seed); an empty
+    // --out is refused, not ignored; seeds up to 2^63 - 1 are taken.
+    const auto [prc, printed] =
+        run_hpt_output("train --config '" + cfg + "' --print-config --out '" + dir + "/named' --seed 7 --set run.out=x --set run.seed=5");
+    CHECK(prc == 0);
+    CHECK(printed.find("out = \"" + dir + "/named\"") != std::string::npos);
+    CHECK(printed.find("seed = 7") != std::string::npos);
+    CHECK(run_hpt("train --config '" + cfg + "' --print-config --out ''") != 0);
+    CHECK(run_hpt("train --config '" + cfg + "' --print-config --seed 9223372036854775807") == 0);
+    // A --device before `data` was ignored, even misspelled.
+    CHECK(run_hpt("--device bogus data inspect '" + hpt::pipeline::sklearn_digits() + "'") == 2);
     fs::remove_all(dir);
 }
