@@ -28,6 +28,7 @@ io::Json Manifest::to_json() const {
     j["dataset"] = io::Json::string(dataset);
     j["images"] = io::Json::integer(images);
     j["seconds"] = io::Json::number(seconds);
+    j["image_size"] = io::Json::integer(image_size);
     j["parent"] = io::Json::string(parent);
     j["parent_sha256"] = io::Json::string(parent_sha256);
     j["config"] = config;
@@ -48,6 +49,7 @@ Manifest Manifest::from_json(const io::Json& j, const std::string& what) {
         m.dataset = j.at("dataset").as_string();
         if (j.has("images")) m.images = j.at("images").as_int();  // absent in files of earlier versions
         if (j.has("seconds")) m.seconds = j.at("seconds").as_double("seconds");
+        if (j.has("image_size")) m.image_size = j.at("image_size").as_int();
         m.parent = j.at("parent").as_string();
         m.parent_sha256 = j.at("parent_sha256").as_string();
         m.config = j.at("config");

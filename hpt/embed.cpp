@@ -67,11 +67,25 @@ Loaded load_model(const BackboneRequest& r) {
     if (c.has_manifest) {
         l.has_run = true;
         l.run = from_json(c.manifest.config);
+        // The size it trained at: a stage's image_size 0 meant its own data's size, which the
+        // manifest records (before it did, 0 fell through to the evaluated data's size).
+        if (!l.image_size) l.image_size = c.manifest.image_size;
         if (!l.image_size)
             for (const StageConfig& s : l.run.stages)
                 if (s.name == c.manifest.stage) l.image_size = s.image_size;
     }
     return l;
+}
+
+// The dataset as the checkpoint's run read it: with the run's seed (it chose the val carve, and
+// the evaluation's training subset and probe draws) and its run.load_size unless one is given.
+data::Dataset load_as_run(const BackboneRequest& r, const Loaded& l) {
+    data::LoadOptions lo = r.load;
+    if (l.has_run) {
+        lo.seed = l.run.run.seed;
+        if (!lo.image_size) lo.image_size = l.run.run.load_size;
+    }
+    return data::load_dataset(r.data, lo);
 }
 
 }  // namespace
@@ -90,11 +104,8 @@ CheckpointEval evaluate_checkpoint(const BackboneRequest& r, const std::vector<s
     CheckpointEval out;
     out.settings_from_run = l.has_run;
     out.settings = with_overrides(l.has_run ? l.run : RunConfig());
-    // The run's seed too: it chose the val carve, the training subset and the probe's draws.
-    const uint64_t seed = l.has_run ? l.run.run.seed : 0;
-    data::LoadOptions lo = r.load;
-    lo.seed = seed;
-    out.result = evaluate_on(*l.model, data::load_dataset(r.data, lo), r.data, l.image_size, out.settings, seed, l.device);
+    out.result = evaluate_on(*l.model, load_as_run(r, l), r.data, l.image_size, out.settings,
+                             l.has_run ? l.run.run.seed : 0, l.device);
     return out;
 }
 
@@ -104,7 +115,7 @@ std::pair<Tensor, Tensor> embed(const BackboneRequest& r) {
     const models::ResNetConfig& mc = model.config();
     const Device device = l.device;
     const int64_t size = l.image_size;
-    data::Dataset ds = data::load_dataset(r.data, r.load);
+    data::Dataset ds = load_as_run(r, l);  // its splits are the ones training and eval used
     auto [mean, std] = data::normalization_mean_std(ds.train.size() ? ds.train : ds.test);
     // Given statistics: one value for every channel, or one per channel of the stored images (as
     // the computed ones are) or of the model's input (ImageNet's three for a gray dataset feeding

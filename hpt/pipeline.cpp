@@ -124,8 +124,14 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
     for (size_t i = 0; i < cfg.stages.size(); ++i) check_stage_data(cfg, i, comm->world(), lead);
     comm->barrier();  // every rank has looked at the folder before rank 0 writes into it
     if (lead && resume) remove_stale_temporaries(cfg.run.out, cfg);
-    if (lead) {
-        if (!changes.empty()) {  // after every check: a run that stops before training keeps no copy
+    // Written once the first stage's checks pass (a checkpoint that refuses the new config, say fewer
+    // iterations than it trained or another queue size, stops the run before it): a run that stops
+    // before training keeps its config.json as it was, and no copy.
+    bool config_written = false;
+    const auto write_config = [&] {
+        if (!lead || config_written) return;
+        config_written = true;
+        if (!changes.empty()) {
             // The run goes on under the new config; the old one is kept beside it, and the warning
             // names what changed (each stage's manifest holds the config it ran under).
             std::string kept = cfg_path + ".1";
@@ -135,6 +141,8 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
                       << changes << "\n";
         }
         io::write_file_atomic(cfg_path, cfg_json + "\n");
+    };
+    if (lead) {
         std::cerr << "hpt: run '" << cfg.run.name << "' on " << device.str() << ", " << cfg.stages.size()
                   << " stage(s), output in " << cfg.run.out;
         if (comm->world() > 1)
@@ -147,7 +155,7 @@ RunResult run_pipeline(const RunConfig& cfg, bool resume) {
         // A signal during the previous stage's evaluation: that stage is complete, stop before this
         // one. Several ranks agree on stopping inside a step instead (run_stage).
         if (i > 0 && comm->world() == 1) stop_if_interrupted("stopped before stage '" + st.name + "'");
-        StageRun r{&cfg, i, device, cfg.run.out, "", resume, comm.get()};
+        StageRun r{&cfg, i, device, cfg.run.out, "", resume, comm.get(), write_config};
         if (st.init == "previous") {
             r.init_path = res.stages.back().final_checkpoint;
         } else if (st.init != "random") {

@@ -297,6 +297,7 @@ StageOutcome run_stage(const StageRun& r) {
         if (c.has_manifest)
             check_same_parent(st, dir, final_path, c.manifest, r.init_path,
                               r.init_path.empty() ? "" : io::sha256_file(r.init_path));
+        if (r.checked) r.checked();
         out.skipped = true;
         out.iterations = c.manifest.step;  // what ran, whatever the config now says
         out.seconds = c.manifest.seconds;  // 0 in checkpoints written before it was recorded
@@ -359,6 +360,7 @@ StageOutcome run_stage(const StageRun& r) {
     man.seed = cfg.run.seed;
     man.dataset = st.data;
     man.images = n;
+    man.image_size = size;
     man.config = to_json(cfg);
     if (!r.init_path.empty()) {
         const Checkpoint c = read_checkpoint(r.init_path);
@@ -405,6 +407,7 @@ StageOutcome run_stage(const StageRun& r) {
     } else if (r.resume && lead) {
         rewrite_metrics_up_to(r.out_dir, st.name, 0);  // killed before its first checkpoint: start over
     }
+    if (r.checked) r.checked();
     // Every rank starts from rank 0's state: the same weights, BN statistics and queue.
     dist::broadcast_state(moco.query(), comm);
     dist::broadcast_state(moco.key(), comm);

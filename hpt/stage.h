@@ -2,6 +2,7 @@
 // with checkpoints, metrics and evaluation at the end.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -38,6 +39,10 @@ struct StageRun {
     // The ranks of a data-parallel run (never null). Rank 0 alone writes checkpoints and metrics
     // and evaluates; every rank trains on its share of each batch.
     dist::Comm* comm = nullptr;
+    // Called on every rank once the stage's resume checks have passed, before it trains or is
+    // skipped as finished (the pipeline writes the run's config.json there, so that a resume the
+    // checks refuse leaves the run's config as it was).
+    std::function<void()> checked;
 };
 
 StageOutcome run_stage(const StageRun& r);

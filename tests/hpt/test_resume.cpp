@@ -295,6 +295,7 @@ TEST_CASE("HPT-BN trains BN and the head from the previous stage and leaves ever
 TEST_CASE("checkpoint manifests name their parent by hash; embed reads both checkpoint kinds", "[hpt][embed]") {
     const std::string dir = tmp_dir("embed");
     RunConfig cfg = tiny_run(dir, 2);
+    cfg.stages[1].image_size = 0;  // the data's own size (8), which the manifest records resolved
     run_pipeline(cfg, false);
     const std::string a = dir + "/out/a/final.safetensors", b = dir + "/out/b/final.safetensors";
     const Manifest m = read_checkpoint(b).manifest;
@@ -311,6 +312,7 @@ TEST_CASE("checkpoint manifests name their parent by hash; embed reads both chec
     REQUIRE(m.results.is_array());
     CHECK(from_json(m.config).stages.size() == 2);
     CHECK(read_checkpoint(a).manifest.parent.empty());  // random init: no parent
+    CHECK(m.image_size == 8);  // eval and embed took 0 as the evaluated data's own size
 
     // The backbone file (bare torchvision names, no head) gives the same features as the full
     // checkpoint it came from.
@@ -337,6 +339,15 @@ TEST_CASE("checkpoint manifests name their parent by hash; embed reads both chec
         REQUIRE(m.results.as_array().size() == 1);
         CHECK(ce.result.knn_test_acc == get_accuracies(m.results.as_array()[0]).knn_test_acc);
         CHECK(evaluate_checkpoint(er, {"eval.knn_k=7"}).settings.knn_k == 7);
+    }
+    // embed's val split is the run's (carved with its seed 3; embed carved with seed 0).
+    {
+        BackboneRequest vr = r;
+        vr.checkpoint = b;
+        vr.split = "val";
+        data::LoadOptions lo;
+        lo.seed = 3;
+        CHECK(embed(vr).second.to_vector<int64_t>() == data::load_dataset(sklearn_digits(), lo).val.labels.to_vector<int64_t>());
     }
     // Given statistics are per channel of the stored images (digits: one).
     r.mean = {0.5, 0.5};
@@ -500,7 +511,12 @@ TEST_CASE("resume refuses a stage whose parent changed, and a stage already past
 
     const std::string cfg_path = write_config(dir + "/k", 10);
     CHECK(run_hpt("train --config '" + cfg_path + "'", "HPT_DEBUG_KILL_AFTER_STEP=6") == 128 + SIGKILL);
+    const std::string run_config = io::read_file(dir + "/k/out/config.json");
     CHECK(run_hpt("train --config '" + cfg_path + "' --resume --set stage.a.iterations=3") == 1);
+    // The refused resume left the run's config as it was (it wrote the refused one, and kept the
+    // old as config.json.1, so the next resume warned of a change that never ran).
+    CHECK(io::read_file(dir + "/k/out/config.json") == run_config);
+    CHECK_FALSE(fs::exists(dir + "/k/out/config.json.1"));
     RunConfig k = load_config(cfg_path);
     k.stages[0].iterations = 3;
     CHECK_THROWS_WITH(run_pipeline(k, true), Catch::Contains("has trained 4 steps, more than the 3 iterations"));
