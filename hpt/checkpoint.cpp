@@ -58,6 +58,17 @@ Manifest Manifest::from_json(const io::Json& j, const std::string& what) {
     } catch (const Error& e) {
         HPT_THROW(what, ": bad checkpoint manifest: ", e.what());
     }
+    // Before anything acts on them: a step of -3 had a resume delete the stage's metrics lines
+    // before the loader refused it, and seconds of -100 reached summary.json.
+    const auto in_range = [&](bool ok, const char* field, const auto& v, const char* want) {
+        HPT_CHECK(ok, what, ": bad checkpoint manifest: ", field, " = ", v, " (", want, ")");
+    };
+    in_range(m.iterations >= 0, "iterations", m.iterations, "must be >= 0");
+    in_range(m.step >= 0 && m.step <= m.iterations, "step", m.step, "must be in [0, iterations]");
+    in_range(m.queue_ptr >= 0, "queue_ptr", m.queue_ptr, "must be >= 0");
+    in_range(m.images >= 0, "images", m.images, "must be >= 0");
+    in_range(m.image_size >= 0, "image_size", m.image_size, "must be >= 0");
+    in_range(std::isfinite(m.seconds) && m.seconds >= 0, "seconds", m.seconds, "must be finite and >= 0");
     return m;
 }
 
@@ -87,6 +98,13 @@ Checkpoint read_checkpoint(const std::string& path) {
     return c;
 }
 
+std::string first_nonfinite(const std::vector<std::pair<std::string, Tensor>>& named) {
+    NoGradGuard ng;
+    for (const auto& [name, t] : named)
+        if (is_floating(t.dtype()) && t.numel() > 0 && !std::isfinite(sum(t.reshape({-1})).item<double>())) return name;
+    return "";
+}
+
 void restore(const Checkpoint& c, ssl::Moco& moco, optim::SGD& opt) {
     io::load_state_dict(moco.query(), c.tensors, true, "encoder_q.", {});
     io::load_state_dict(moco.key(), c.tensors, true, "encoder_k.", {});
@@ -99,6 +117,13 @@ void restore(const Checkpoint& c, ssl::Moco& moco, optim::SGD& opt) {
     moco.queue().copy_(*q);
     opt.momentum_buffer().copy_(*mom);
     moco.set_queue_ptr(c.manifest.queue_ptr);
+    std::vector<std::pair<std::string, Tensor>> all;
+    for (const auto& [name, t] : moco.query().named_state()) all.emplace_back("encoder_q." + name, t);
+    for (const auto& [name, t] : moco.key().named_state()) all.emplace_back("encoder_k." + name, t);
+    all.emplace_back("moco.queue", moco.queue());
+    all.emplace_back("optim.momentum", opt.momentum_buffer());
+    const std::string bad = first_nonfinite(all);
+    HPT_CHECK(bad.empty(), "checkpoint: tensor '", bad, "' holds inf or NaN; it cannot be resumed from");
 }
 
 namespace {
@@ -138,11 +163,8 @@ void load_backbone(const Checkpoint& c, models::ResNet& model, const std::string
         HPT_THROW(path, ": ", e.what(), misfit_hint(c.tensors, ours ? "encoder_q." : "", model));
     }
     // A weight of NaN gave all-NaN features and accuracies that looked like chance, without a word.
-    NoGradGuard ng;
-    for (const auto& [name, t] : model.named_state())
-        if (is_floating(t.dtype()))
-            HPT_CHECK(std::isfinite(sum(t.reshape({-1})).item<double>()), path, ": tensor '", name,
-                      "' holds inf or NaN");
+    const std::string bad = first_nonfinite(model.named_state());
+    HPT_CHECK(bad.empty(), path, ": tensor '", bad, "' holds inf or NaN");
 }
 
 }  // namespace hpt::pipeline

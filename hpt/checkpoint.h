@@ -47,7 +47,12 @@ struct Checkpoint {
 };
 Checkpoint read_checkpoint(const std::string& path);
 
-// Restores query, key, queue, pointer and the optimizer's momentum exactly.
+// The name of the first floating tensor holding inf or NaN, or "". One reduction per tensor: the sum
+// is finite only if every element is (f32 overflows only past 3e38).
+std::string first_nonfinite(const std::vector<std::pair<std::string, Tensor>>& named);
+
+// Restores query, key, queue, pointer and the optimizer's momentum exactly; a tensor holding inf or
+// NaN is an error naming it (a resume from it trained on and evaluated garbage).
 void restore(const Checkpoint& c, ssl::Moco& moco, optim::SGD& opt);
 // Loads a backbone into `model`: from our checkpoints (encoder_q.*) or from bare torchvision names
 // (fc.* ignored). Any other missing, unexpected or misshapen tensor is an error listing them all.

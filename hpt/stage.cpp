@@ -157,6 +157,11 @@ int64_t debug_kill_step() {
 void check_same_parent(const StageConfig& st, const std::string& dir, const std::string& file, const Manifest& m,
                        const std::string& parent, const std::string& now) {
     if (m.parent == parent && m.parent_sha256 == now) return;
+    if (!now.empty() && m.parent_sha256 == now) {  // the same file, named otherwise (a moved run, --out spelled otherwise)
+        std::cerr << "stage '" << st.name << "': its parent " << m.parent << " is now named " << parent
+                  << " (same sha256)\n";
+        return;
+    }
     const auto name = [](const std::string& p, const std::string& h) {
         return p.empty() ? std::string("random init") : p + " (sha256 " + h.substr(0, 12) + "...)";
     };
@@ -211,16 +216,17 @@ void debug_fail_eval() {
     if (std::getenv("HPT_DEBUG_FAIL_EVAL")) HPT_THROW("evaluation failed (HPT_DEBUG_FAIL_EVAL, a test's request)");
 }
 
-// A finite loss can still leave inf or NaN weights behind (an overflowing update); such weights
-// must never be written as a "good" checkpoint. One reduction over the flat buffer, in its own
-// dtype (no copy): the sum is finite only if every element is (f32 overflows only past 3e38).
-void check_finite_weights(const Tensor& flat, const std::string& stage, int64_t step, const std::string& last) {
-    NoGradGuard ng;
-    const double s = sum(flat.reshape({-1})).item<double>();
-    if (std::isfinite(s)) return;
+// A finite loss can still leave inf or NaN weights behind (an overflowing update), or BN running
+// statistics (an lr of 1e6 made running_var inf two steps before the loss went NaN, and the
+// evaluations of a resume from there were garbage); such a state must never be written as a
+// "good" checkpoint. The parameters in one reduction over the flat buffer, then each buffer.
+void check_finite_weights(const models::ResNet& model, const std::string& stage, int64_t step, const std::string& last) {
+    std::string bad = first_nonfinite({{"a parameter", model.flat_params()}});
+    if (bad.empty()) bad = first_nonfinite(model.named_buffers());
+    if (bad.empty()) return;
     const std::string keep = fs::exists(last) ? "the last good checkpoint is " + last : "no checkpoint was written yet";
-    HPT_THROW("stage '", stage, "': the weights hold inf or NaN after step ", step, "; stopped (", keep,
-              "). Lower the learning rate (stage.", stage, ".lr) or check the data");
+    HPT_THROW("stage '", stage, "': ", bad, " of the query encoder holds inf or NaN after step ", step, "; stopped (",
+              keep, "). Lower the learning rate (stage.", stage, ".lr) or check the data");
 }
 
 // Tests: HPT_DEBUG_HANG="rank:step" makes that rank stop responding after that step, as a rank
@@ -447,6 +453,7 @@ StageOutcome run_stage(const StageRun& r) {
         RunConfig c2 = cfg;
         c2.eval.linear_probe = cfg.eval.linear_probe && cfg.eval.monitor_probe;
         for (const std::string& d : eval_sets) {
+            if (world == 1 && interrupt_signal()) return;  // a signal meanwhile: the rest after the resume
             if (only_missing && monitor_logged(r.out_dir, st.name, done, d)) continue;
             const EvalResult e = evaluate_backbone(moco.query(), d, size, c2, r.device);
             std::fprintf(stderr, "[%s] step %lld on %s: kNN %.2f%%", st.name.c_str(), static_cast<long long>(done),
@@ -520,18 +527,22 @@ StageOutcome run_stage(const StageRun& r) {
                                                       {"images_per_s", io::Json::number(prog.images_per_second())}}));
         }
         if (lead && cfg.run.checkpoint_every > 0 && done % cfg.run.checkpoint_every == 0 && done < st.iterations) {
-            check_finite_weights(moco.query().flat_params(), st.name, done, last);
+            check_finite_weights(moco.query(), st.name, done, last);
             save(last, checkpoint_manifest(done));
         }
-        const bool monitor = monitor_step(done);
-        if (lead && monitor) monitor_at(done, false);
-        if (monitor) comm.barrier(0);  // rank 0 evaluated meanwhile: no limit on that wait
         debug_signal(done);
         if (world == 1) stop_signal = interrupt_signal();  // several ranks use what they agreed on above
+        // A stop request skips the step's monitor: the checkpoint comes first (a scheduler's grace
+        // period between SIGTERM and SIGKILL may be shorter than a probe), and the resume runs the
+        // monitor it missed.
+        const bool monitor = monitor_step(done) && !stop_signal;
+        if (lead && monitor) monitor_at(done, false);
+        if (monitor) comm.barrier(0);  // rank 0 evaluated meanwhile: no limit on that wait
+        if (world == 1 && !stop_signal) stop_signal = interrupt_signal();  // one that came during the monitor
         if (stop_signal) {
             const bool saved = cfg.run.checkpoint_every > 0 && done % cfg.run.checkpoint_every == 0 && done < st.iterations;
             if (lead && !saved) {
-                check_finite_weights(moco.query().flat_params(), st.name, done, last);
+                check_finite_weights(moco.query(), st.name, done, last);
                 save(last, checkpoint_manifest(done));
             }
             if (world > 1) comm.barrier(0);  // a rank that exits first makes mpirun end the others, mid-write
@@ -553,7 +564,7 @@ StageOutcome run_stage(const StageRun& r) {
     }
     // The trained state goes to disk before evaluation, so that an evaluation that fails (bad
     // eval data, out of memory) costs a re-evaluation on --resume, not the training.
-    check_finite_weights(moco.query().flat_params(), st.name, st.iterations, last);
+    check_finite_weights(moco.query(), st.name, st.iterations, last);
     if (start < st.iterations) save(last, checkpoint_manifest(st.iterations));
     io::Json results = io::Json::array();
     for (const std::string& d : eval_sets) {
@@ -571,6 +582,7 @@ StageOutcome run_stage(const StageRun& r) {
         append_metric(r.out_dir, line);
     }
     Manifest fm = checkpoint_manifest(st.iterations);
+    fm.seconds = out.seconds;  // training time, as the summary has it (not the evaluation's)
     fm.final = true;
     fm.results = results;
     // The backbone before final.safetensors, which marks the stage finished: a kill between the two
