@@ -13,7 +13,7 @@ namespace hpt::pipeline {
 StepClock::StepClock(int window) : window_(window < 1 ? 1 : window), marks_{{0.0, 0}} {}
 
 void StepClock::step_ended(double t, int64_t images) {
-    marks_.push_back({t, marks_.back().images + images});
+    marks_.push_back({t - idle_, marks_.back().images + images});
     if (++steps_ == 2) marks_.erase(marks_.begin());  // the warm-up step leaves
     if (int64_t(marks_.size()) > window_ + 1) marks_.erase(marks_.begin());
 }

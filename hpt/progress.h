@@ -22,6 +22,10 @@ class StepClock {
 public:
     explicit StepClock(int window = 20);
     void step_ended(double t, int64_t images);  // t: seconds since the clock started
+    // Seconds between steps that were no step's work (a monitor evaluation, a checkpoint write):
+    // they carried into the next step and, through the window, into the rate of 20 steps (about
+    // 6x too low after every monitor).
+    void idle(double seconds) { idle_ += seconds; }
     double seconds_per_step() const;            // NaN before the first step ends
     double images_per_second() const;           // 0 before the first step ends
 
@@ -32,6 +36,7 @@ private:
     };
     int window_;
     int64_t steps_ = 0;
+    double idle_ = 0;
     std::vector<Mark> marks_;  // oldest first: the window's start, then the end of each step in it
 };
 
@@ -41,7 +46,18 @@ public:
     void update(int64_t step_done, double loss, double lr, int64_t images);
     void finish();
     double images_per_second() const { return clock_.images_per_second(); }
-    double elapsed() const;
+    double elapsed() const;  // wall time, monitors and checkpoints included
+    // Runs f() outside the step clock: the rate and the ETA are those of the training steps.
+    template <class F>
+    void off_the_clock(F&& f) {
+        const double t0 = elapsed();
+        struct Restart {  // also when f throws
+            Progress& p;
+            double t0;
+            ~Restart() { p.clock_.idle(p.elapsed() - t0); }
+        } restart{*this, t0};
+        f();
+    }
 
 private:
     std::string stage_;

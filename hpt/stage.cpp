@@ -528,7 +528,7 @@ StageOutcome run_stage(const StageRun& r) {
         }
         if (lead && cfg.run.checkpoint_every > 0 && done % cfg.run.checkpoint_every == 0 && done < st.iterations) {
             check_finite_weights(moco.query(), st.name, done, last);
-            save(last, checkpoint_manifest(done));
+            prog.off_the_clock([&] { save(last, checkpoint_manifest(done)); });
         }
         debug_signal(done);
         if (world == 1) stop_signal = interrupt_signal();  // several ranks use what they agreed on above
@@ -536,8 +536,11 @@ StageOutcome run_stage(const StageRun& r) {
         // period between SIGTERM and SIGKILL may be shorter than a probe), and the resume runs the
         // monitor it missed.
         const bool monitor = monitor_step(done) && !stop_signal;
-        if (lead && monitor) monitor_at(done, false);
-        if (monitor) comm.barrier(0);  // rank 0 evaluated meanwhile: no limit on that wait
+        if (monitor)
+            prog.off_the_clock([&] {
+                if (lead) monitor_at(done, false);
+                comm.barrier(0);  // rank 0 evaluated meanwhile: no limit on that wait
+            });
         if (world == 1 && !stop_signal) stop_signal = interrupt_signal();  // one that came during the monitor
         if (stop_signal) {
             const bool saved = cfg.run.checkpoint_every > 0 && done % cfg.run.checkpoint_every == 0 && done < st.iterations;

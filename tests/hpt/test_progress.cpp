@@ -27,3 +27,13 @@ TEST_CASE("the ETA's pace leaves out the warm-up step and looks at recent steps 
     c.step_ended(17.0, 64);  // 1 s: the window now holds 0.5, 0.5, 0.5, 1.0
     CHECK(c.seconds_per_step() == Approx(2.5 / 4));
 }
+
+TEST_CASE("time between steps spent on a monitor or a checkpoint is not a step's", "[hpt]") {
+    StepClock c(4);
+    for (int k = 1; k <= 3; ++k) c.step_ended(double(k), 10);
+    CHECK(c.images_per_second() == Approx(10.0));
+    c.idle(60.0);  // a monitor evaluation of a minute after step 3
+    c.step_ended(64.0, 10);
+    CHECK(c.seconds_per_step() == Approx(1.0));  // without idle(): (64 - 2) / 2 = 31 s
+    CHECK(c.images_per_second() == Approx(10.0));
+}
