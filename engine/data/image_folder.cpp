@@ -36,6 +36,17 @@ bool hidden(const fs::path& p) {
     return !n.empty() && n[0] == '.';
 }
 
+// An image's name in the dataset (its test carve hashes it): its path relative to the dataset's
+// folder, both made absolute and normal first. An absolute path in a list whose own path was
+// relative gave "" for every image (one hash, so a test split of one image), and "./a.png" and
+// "a.png" were two names for one file.
+std::string name_under(const std::string& file, const fs::path& root) {
+    const fs::path f = fs::absolute(file).lexically_normal(),
+                   r = fs::absolute(root.empty() ? fs::path(".") : root).lexically_normal();  // "l.txt": the current folder
+    const fs::path rel = f.lexically_relative(r);
+    return (rel.empty() ? f : rel).generic_string();  // outside the folder: the absolute path names it
+}
+
 // Files that a folder holds but that are not images by their extension (.tif, .webp, notes):
 // counted, so that a warning can say they were left out.
 struct Ignored {
@@ -59,11 +70,18 @@ std::vector<fs::path> sorted_children(const fs::path& dir, bool want_dirs, Ignor
     return out;
 }
 
-// Image files under dir at any depth, sorted by path, hidden names skipped.
-std::vector<fs::path> images_under(const fs::path& dir, Ignored* ignored) {
+// Image files under dir at any depth, sorted by path, hidden names skipped. Linked folders inside
+// are not followed (counted in `links`): a link to a parent recursed until the system's link limit
+// (a class grew 80-fold), and one to a sibling class gave its images a second label.
+std::vector<fs::path> images_under(const fs::path& dir, Ignored* ignored, Ignored* links) {
     std::vector<fs::path> out = sorted_children(dir, false, ignored);
     for (const fs::path& sub : sorted_children(dir, true)) {
-        std::vector<fs::path> more = images_under(sub, ignored);
+        std::error_code ec;
+        if (fs::is_symlink(sub, ec)) {
+            if (links->count++ == 0) links->first = sub.string();
+            continue;
+        }
+        std::vector<fs::path> more = images_under(sub, ignored, links);
         out.insert(out.end(), more.begin(), more.end());
     }
     std::sort(out.begin(), out.end());
@@ -72,9 +90,9 @@ std::vector<fs::path> images_under(const fs::path& dir, Ignored* ignored) {
 
 int split_of(const std::string& dir_name) {
     const std::string n = lower(dir_name);
-    if (n == "train") return 0;
+    if (n == "train" || n == "training") return 0;
     if (n == "val" || n == "valid" || n == "validation") return 1;
-    if (n == "test") return 2;
+    if (n == "test" || n == "testing") return 2;  // Training/ and Testing/ became two classes
     return -1;
 }
 
@@ -178,7 +196,7 @@ Dataset assemble(const std::vector<Entry>& entries, const std::string& where, co
             const Image img = channels == 3 && d.image.channels == 1 ? gray_to_rgb(d.image) : std::move(d.image);
             std::memcpy(px + size_t(k) * bytes, img.pixels.data(), bytes);
             labels[k++] = entries[size_t(i)].label;
-            set.names.push_back(fs::path(entries[size_t(i)].path).lexically_relative(root).generic_string());
+            set.names.push_back(name_under(entries[size_t(i)].path, root));
             d.image = Image();
         }
     }
@@ -188,7 +206,7 @@ Dataset assemble(const std::vector<Entry>& entries, const std::string& where, co
 
 // A folder of class subfolders (labeled) or of images (unlabeled). `classes` maps names to labels.
 void collect(const fs::path& dir, int split, const std::map<std::string, int64_t>& classes, std::vector<Entry>& out,
-             Ignored& ignored) {
+             Ignored& ignored, Ignored& links, Ignored& nested) {
     const std::vector<fs::path> subdirs = sorted_children(dir, true), files = sorted_children(dir, false, &ignored);
     if (!subdirs.empty() && !files.empty())
         HPT_THROW("'", dir.string(), "' mixes image files (", files[0].filename().string(), ") and class folders (",
@@ -197,9 +215,14 @@ void collect(const fs::path& dir, int split, const std::map<std::string, int64_t
     if (subdirs.empty()) {
         for (const fs::path& f : files) out.push_back({f.string(), -1, split});
     } else {
-        for (const fs::path& c : subdirs)
-            for (const fs::path& f : images_under(c, &ignored))
+        for (const fs::path& c : subdirs) {
+            // A class folder of folders only may be a level above the classes (a split name we do
+            // not know, a dataset's own folder): their images all take its label, and the user is told.
+            if (sorted_children(c, false).empty() && !sorted_children(c, true).empty() && nested.count++ == 0)
+                nested.first = c.string() + " (holds " + sorted_children(c, true)[0].filename().string() + "/ ...)";
+            for (const fs::path& f : images_under(c, &ignored, &links))
                 out.push_back({f.string(), classes.at(c.filename().string()), split});
+        }
     }
     if (out.size() == before) HPT_THROW("'", dir.string(), "' holds no .png, .jpg, .jpeg or .bmp images");
 }
@@ -214,8 +237,12 @@ Dataset load_image_folder(const std::string& path, const LoadOptions& opt) {
     std::vector<std::pair<fs::path, int>> split_dirs;
     for (const fs::path& d : subdirs)
         if (split_of(d.filename().string()) >= 0) split_dirs.push_back({d, split_of(d.filename().string())});
-    if (!split_dirs.empty() && split_dirs.size() != subdirs.size())
-        HPT_THROW("'", path, "' mixes split folders (train/val/test) with other folders");
+    if (!split_dirs.empty() && split_dirs.size() != subdirs.size()) {
+        std::string other;
+        for (const fs::path& d : subdirs)
+            if (split_of(d.filename().string()) < 0 && other.empty()) other = d.filename().string();
+        HPT_THROW("'", path, "' mixes split folders (train/val/test) with other folders (", other, ")");
+    }
     if (split_dirs.empty()) split_dirs.push_back({root, 0});
     std::set<int> seen;
     for (const auto& [d, s] : split_dirs)
@@ -237,8 +264,17 @@ Dataset load_image_folder(const std::string& path, const LoadOptions& opt) {
     for (const std::string& nm : names) classes.emplace(nm, int64_t(classes.size()));
 
     std::vector<Entry> entries;
-    Ignored ignored;
-    for (const auto& [d, s] : split_dirs) collect(d, s, classes, entries, ignored);
+    Ignored ignored, links, nested;
+    for (const auto& [d, s] : split_dirs) collect(d, s, classes, entries, ignored, links, nested);
+    if (links.count > 0)
+        std::fprintf(stderr, "warning: %s: left out %lld linked folder%s inside class folders (first: %s); link whole class "
+                     "folders instead\n", path.c_str(), static_cast<long long>(links.count), links.count == 1 ? "" : "s",
+                     links.first.c_str());
+    if (nested.count > 0)
+        std::fprintf(stderr, "warning: %s: %lld class folder%s hold%s only folders, whose images all take the class "
+                     "folder's label (first: %s); if those folders are the classes, give their parent as the dataset\n",
+                     path.c_str(), static_cast<long long>(nested.count), nested.count == 1 ? "" : "s",
+                     nested.count == 1 ? "s" : "", nested.first.c_str());
     if (ignored.count > 0)
         std::fprintf(stderr, "warning: left out %lld file%s of %s that %s not .png, .jpg, .jpeg or .bmp (first: %s)\n",
                      static_cast<long long>(ignored.count), ignored.count == 1 ? "" : "s", path.c_str(),
@@ -266,6 +302,18 @@ Dataset load_image_folder(const std::string& path, const LoadOptions& opt) {
         for (Entry& e : entries)
             if (e.label >= 0) e.label = relabel[size_t(e.label)];
     }
+    // A class with val or test images and no training image cannot be learnt, and one spelled
+    // otherwise than in train ("cat" beside "Cat") silently became a class of its own.
+    std::vector<int64_t> in_train(kept.size(), 0);
+    for (const Entry& e : entries)
+        if (e.label >= 0 && e.split == 0) in_train[size_t(e.label)] = 1;
+    std::string untrained;
+    for (size_t c = 0; c < kept.size(); ++c)
+        if (!in_train[c]) untrained += (untrained.empty() ? "" : ", ") + kept[c];
+    if (split_dirs.size() > 1 && !untrained.empty())
+        std::fprintf(stderr, "warning: %s: class%s %s ha%s val or test images but no training images (class folders "
+                     "are matched by their exact names)\n", path.c_str(), untrained.find(',') == std::string::npos ? "" : "es",
+                     untrained.c_str(), untrained.find(',') == std::string::npos ? "s" : "ve");
     Dataset ds = assemble(entries, path, opt);
     ds.class_names = kept;
     return ds;

@@ -267,6 +267,24 @@ TEST_CASE("a labeled folder or list without a test split gets a fixed test carve
     const Dataset d2 = load_dataset(two.file("r"));
     CHECK(d2.test.size() == 1);
     CHECK(d2.train.size() == 1);
+    // A list naming its images by absolute path, itself named by a relative path: every name was
+    // "" (one hash for all), so the test split was one image. "./x" and "x" were two names too.
+    {
+        std::string abs, dotted;
+        for (int i = 0; i < 200; ++i) {
+            const std::string name = "c" + std::to_string(i % 2) + "/i" + std::to_string(i) + ".png";
+            abs += tmp.file("root/" + name) + " " + std::to_string(i % 2) + "\n";
+            dotted += "./root/" + name + " " + std::to_string(i % 2) + "\n";
+        }
+        tmp.write_text("abs.txt", abs);
+        tmp.write_text("dotted.txt", dotted);
+        const std::filesystem::path cwd = std::filesystem::current_path();
+        std::filesystem::current_path(tmp.file(""));
+        const Dataset da = load_dataset("abs.txt"), dd = load_dataset("dotted.txt"), dl = load_dataset("l.txt");
+        std::filesystem::current_path(cwd);
+        CHECK(da.test.size() > 25);
+        CHECK(test_names(dd) == test_names(dl));
+    }
     // Unlabeled images are not carved: they are all for pretraining.
     for (int i = 0; i < 4; ++i) tmp.write("flat/u" + std::to_string(i) + ".png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, i)));
     const Dataset flat = load_dataset(tmp.file("flat"));
@@ -290,9 +308,53 @@ TEST_CASE("class folders: empty ones are left out, other files are counted, a li
     CHECK(ds.class_names == std::vector<std::string>{"cat", "dog"});
     CHECK(ds.train.num_classes == 2);
     CHECK(ds.train.labels.to_vector<int64_t>() == std::vector<int64_t>{0, 0, 0, 1, 1, 1});
+    // A linked folder inside a class folder: a link to the parent recursed to the system's limit,
+    // one to a sibling class gave its images a second label. Left out, and said.
+    std::filesystem::create_directory_symlink(tmp.file("r"), tmp.file("r/cat/up"));
+    std::filesystem::create_directory_symlink(tmp.file("r/dog"), tmp.file("r/cat/dogs"));
+    {
+        test::StderrCapture err;
+        const Dataset linked = load_dataset(tmp.file("r"), o);
+        CHECK(linked.train.labels.to_vector<int64_t>() == std::vector<int64_t>{0, 0, 0, 1, 1, 1});
+        CHECK_THAT(err.text(), Catch::Contains("left out 2 linked folders inside class folders"));
+    }
+    std::filesystem::remove(tmp.file("r/cat/up"));
+    std::filesystem::remove(tmp.file("r/cat/dogs"));
     // A link to a class folder gave its images a second label.
     std::filesystem::create_directory_symlink(tmp.file("r/cat"), tmp.file("r/kitty"));
     CHECK_THROWS_WITH(load_dataset(tmp.file("r"), o), Catch::Contains("are the same folder (a link)"));
+}
+
+TEST_CASE("Training/ and Testing/ are splits; a test class without training images is pointed out", "[data]") {
+    // Kaggle's layout: Training/ and Testing/ became the two classes, their real classes merged,
+    // and the real test images were pretrained on.
+    TempDir tmp;
+    for (int i = 0; i < 4; ++i) {
+        tmp.write("k/Training/glioma/" + std::to_string(i) + ".png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, i)));
+        tmp.write("k/Training/Cat/" + std::to_string(i) + ".png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, i + 9)));
+        tmp.write("k/Testing/glioma/" + std::to_string(i) + ".png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, i + 5)));
+        tmp.write("k/Testing/cat/" + std::to_string(i) + ".png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, i + 7)));
+    }
+    LoadOptions o;
+    o.val_fraction = 0;
+    test::StderrCapture err;
+    const Dataset ds = load_dataset(tmp.file("k"), o);
+    CHECK(ds.class_names == std::vector<std::string>{"Cat", "cat", "glioma"});
+    CHECK(ds.train.size() == 8);
+    CHECK(ds.test.size() == 8);
+    CHECK_FALSE(ds.test_carved);
+    // "cat" in Testing beside "Cat" in Training became its own class without a word.
+    CHECK_THAT(err.text(), Catch::Contains("class cat has val or test images but no training images"));
+    // Class folders holding only folders: their images take the class's label, and the user is told.
+    TempDir deep;
+    for (int i = 0; i < 3; ++i) {
+        deep.write("d/scans/a/" + std::to_string(i) + ".png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, i)));
+        deep.write("d/scans/b/" + std::to_string(i) + ".png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, i + 3)));
+        deep.write("d/other/" + std::to_string(i) + ".png", test::png_bytes(2, 2, 1, test::pattern(2, 2, 1, i + 6)));
+    }
+    test::StderrCapture err2;
+    CHECK(load_dataset(deep.file("d"), o).class_names == std::vector<std::string>{"other", "scans"});
+    CHECK_THAT(err2.text(), Catch::Contains("1 class folder holds only folders") && Catch::Contains("scans (holds a/"));
 }
 
 namespace {
