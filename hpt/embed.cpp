@@ -109,7 +109,7 @@ CheckpointEval evaluate_checkpoint(const BackboneRequest& r, const std::vector<s
     return out;
 }
 
-std::pair<Tensor, Tensor> embed(const BackboneRequest& r) {
+Embedding embed(const BackboneRequest& r) {
     Loaded l = load_model(r);
     models::ResNet& model = *l.model;
     const models::ResNetConfig& mc = model.config();
@@ -150,14 +150,20 @@ std::pair<Tensor, Tensor> embed(const BackboneRequest& r) {
     for (const data::ImageSet* s : sets) total += s->size();
     WorkProgress progress("extracting features", total, "images");
     std::vector<Tensor> feats, labels;
+    Embedding e;
     for (const data::ImageSet* s : sets) {
         if (!s->size()) continue;
         feats.push_back(features_of(model, *s, all_rows(s->size()), spec, device, &progress));
         labels.push_back(s->labels);
+        e.names.insert(e.names.end(), s->names.begin(), s->names.end());
     }
     progress.finish();
     HPT_CHECK(!feats.empty(), "embed: ", r.data, " has no images in split '", r.split, "'");
-    return {cat(feats, 0), cat(labels, 0)};
+    e.features = cat(feats, 0);
+    e.labels = cat(labels, 0);
+    if (int64_t(e.names.size()) != e.features.size(0)) e.names.clear();  // not image files: no names
+    e.classes = ds.class_names;
+    return e;
 }
 
 void write_npy(const std::string& path, const Tensor& t) {

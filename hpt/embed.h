@@ -18,8 +18,13 @@ struct BackboneRequest {
     data::LoadOptions load;         // format (detected unless forced) and strictness
 };
 
-// Pooled features [N, C] (float32, CPU) and their labels.
-std::pair<Tensor, Tensor> embed(const BackboneRequest& r);
+// Pooled features [N, C] (float32, CPU), their labels, and what maps rows and labels back to the
+// data: each row's file (image files; empty otherwise) and each label's class name (class folders).
+struct Embedding {
+    Tensor features, labels;
+    std::vector<std::string> names, classes;
+};
+Embedding embed(const BackboneRequest& r);
 struct CheckpointEval {
     EvalResult result;
     EvalSection settings;            // what ran

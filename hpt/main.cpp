@@ -17,6 +17,7 @@
 #include "engine/core/error.h"
 #include "engine/data/inspect.h"
 #include "engine/dist/comm.h"
+#include "engine/io/atomic_file.h"
 #include "ssl/preview.h"
 #include "hpt/embed.h"
 #include "hpt/example.h"
@@ -284,11 +285,23 @@ int main(int argc, char** argv) {
         }
         if (*emb) {
             br.device = device;
-            const auto [f, l] = embed(br);
-            write_npy(emb_out, f);
-            write_npy(emb_out + ".labels.npy", l.to(DType::i64).reshape({-1}));  // int64 [N]; -1: unlabeled
+            const Embedding e = embed(br);
+            write_npy(emb_out, e.features);
+            write_npy(emb_out + ".labels.npy", e.labels.to(DType::i64).reshape({-1}));  // int64 [N]; -1: unlabeled
             std::printf("wrote %s: %lld x %lld features (and their labels to %s.labels.npy)\n", emb_out.c_str(),
-                        static_cast<long long>(f.size(0)), static_cast<long long>(f.size(1)), emb_out.c_str());
+                        static_cast<long long>(e.features.size(0)), static_cast<long long>(e.features.size(1)),
+                        emb_out.c_str());
+            // Rows come split by split (a carve in each), and labels number the sorted class names:
+            // without these a row could not be traced to its file, nor folder "10" to label 2.
+            const auto write_lines = [&](const std::string& path, const std::vector<std::string>& lines, const char* what) {
+                if (lines.empty()) return;
+                std::string text;
+                for (const std::string& l : lines) text += l + "\n";
+                io::write_file_atomic(path, text);
+                std::printf("wrote %s: %s\n", path.c_str(), what);
+            };
+            write_lines(emb_out + ".names.txt", e.names, "each row's image file, relative to the dataset");
+            write_lines(emb_out + ".classes.txt", e.classes, "the class name of label 0, 1, ... (one per line)");
             return 0;
         }
         if (*data_cmd) {

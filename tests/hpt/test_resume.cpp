@@ -23,6 +23,7 @@
 #include "hpt/checkpoint.h"
 #include "hpt/example.h"
 #include "hpt/pipeline.h"
+#include "tests/data/fixtures.h"
 #include "tests/hpt/tiny_run.h"
 #include "engine/core/work_progress.h"
 #include "tests/support/stderr_capture.h"
@@ -362,9 +363,11 @@ TEST_CASE("checkpoint manifests name their parent by hash; embed reads both chec
     r.split = "test";
     r.device = "cpu";
     r.checkpoint = b;
-    const auto [f_full, labels] = embed(r);
+    const Embedding full = embed(r);
+    const Tensor &f_full = full.features, &labels = full.labels;
     r.checkpoint = dir + "/out/b/backbone.safetensors";
-    const auto [f_bare, labels2] = embed(r);
+    const Embedding bare = embed(r);
+    const Tensor &f_bare = bare.features, &labels2 = bare.labels;
     CHECK(f_full.shape() == Shape{359, 64});  // digits' test split; ResNet-18 at width 1/8: 64 features
     CHECK(f_full.dtype() == DType::f32);
     CHECK(f_full.to_vector<float>() == f_bare.to_vector<float>());
@@ -388,7 +391,26 @@ TEST_CASE("checkpoint manifests name their parent by hash; embed reads both chec
         vr.split = "val";
         data::LoadOptions lo;
         lo.seed = 3;
-        CHECK(embed(vr).second.to_vector<int64_t>() == data::load_dataset(sklearn_digits(), lo).val.labels.to_vector<int64_t>());
+        CHECK(embed(vr).labels.to_vector<int64_t>() == data::load_dataset(sklearn_digits(), lo).val.labels.to_vector<int64_t>());
+    }
+    // A class folder: each row's file and each label's class name are written beside the features
+    // (rows come split by split, and folder "10" is label 0 of the sorted names).
+    {
+        test::TempDir tmp;
+        const std::string folder = tmp.file("folder");
+        for (int i = 0; i < 5; ++i)
+            for (const char* c : {"10", "2"})
+                tmp.write(std::string("folder/") + c + "/" + std::to_string(i) + ".png",
+                          test::png_bytes(8, 8, 1, test::pattern(8, 8, 1, i + 7 * (c[0] == '2'))));
+        BackboneRequest fr = r;
+        fr.checkpoint = b;
+        fr.data = folder;
+        fr.split = "all";
+        const Embedding e = embed(fr);
+        CHECK(e.classes == std::vector<std::string>{"10", "2"});
+        REQUIRE(e.names.size() == 10);
+        const std::vector<int64_t> l = e.labels.to_vector<int64_t>();
+        for (size_t i = 0; i < 10; ++i) CHECK(e.names[i].substr(0, e.names[i].find('/')) == e.classes[size_t(l[i])]);
     }
     // Given statistics are per channel of the stored images (digits: one).
     r.mean = {0.5, 0.5};
@@ -399,7 +421,7 @@ TEST_CASE("checkpoint manifests name their parent by hash; embed reads both chec
     r.std = {0.2, 0.2};
     CHECK_THROWS_WITH(embed(r), Catch::Contains("--std has 2 values"));
     r.std.clear();
-    CHECK(embed(r).first.shape() == Shape{359, 64});
+    CHECK(embed(r).features.shape() == Shape{359, 64});
     r.mean = {0.5, 0.4, 0.3};  // this model takes 1 channel, as do the digits: three values fit neither
     CHECK_THROWS_WITH(embed(r), Catch::Contains("and the model takes 1"));
     r.mean.clear();
