@@ -130,6 +130,16 @@ bool looks_like_image(const uint8_t* p, size_t n) {
            (n >= 2 && p[0] == 'B' && p[1] == 'M');
 }
 
+bool image_dimensions(const std::string& path, int& width, int& height) {
+    int comp = 0;
+    try {
+        const std::vector<uint8_t> bytes = read_file(path);  // stb is built without stdio
+        return bytes.size() <= size_t(INT32_MAX) && stbi_info_from_memory(bytes.data(), int(bytes.size()), &width, &height, &comp);
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
 Image decode_image(const uint8_t* data, size_t size, const std::string& origin) {
     if (size == 0) HPT_THROW(origin, ": empty file");
     if (size > size_t(INT_MAX)) HPT_THROW(origin, ": ", size, " bytes is too large for an image file");

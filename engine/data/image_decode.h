@@ -19,6 +19,8 @@ bool looks_like_image(const uint8_t* data, size_t size);  // PNG, JPEG or BMP ma
 // orientation says. Throws naming `origin` with stb's reason on anything it cannot decode, and
 // refuses images over 2^26 pixels before decoding them. 16-bit PNGs are rounded to 8 bits.
 Image decode_image(const uint8_t* data, size_t size, const std::string& origin);
+// The width and height a file's header gives, without decoding it; false when it cannot be read.
+bool image_dimensions(const std::string& path, int& width, int& height);
 // Triangle filter: bilinear when enlarging, widened to average all covered pixels when shrinking.
 Image resize_image(const Image& in, int width, int height);
 Image gray_to_rgb(const Image& in);

@@ -9,6 +9,8 @@
 #include <map>
 #include <set>
 
+#include <unistd.h>
+
 #include "engine/core/error.h"
 #include "engine/core/work_progress.h"
 #include "engine/data/image_decode.h"
@@ -101,12 +103,28 @@ struct Decoded {
     std::string error;
 };
 
+// Kept at full size, a folder of photos needs their decoded bytes and about as much again while
+// the splits are assembled: a few thousand phone photos ran out of memory without a hint. The
+// first image's header gives the estimate.
+void warn_if_too_large(const std::vector<Entry>& entries, const std::string& where, int load_size) {
+    if (load_size > 0 || entries.empty()) return;
+    int w = 0, h = 0;
+    if (!image_dimensions(entries[0].path, w, h)) return;
+    const double gib = double(entries.size()) * w * h * 3 * 2 / double(1ull << 30);
+    const double ram = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE)) / double(1ull << 30);
+    if (gib < 0.5 * ram && w * h <= 1024 * 1024) return;
+    std::fprintf(stderr, "warning: %s: %zu images of about %dx%d kept at full size need about %.1f GiB while loading "
+                 "(this machine has %.1f GiB), and training shrinks them anyway; set run.load_size (or --load-size) "
+                 "to decode them smaller\n", where.c_str(), entries.size(), w, h, gib, ram);
+}
+
 // Decodes every entry and assembles the splits. Unreadable files are skipped (counted in one
 // warning that names the first few) or, under strict, the first is an error.
 Dataset assemble(const std::vector<Entry>& entries, const std::string& where, const LoadOptions& opt) {
     const int64_t n = int64_t(entries.size());
     std::vector<Decoded> dec(static_cast<size_t>(n));
     const int size = int(opt.image_size);
+    warn_if_too_large(entries, where, size);
     // 2000 photos took 21 s here without a word; the first thread reports what all have done.
     WorkProgress progress("decoding the images of " + where, n, "images");
     std::atomic<int64_t> decoded{0};

@@ -472,3 +472,20 @@ TEST_CASE("16-bit PNGs are rounded to 8 bits, and 12-bit data in them is pointed
     CHECK(decode_image(dim.data(), dim.size(), "12bit.png").max16 == 4000);
     CHECK(decode_image(dim.data(), dim.size(), "12bit.png").pixels == std::vector<uint8_t>{16, 0});
 }
+
+TEST_CASE("photos kept at full size are pointed out, with the load size that avoids it", "[data]") {
+    // A few thousand phone photos ran out of memory while loading, with no hint.
+    TempDir tmp;
+    tmp.write("big/a.png", test::png_bytes(1030, 1030, 1, test::pattern(1030, 1030, 1, 1)));
+    {
+        test::StderrCapture err;
+        load_dataset(tmp.file("big"));
+        CHECK_THAT(err.text(), Catch::Contains("1 images of about 1030x1030 kept at full size") &&
+                                   Catch::Contains("set run.load_size (or --load-size)"));
+    }
+    LoadOptions o;
+    o.image_size = 64;
+    test::StderrCapture err;
+    CHECK(load_dataset(tmp.file("big"), o).train.images.shape() == Shape{1, 64, 64, 1});
+    CHECK(err.text().find("kept at full size") == std::string::npos);
+}
