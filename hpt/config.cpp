@@ -512,7 +512,7 @@ void validate(const RunConfig& c) {
               ": must be 18, 34 or 50");
     HPT_CHECK(c.model.width > 0 && c.model.width <= 4, "model.width = ", c.model.width, ": must be in (0, 4]");
     HPT_CHECK(c.model.proj_dim >= 1, "model.proj_dim = ", c.model.proj_dim, ": must be at least 1");
-    HPT_CHECK(c.moco.bn_groups >= 0, "moco.bn_groups = ", c.moco.bn_groups, ": must be >= 0 (0: batch / 64)");
+    HPT_CHECK(c.moco.bn_groups >= 0, "moco.bn_groups = ", c.moco.bn_groups, ": must be >= 0 (0: about 64 images a group)");
     HPT_CHECK(c.model.in_channels == 0 || c.model.in_channels == 1 || c.model.in_channels == 3,
               "model.in_channels = ", c.model.in_channels, ": must be 0 (from the data), 1 or 3");
     HPT_CHECK(c.moco.queue > 0 && c.moco.temperature > 0 && c.moco.momentum >= 0 && c.moco.momentum <= 1,
@@ -670,7 +670,7 @@ std::string zero_note(const std::string& key, const StageConfig* s) {
         {"run.checkpoint_every", "only at the end of each stage"},
         {"run.load_size", "image files keep their size"},
         {"model.in_channels", "the first stage's data decides (1 gray, 3 RGB)"},
-        {"moco.bn_groups", "batch / 64"},
+        {"moco.bn_groups", "the most groups up to batch / 64 that divide the batch"},
         {"eval.every", "only at the end of each stage"},
         {"eval.max_train", "every train image"},
         {"dist.timeout_s", "no limit"},

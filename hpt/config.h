@@ -36,7 +36,7 @@ struct MocoSection {
     int64_t queue = 65536;
     double momentum = 0.999;
     double temperature = 0.2;
-    int64_t bn_groups = 0;  // 0: batch / 64
+    int64_t bn_groups = 0;  // 0: the most groups up to batch / 64 that divide the batch (one per rank at least)
 };
 
 struct AugmentSection {

@@ -28,9 +28,21 @@ void Moco::set_queue_ptr(int64_t p) {
 }
 
 int64_t Moco::bn_groups_for(int64_t batch, int64_t world) const {
-    int64_t g = cfg_.bn_groups > 0 ? cfg_.bn_groups : std::max<int64_t>(1, batch / 64);
-    if (cfg_.bn_groups == 0) g = (g + world - 1) / world * world;  // at least one group per rank
-    HPT_CHECK(batch % g == 0, "MoCo: batch ", batch, " is not divisible into ", g, " BN groups");
+    int64_t g = cfg_.bn_groups;
+    if (g == 0) {
+        // About 64 images a group: the most groups up to batch / 64 that divide the batch, at least
+        // one per rank (batch / 64 itself refused a batch of 200 as "not divisible into 3 groups").
+        g = world;
+        for (int64_t k = std::max<int64_t>(1, batch / 64); k >= world; --k)
+            if (batch % k == 0 && k % world == 0) {
+                g = k;
+                break;
+            }
+    }
+    HPT_CHECK(batch % g == 0, "MoCo: batch ", batch, " is not divisible into ", g, " BN groups (moco.bn_groups",
+              cfg_.bn_groups == 0 ? " = 0 chose one per rank" : "", ")");
+    HPT_CHECK(batch / g >= 2, "MoCo: ", g, " BN groups of a batch of ", batch, " leave ", batch / g,
+              " image per group, and batch norm needs at least 2 (moco.bn_groups)");
     return g;
 }
 

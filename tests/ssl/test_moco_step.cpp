@@ -98,3 +98,25 @@ HPT_DEVICE_TEST("one MoCo v2 step matches PyTorch: loss, query gradients, key up
     HPT_CHECK_CLOSE(moco.queue(), test::golden_tensor(g, "queue_after"), test::tol(DType::f32, 64 * k, 64 * k));
     CHECK(moco.queue_ptr() == cfg.at("ptr_after").as_int());
 }
+
+TEST_CASE("default BN groups: about 64 images each, dividing the batch, one per rank at least", "[ssl][moco]") {
+    models::ResNetConfig e;
+    e.width = 0.125;
+    e.small_stem = true;
+    e.in_channels = 3;
+    e.head = models::Head::mlp;
+    e.proj_dim = 16;
+    ssl::MocoConfig c;
+    c.queue_size = 64;
+    Generator g(0);
+    const ssl::Moco m(e, c, g, Device::cpu());
+    CHECK(m.bn_groups_for(256) == 4);
+    CHECK(m.bn_groups_for(16) == 1);
+    CHECK(m.bn_groups_for(200) == 2);  // batch / 64 = 3 does not divide 200: "not divisible into 3 BN groups"
+    CHECK(m.bn_groups_for(64, 2) == 2);
+    CHECK(m.bn_groups_for(384, 2) == 6);
+    CHECK_THROWS_WITH(m.bn_groups_for(256, 3), Catch::Contains("not divisible into 3 BN groups"));
+    c.bn_groups = 8;
+    const ssl::Moco eight(e, c, g, Device::cpu());
+    CHECK_THROWS_WITH(eight.bn_groups_for(8), Catch::Contains("leave 1 image per group") && Catch::Contains("moco.bn_groups"));
+}
