@@ -25,6 +25,7 @@
 #include "engine/optim/schedule.h"
 #include "hpt/checkpoint.h"
 #include "hpt/interrupt.h"
+#include "hpt/pipeline.h"
 #include "hpt/progress.h"
 #include "ssl/augment.h"
 
@@ -388,8 +389,13 @@ StageOutcome run_stage(const StageRun& r) {
     if (r.resume && fs::exists(last)) {
         const Checkpoint c = read_checkpoint(last);
         HPT_CHECK(c.has_manifest && c.manifest.stage == st.name, last, " is not a checkpoint of stage '", st.name, "'");
-        if (c.manifest.config.dump() != man.config.dump())
-            std::cerr << "warning: the config differs from the one " << last << " was written with\n";
+        // Where the run's files go is no setting of the training: a moved run, or --out spelled
+        // otherwise, warned of a difference it did not name.
+        io::Json then = c.manifest.config;
+        if (then.has("run") && man.config.has("run")) then["run"]["out"] = man.config.at("run").at("out");
+        const std::string differs = config_changes(then, man.config);
+        if (lead && !differs.empty())
+            std::cerr << "warning: the config differs from the one " << last << " was written with:" << differs << "\n";
         check_same_parent(st, dir, last, c.manifest, r.init_path, man.parent_sha256);  // hashed above, once
         HPT_CHECK(c.manifest.step <= st.iterations, "stage '", st.name, "': ", last, " has trained ", c.manifest.step,
                   " steps, more than the ", st.iterations, " iterations the config now asks for (stage.", st.name,

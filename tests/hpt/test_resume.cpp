@@ -243,7 +243,13 @@ TEST_CASE("a NaN loss stops the run naming the step and keeps the last good chec
         CHECK(io::read_file(dir + "/out/metrics.jsonl") == metrics);
         fs::rename(kept, last);
     }
-    run_pipeline(cfg, true);
+    {  // resumed with --out spelled otherwise: it warned that the config differed, naming nothing
+        RunConfig respelled = cfg;
+        respelled.run.out = dir + "/./out";
+        test::StderrCapture err;
+        run_pipeline(respelled, true);
+        CHECK(err.text().find("config differs from the one") == std::string::npos);
+    }
     CHECK(fs::exists(dir + "/out/b/final.safetensors"));
     fs::remove_all(dir);
 }
