@@ -19,6 +19,7 @@
 #define TOML_ASSERT(expr) static_cast<void>(0)
 #include <toml++/toml.h>
 
+#include "engine/core/device.h"
 #include "engine/core/error.h"
 #include "engine/data/dataset.h"
 #include "ssl/augment.h"
@@ -506,6 +507,15 @@ void validate(const RunConfig& c) {
     HPT_CHECK(!c.stages.empty(), "the config has no [[stage]]");
     check_finite_numbers(c);
     HPT_CHECK(!c.run.out.empty(), "run.out is empty: name the folder the run writes to");
+    // Its spelling here (--print-config printed "gpu" and the run failed later); whether the GPU
+    // exists is the run's to find out.
+    if (c.run.device != "auto") {
+        try {
+            Device::parse(c.run.device);
+        } catch (const Error&) {
+            HPT_THROW("run.device = '", c.run.device, "': must be cpu, cuda, cuda:N or auto");
+        }
+    }
     HPT_CHECK(c.run.load_size >= 0 && c.run.load_size <= data::kMaxImageSide, "run.load_size = ", c.run.load_size,
               ": must be in [0, ", data::kMaxImageSide, "] (0: image files keep their size)");
     HPT_CHECK(c.model.depth == 18 || c.model.depth == 34 || c.model.depth == 50, "model.depth = ", c.model.depth,

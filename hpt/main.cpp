@@ -277,10 +277,15 @@ int main(int argc, char** argv) {
             const std::string knn = percent(r.knn_test_acc, "not run");
             std::printf("%s on %s: linear probe %s, kNN %s\n", er.checkpoint.c_str(), er.data.c_str(), probe.c_str(),
                         knn.c_str());
-            std::printf("settings (%s): probe_epochs %lld, probe_lr %g, knn_k %lld, knn_t %g, max_train %lld\n",
+            // Only the settings of the parts that ran (a probe setting beside "not run" read as used).
+            std::string settings;
+            if (e.linear_probe)
+                settings += str("probe_epochs ", e.probe_epochs, ", probe_lr ", e.probe_lr, ", probe_weight_decay ",
+                                e.probe_weight_decay, ", ");
+            if (e.knn) settings += str("knn_k ", e.knn_k, ", knn_t ", e.knn_t, ", ");
+            std::printf("settings (%s): %smax_train %lld\n",
                         ce.settings_from_run ? "the checkpoint's run's [eval] and your options" : "defaults and your options",
-                        static_cast<long long>(e.probe_epochs), e.probe_lr, static_cast<long long>(e.knn_k), e.knn_t,
-                        static_cast<long long>(e.max_train));
+                        settings.c_str(), static_cast<long long>(e.max_train));
             return 0;
         }
         if (*emb) {

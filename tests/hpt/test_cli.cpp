@@ -49,7 +49,11 @@ TEST_CASE("hpt_run: --threads after a subcommand; the example's options before o
     CHECK(run_hpt_output(eval_digits + " --probe-epochs 2").second.find("linear probe not run") == std::string::npos);
     CHECK(run_hpt_output(eval_digits + " --probe-epochs 2 --set eval.linear_probe=false").second.find("linear probe not run") !=
           std::string::npos);
-    CHECK(run_hpt(eval_digits + " --knn-k 2.5") == 105);  // CLI11's validation error, naming --knn-k
+    CHECK(run_hpt(eval_digits + " --knn-k 2.5") == 105);
+    // Both parts off: features were extracted for nothing, then "not run, not run".
+    CHECK(run_hpt(eval_digits + " --set eval.knn=false") == 1);
+    // Only the settings of the parts that ran are listed.
+    CHECK(run_hpt_output(eval_digits).second.find("probe_lr") == std::string::npos);  // CLI11's validation error, naming --knn-k
     // train: the named options win over --set (--set silently beat --out and --seed); an empty
     // --out is refused, not ignored; seeds up to 2^63 - 1 are taken.
     const auto [prc, printed] =

@@ -88,6 +88,7 @@ TEST_CASE("numbers are finite, stage names are folder names, run.out is named", 
     refused("run.out=", "run.out is empty");
     refused("model.proj_dim=0", "model.proj_dim = 0: must be at least 1");
     refused("moco.bn_groups=-1", "moco.bn_groups = -1");
+    refused("run.device=gpu", "run.device = 'gpu'");
     refused("run.load_size=-1", "run.load_size = -1");
     RunConfig neg = parse_config(kToml, "demo.toml");
     CHECK_THROWS_WITH(apply_override(neg, "run.seed=-1"), Catch::Contains("'-1' is negative"));
