@@ -205,6 +205,10 @@ int main(int argc, char** argv) {
     bool data_strict = false;
     int64_t data_load_size = 0;
     inspect->add_flag("--strict", data_strict, "an unreadable image is an error (default: skipped and counted)");
+    uint64_t inspect_seed = 0;
+    inspect->add_option("--seed", inspect_seed, "the run's run.seed, which chooses the val carve (test is the same for every seed)")
+        ->capture_default_str()
+        ->check(seed_range());
     add_load_size(inspect, data_load_size);
     add_threads(inspect, threads);
     auto* preview = data_cmd->add_subcommand("preview", "a PNG grid of images and their two augmented views");
@@ -315,6 +319,7 @@ int main(int argc, char** argv) {
             lo.strict = data_strict;
             lo.image_size = data_load_size;
             if (*inspect) {
+                lo.seed = inspect_seed;
                 std::printf("%s", data::inspect_report(data_path, lo).c_str());
                 return 0;
             }

@@ -63,6 +63,9 @@ TEST_CASE("hpt_run: --threads after a subcommand; the example's options before o
     CHECK(printed.find("seed = 7") != std::string::npos);
     CHECK(run_hpt("train --config '" + cfg + "' --print-config --out ''") != 0);
     CHECK(run_hpt("train --config '" + cfg + "' --print-config --seed 9223372036854775807") == 0);
+    // data inspect carves val as a run with that seed does (it always said seed 0).
+    CHECK(run_hpt_output("data inspect '" + hpt::pipeline::sklearn_digits() + "' --seed 3").second.find("with seed 3") !=
+          std::string::npos);
     // A --device before `data` was ignored, even misspelled.
     CHECK(run_hpt("--device bogus data inspect '" + hpt::pipeline::sklearn_digits() + "'") == 2);
     fs::remove_all(dir);
