@@ -14,6 +14,7 @@
 #include "hpt/embed.h"
 #include "hpt/eval.h"
 #include "hpt/pipeline.h"
+#include "tests/data/fixtures.h"
 #include "tests/hpt/tiny_run.h"
 
 using namespace hpt;
@@ -164,7 +165,8 @@ TEST_CASE("a checkpoint holding inf or NaN weights is refused when loaded", "[ev
     std::vector<std::pair<std::string, Tensor>> sd = io::state_dict(m);
     for (auto& [name, t] : sd)
         if (name == "layer1.0.conv1.weight") t = full(t.shape(), NAN, t.dtype());
-    const std::string path = test::tmp_dir("nanckpt") + "/nan.safetensors";
+    const test::TempDir tmp;  // removed with the test (the folders were left in /tmp)
+    const std::string path = tmp.file("nan.safetensors");
     io::save_safetensors(path, sd);
     models::ResNet m2(mc, g);
     CHECK_THROWS_WITH(load_backbone(read_checkpoint(path), m2, path),
@@ -179,7 +181,8 @@ TEST_CASE("a checkpoint that does not fit the model names the settings that diff
     mc.small_stem = true;
     mc.in_channels = 1;
     Generator g(0);
-    const std::string path = test::tmp_dir("misfit") + "/m.safetensors";
+    const test::TempDir tmp;
+    const std::string path = tmp.file("m.safetensors");
     io::save_safetensors(path, io::state_dict(models::ResNet(mc, g)));
     models::ResNetConfig other = mc;
     other.width = 0.25;
