@@ -86,6 +86,15 @@ StageConfig stage(const std::string& name, const std::string& data, const std::s
 int run_example(const ExampleOptions& o) {
     // "" would put the two runs at /hpt and /scratch.
     HPT_CHECK(!o.out.empty(), "--out is empty: name the folder the example writes to");
+    // Running the README's first command again stopped with "already holds a run": the example
+    // continues its earlier run instead (a finished one just prints its table again).
+    bool resume = o.resume;
+    if (!resume && (std::filesystem::exists(o.out + "/hpt/metrics.jsonl") ||
+                    std::filesystem::exists(o.out + "/scratch/metrics.jsonl"))) {
+        resume = true;
+        std::cerr << "hpt example: " << o.out << " holds an earlier example run: continuing it (finished stages are "
+                  << "reused; delete the folder or give another --out to start over)\n";
+    }
     const std::string fmnist = debian_fashion_mnist(), digits = sklearn_digits();
     const int64_t base_iters = scaled(600, o.budget), target_iters = scaled(300, o.budget);
     std::cerr << "hpt example: MoCo v2 base on Fashion-MNIST (" << base_iters
@@ -104,9 +113,9 @@ int run_example(const ExampleOptions& o) {
     scratch.stages = {stage("target", digits, "random", target_iters)};
 
     const InterruptScope interrupts;  // one for both runs: a Ctrl-C in the first run's last evaluation stops here
-    const RunResult a = run_pipeline(hpt, o.resume);
+    const RunResult a = run_pipeline(hpt, resume);
     stop_if_interrupted("stopped before the scratch run");
-    const RunResult b = run_pipeline(scratch, o.resume);
+    const RunResult b = run_pipeline(scratch, resume);
     const EvalResult& rb = a.stages[0].evals.at(0).result;
     const EvalResult& rh = a.stages[1].evals.at(0).result;
     const EvalResult& rs = b.stages[0].evals.at(0).result;

@@ -156,7 +156,8 @@ int main(int argc, char** argv) {
                     if (turns_on) eval_parts_on.insert(turns_on);
                     eval_named.push_back(std::string("eval.") + key + "=" + v);
                 },
-                std::string(help) + " (eval." + key + "; default: the checkpoint's run's)")
+                std::string(help) + " (eval." + key + "; default: the checkpoint's run's" +
+                    (turns_on ? std::string("; turns eval.") + turns_on + " on" : std::string()) + ")")
             ->check(range);
     };
     eval_key("--probe-epochs", "probe_epochs", "epochs of the linear probe", integer_in(1, 1000000), "linear_probe");

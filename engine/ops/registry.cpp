@@ -58,7 +58,10 @@ Device common_device_impl(const char* op, const Tensor* ts, size_t n) {
 // HPT_PROFILE=1: time every kernel call (host wall time; on CUDA only meaningful with
 // HPT_CUDA_SYNC=1) and print a table per (op, device) when the process exits.
 struct Profile {
-    bool on = std::getenv("HPT_PROFILE") != nullptr;
+    bool on = [] {  // "0" and "" are off, as for every other switch
+        const char* e = std::getenv("HPT_PROFILE");
+        return e && *e && std::string(e) != "0";
+    }();
     std::atomic<int64_t> ns[kNumOps][kNumDeviceTypes] = {};
     std::atomic<int64_t> calls[kNumOps][kNumDeviceTypes] = {};
     ~Profile() {
