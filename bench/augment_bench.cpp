@@ -240,6 +240,11 @@ int run_augment_benches(const AugmentBenchOptions& o, Output& out) {
             const double pms = std::stod(it->second.at("ms"));
             const std::string where = dev.is_cuda() ? str(", on the CPU with ", threads, " DataLoader workers") : "";
             j.str("peer", peer_name + where).num("peer_ms", pms).num("ratio", pms / r.m.t.median_ms);
+            // The faster of torchvision's tensor path and the PIL path MoCo's reference code takes.
+            if (it->second.count("path"))
+                j.str("peer_path", it->second.at("path"))
+                    .num("peer_tensor_ms", std::stod(it->second.at("tensor_ms")))
+                    .num("peer_pil_ms", std::stod(it->second.at("pil_ms")));
             j.num("peer_images_per_s", double(r.c.n) / (pms * 1e-3));
             if (it->second.count("cpu_ms") && it->second.at("cpu_ms") != "null") {
                 const double pcpu = std::stod(it->second.at("cpu_ms"));

@@ -182,8 +182,20 @@ namespace {
 // nearly all of it page faults and the kernel zeroing those pages. Our engine caches its blocks,
 // as PyTorch's CUDA allocator does and as its CPU tuning guide advises (jemalloc or tcmalloc);
 // with this both sides reuse memory, and the ratio compares the computation.
-void keep_peer_malloc_memory() {
-    ::setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1099511627776", 0);
+//
+// Also, as our allocator does for blocks of 4 MiB and more, malloc asks for transparent huge pages
+// (glibc 2.35+; older ones ignore the name). And on AVX-512 CPUs, PyTorch's own kernels and its
+// BLAS use AVX-512 as ours do: torch 1.13 defaults ATen to AVX2, and Debian's OpenBLAS chose its
+// Haswell kernels on this AMD EPYC, which made the peer's GEMMs 1.5-4x slower. A value the user set
+// stands.
+void prepare_peer_environment() {
+    ::setenv("GLIBC_TUNABLES",
+             "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1099511627776:glibc.malloc.hugetlb=1", 0);
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq")) {
+        ::setenv("ATEN_CPU_CAPABILITY", "avx512", 0);
+        ::setenv("OPENBLAS_CORETYPE", "SkylakeX", 0);
+    }
 }
 
 }  // namespace
@@ -196,7 +208,7 @@ std::vector<std::string> run_peer(const std::string& script, const std::vector<s
         std::ofstream f(in);
         f << stdin_text;
     }
-    keep_peer_malloc_memory();
+    prepare_peer_environment();
     std::string cmd = peer_python() + " '" + script + "'";
     for (const std::string& a : args) cmd += " '" + a + "'";
     cmd += " < '" + in.string() + "'";
@@ -241,7 +253,7 @@ PeerServer::PeerServer(const std::string& script, const std::vector<std::string>
     }
     // Everything the child needs is made before the fork: a child forked from a process with
     // threads may only make async-signal-safe calls (no malloc) until it execs.
-    keep_peer_malloc_memory();
+    prepare_peer_environment();
     std::vector<std::string> argv_s{peer_python(), script};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     argv_s.push_back("--serve");

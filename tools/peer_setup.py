@@ -56,15 +56,29 @@ def setup(device, threads, tf32):
     dev = torch.device(device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
+        # PyTorch 2.x times only its heuristics' first 10 algorithms; ours times every one, Winograd
+        # and FFT included, where all of our 3x3 lead on the H100 came from. 0: no limit.
+        limit = ""
+        if hasattr(torch.backends.cudnn, "benchmark_limit"):
+            torch.backends.cudnn.benchmark_limit = 0
+            limit = ", every algorithm"
         torch.backends.cuda.matmul.allow_tf32 = bool(tf32)
         torch.backends.cudnn.allow_tf32 = bool(tf32)
-        return dev, "pytorch %s cuda %s on %s (cuDNN %s, benchmark on, TF32 %s)" % (
+        return dev, "pytorch %s cuda %s on %s (cuDNN %s, benchmark on%s, TF32 %s)" % (
             torch.__version__, torch.version.cuda, torch.cuda.get_device_name(dev), torch.backends.cudnn.version(),
-            "on" if tf32 else "off")
+            limit, "on" if tf32 else "off")
     # bench/common.cpp starts peers with glibc's malloc keeping freed memory (GLIBC_TUNABLES); the
     # description says which allocator settings the times were taken with.
     tunables = os.environ.get("GLIBC_TUNABLES", "")
     malloc = ("glibc malloc, freed memory kept" if "mmap_max=0" in tunables
               else "GLIBC_TUNABLES=" + tunables if tunables else "glibc malloc defaults")
-    return dev, "pytorch %s (%d threads%s, %s)" % (
-        torch.__version__, torch.get_num_threads(), ", oneDNN" if torch.backends.mkldnn.is_available() else "", malloc)
+    if "hugetlb=1" in tunables:
+        malloc += ", huge pages"
+    # On AVX-512 CPUs bench/common.cpp asks ATen and OpenBLAS for their AVX-512 kernels (1.13
+    # defaults to AVX2, and Debian's OpenBLAS took its Haswell kernels on this AMD EPYC).
+    isa = ", ".join(x for x in ("ATen " + os.environ["ATEN_CPU_CAPABILITY"] if "ATEN_CPU_CAPABILITY" in os.environ else "",
+                                "OpenBLAS " + os.environ["OPENBLAS_CORETYPE"] if "OPENBLAS_CORETYPE" in os.environ else "")
+                    if x)
+    return dev, "pytorch %s (%d threads%s, %s%s)" % (
+        torch.__version__, torch.get_num_threads(), ", oneDNN" if torch.backends.mkldnn.is_available() else "", malloc,
+        ", " + isa if isa else "")
