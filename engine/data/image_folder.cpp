@@ -236,8 +236,9 @@ void collect(const fs::path& dir, int split, const std::map<std::string, int64_t
         for (const fs::path& c : subdirs) {
             // A class folder of folders only may be a level above the classes (a split name we do
             // not know, a dataset's own folder): their images all take its label, and the user is told.
-            if (sorted_children(c, false).empty() && !sorted_children(c, true).empty() && nested.count++ == 0)
-                nested.first = c.string() + " (holds " + sorted_children(c, true)[0].filename().string() + "/ ...)";
+            const std::vector<fs::path> inner = sorted_children(c, true);
+            if (!inner.empty() && sorted_children(c, false).empty() && nested.count++ == 0)
+                nested.first = c.string() + " (holds " + inner[0].filename().string() + "/ ...)";
             for (const fs::path& f : images_under(c, &ignored, &links))
                 out.push_back({f.string(), classes.at(c.filename().string()), split});
         }
