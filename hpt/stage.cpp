@@ -156,11 +156,12 @@ int64_t debug_kill_step() {
 // record the new parent's hash for weights that never descended from it: stop instead.
 // `now` is the parent's hash ("" for random init), which the caller has at hand or computes once.
 void check_same_parent(const StageConfig& st, const std::string& dir, const std::string& file, const Manifest& m,
-                       const std::string& parent, const std::string& now) {
+                       const std::string& parent, const std::string& now, bool lead) {
     if (m.parent == parent && m.parent_sha256 == now) return;
     if (!now.empty() && m.parent_sha256 == now) {  // the same file, named otherwise (a moved run, --out spelled otherwise)
-        std::cerr << "stage '" << st.name << "': its parent " << m.parent << " is now named " << parent
-                  << " (same sha256)\n";
+        if (lead)
+            std::cerr << "stage '" << st.name << "': its parent " << m.parent << " is now named " << parent
+                      << " (same sha256)\n";
         return;
     }
     const auto name = [](const std::string& p, const std::string& h) {
@@ -303,7 +304,7 @@ StageOutcome run_stage(const StageRun& r) {
         const Checkpoint c = read_checkpoint(final_path);
         if (c.has_manifest)
             check_same_parent(st, dir, final_path, c.manifest, r.init_path,
-                              r.init_path.empty() ? "" : io::sha256_file(r.init_path));
+                              r.init_path.empty() ? "" : io::sha256_file(r.init_path), lead);
         if (r.checked) r.checked();
         out.skipped = true;
         out.iterations = c.manifest.step;  // what ran, whatever the config now says
@@ -396,7 +397,7 @@ StageOutcome run_stage(const StageRun& r) {
         const std::string differs = config_changes(then, man.config);
         if (lead && !differs.empty())
             std::cerr << "warning: the config differs from the one " << last << " was written with:" << differs << "\n";
-        check_same_parent(st, dir, last, c.manifest, r.init_path, man.parent_sha256);  // hashed above, once
+        check_same_parent(st, dir, last, c.manifest, r.init_path, man.parent_sha256, lead);  // hashed above, once
         HPT_CHECK(c.manifest.step <= st.iterations, "stage '", st.name, "': ", last, " has trained ", c.manifest.step,
                   " steps, more than the ", st.iterations, " iterations the config now asks for (stage.", st.name,
                   ".iterations); ask for at least ", c.manifest.step);

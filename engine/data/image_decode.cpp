@@ -150,7 +150,8 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& origin) 
     if (!stbi_info_from_memory(data, int(size), &w, &h, &comp))
         HPT_THROW(origin, ": not a readable PNG, JPEG or BMP image (", reason(), ")");
     if (w <= 0 || h <= 0 || int64_t(w) * h > kMaxPixels)
-        HPT_THROW(origin, ": image of ", w, "x", h, " pixels is too large (at most 2^26 pixels)");
+        HPT_THROW(origin, ": image of ", w, "x", h, " pixels is too large (at most 2^26 pixels, a guard against decompression bombs); "
+                  "downscale it before loading");
     Image img;
     img.channels = comp >= 3 ? 3 : 1;
     int w2, h2, c2;
