@@ -230,9 +230,26 @@ int main(int argc, char** argv) {
             const std::string of = multi_seed ? "mean " : "";
             if (sp.need > 0) {
                 const double x = double(sp.scratch_steps) / double(sp.need);
-                j.integer(mode + "_steps_to_scratch_best", sp.need).num("speedup", x);
+                // What the number can and cannot say: reached at the mode's smallest budget, it is
+                // the grid's limit (fewer steps were not tried, and scratch's best is its best within
+                // its budgets only); a margin of zero is a tie on the test set, not a win; and the
+                // base's own pretraining is not counted.
+                double at_need = -1;
+                int64_t smallest = -1;
+                for (const Point& p : mean)
+                    if (p.mode == mode) {
+                        if (p.steps == sp.need) at_need = p.probe;
+                        if (smallest < 0 || p.steps < smallest) smallest = p.steps;
+                    }
+                const bool capped = sp.need == smallest;
+                const double margin = 100 * (at_need - sp.scratch_best);
+                j.integer(mode + "_steps_to_scratch_best", sp.need).num("speedup", x).raw("capped", capped ? "true" : "false");
+                j.num("margin_points", margin).integer("base_steps", bc.manifest.step);
                 summary << mode << ": reaches scratch's best " << of << "linear-probe accuracy (" << 100 * sp.scratch_best << "% at "
-                        << sp.scratch_steps << " steps) after " << sp.need << " steps: " << x << "x fewer steps\n";
+                        << sp.scratch_steps << " steps) after " << sp.need << " steps: " << x << "x fewer steps"
+                        << (capped ? " (the grid's limit: reached at its smallest budget)" : "") << ", "
+                        << (margin == 0 ? std::string("a tie") : str("+", margin, " points")) << "; not counting the base's "
+                        << bc.manifest.step << " pretraining steps\n";
             } else {
                 j.raw("speedup", "null");
                 summary << mode << ": best " << of << 100 * sp.mode_best << "% stays below scratch's best " << of << 100 * sp.scratch_best

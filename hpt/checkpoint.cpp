@@ -29,6 +29,13 @@ io::Json Manifest::to_json() const {
     j["images"] = io::Json::integer(images);
     j["seconds"] = io::Json::number(seconds);
     j["image_size"] = io::Json::integer(image_size);
+    const auto list = [](const std::vector<double>& v) {
+        io::Json a = io::Json::array();
+        for (const double x : v) a.push_back(io::Json::number(x));
+        return a;
+    };
+    j["mean"] = list(mean);
+    j["std"] = list(std);
     j["parent"] = io::Json::string(parent);
     j["parent_sha256"] = io::Json::string(parent_sha256);
     j["config"] = config;
@@ -50,6 +57,9 @@ Manifest Manifest::from_json(const io::Json& j, const std::string& what) {
         if (j.has("images")) m.images = j.at("images").as_int();  // absent in files of earlier versions
         if (j.has("seconds")) m.seconds = j.at("seconds").as_double("seconds");
         if (j.has("image_size")) m.image_size = j.at("image_size").as_int();
+        for (const auto& [key, into] : {std::pair<const char*, std::vector<double>*>{"mean", &m.mean}, {"std", &m.std}})
+            if (j.has(key))
+                for (const io::Json& x : j.at(key).as_array()) into->push_back(x.as_double(key));
         m.parent = j.at("parent").as_string();
         m.parent_sha256 = j.at("parent_sha256").as_string();
         m.config = j.at("config");
@@ -69,6 +79,9 @@ Manifest Manifest::from_json(const io::Json& j, const std::string& what) {
     in_range(m.images >= 0, "images", m.images, "must be >= 0");
     in_range(m.image_size >= 0, "image_size", m.image_size, "must be >= 0");
     in_range(std::isfinite(m.seconds) && m.seconds >= 0, "seconds", m.seconds, "must be finite and >= 0");
+    in_range(m.mean.size() == m.std.size() && m.mean.size() <= 3, "mean/std values", m.mean.size(), "one per channel");
+    for (size_t c = 0; c < m.mean.size(); ++c)
+        in_range(m.mean[c] >= 0 && m.mean[c] <= 1 && m.std[c] > 0 && m.std[c] <= 1, "mean/std of channel", c, "in [0, 1]");
     return m;
 }
 

@@ -29,6 +29,7 @@ struct Manifest {
     int64_t images = 0;      // images the stage pretrains on (0: a file written before this was kept)
     double seconds = 0;      // training wall time up to `step`, over every resume
     int64_t image_size = 0;  // the side the stage trained at, its config's 0 resolved (0: written before)
+    std::vector<double> mean, std;  // per channel of its pretraining images, in [0, 1] (empty: written before)
     std::string parent, parent_sha256;  // the checkpoint this stage started from, if any
     io::Json config;                    // the run config (pipeline::to_json)
     io::Json results;                   // evaluation results of a final checkpoint

@@ -369,6 +369,8 @@ StageOutcome run_stage(const StageRun& r) {
     man.dataset = st.data;
     man.images = n;
     man.image_size = size;
+    man.mean = mean;
+    man.std = std;
     man.config = to_json(cfg);
     if (!r.init_path.empty()) {
         const Checkpoint c = read_checkpoint(r.init_path);

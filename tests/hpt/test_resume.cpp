@@ -361,6 +361,9 @@ TEST_CASE("checkpoint manifests name their parent by hash; embed reads both chec
     CHECK(from_json(m.config).stages.size() == 2);
     CHECK(read_checkpoint(a).manifest.parent.empty());  // random init: no parent
     CHECK(m.image_size == 8);  // eval and embed took 0 as the evaluated data's own size
+    REQUIRE(m.mean.size() == 1);  // digits: one channel, statistics of the pretraining images
+    CHECK(m.mean[0] > 0);
+    CHECK(m.std[0] > 0);
 
     // The backbone file (bare torchvision names, no head) gives the same features as the full
     // checkpoint it came from.
@@ -417,6 +420,13 @@ TEST_CASE("checkpoint manifests name their parent by hash; embed reads both chec
         REQUIRE(e.names.size() == 10);
         const std::vector<int64_t> l = e.labels.to_vector<int64_t>();
         for (size_t i = 0; i < 10; ++i) CHECK(e.names[i].substr(0, e.names[i].find('/')) == e.classes[size_t(l[i])]);
+        // By default normalised with the checkpoint's pretraining statistics (the digits'), so an
+        // image's features do not depend on the other images embedded with it; it used each
+        // dataset's own.
+        BackboneRequest pinned = fr;
+        pinned.mean = m.mean;
+        pinned.std = m.std;
+        CHECK(embed(pinned).features.to_vector<float>() == e.features.to_vector<float>());
     }
     // Given statistics are per channel of the stored images (digits: one).
     r.mean = {0.5, 0.5};
