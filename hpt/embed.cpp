@@ -110,6 +110,7 @@ CheckpointEval evaluate_checkpoint(const BackboneRequest& r, const std::vector<s
     out.settings = with_overrides(l.has_run ? l.run : RunConfig());
     HPT_CHECK(out.settings.linear_probe || out.settings.knn, "eval: eval.linear_probe and eval.knn are both off, so "
               "there is nothing to evaluate (give a --probe-* or --knn-* option, or --set eval.knn=true)");
+    out.image_size = l.image_size;
     out.result = evaluate_on(*l.model, load_as_run(r, l), r.data, l.image_size, out.settings,
                              l.has_run ? l.run.run.seed : 0, l.device);
     return out;

@@ -29,6 +29,7 @@ struct CheckpointEval {
     EvalResult result;
     EvalSection settings;            // what ran
     bool settings_from_run = false;  // the checkpoint's run's [eval] (else the defaults), then the overrides
+    int64_t image_size = 0;          // the side the images were evaluated at
 };
 // Linear probe and kNN of the checkpoint's backbone on a labeled dataset (hpt_run eval), with the
 // [eval] settings of the run that wrote the checkpoint, so that its numbers can be reproduced,

@@ -178,7 +178,10 @@ double knn_accuracy(const Tensor& train, const Tensor& y_train, const Tensor& te
 EvalResult evaluate(const FeatureSet& f, const EvalSection& cfg, uint64_t seed) {
     EvalResult r;
     if (cfg.linear_probe) r = linear_probe(f, cfg, seed);
-    if (cfg.knn) r.knn_test_acc = knn_accuracy(f.train, f.y_train, f.test, f.y_test, f.num_classes, cfg.knn_k, cfg.knn_t);
+    if (cfg.knn) {
+        r.knn_test_acc = knn_accuracy(f.train, f.y_train, f.test, f.y_test, f.num_classes, cfg.knn_k, cfg.knn_t);
+        r.knn_k_used = std::min(cfg.knn_k, f.train.size(0));
+    }
     return r;
 }
 

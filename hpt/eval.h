@@ -44,6 +44,7 @@ struct EvalResult {
     double probe_test_acc = -1, probe_val_acc = -1;  // -1: not run
     int64_t probe_best_epoch = -1;
     double knn_test_acc = -1;
+    int64_t knn_k_used = -1;  // eval.knn_k, or the training images when fewer (every one then votes)
 };
 
 // The three accuracies as JSON fields (metrics lines, manifests, summary.json): null where not run.

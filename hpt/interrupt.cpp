@@ -27,8 +27,11 @@ extern "C" void on_stop_signal(int sig) {
     sigemptyset(&dfl.sa_mask);
     ::sigaction(SIGINT, &dfl, nullptr);
     ::sigaction(SIGTERM, &dfl, nullptr);
+    // The handler cannot know the phase: during an evaluation there is no step to end, and the
+    // message said there was (a user saw nothing stop for 20 s and pressed again).
     static const char msg[] =
-        "\nhpt: stopping at the end of this step and saving a checkpoint there (again to stop at once)\n";
+        "\nhpt: stopping: training stops at the end of its step and saves a checkpoint there; an evaluation "
+        "running now finishes first (again to stop at once; --resume continues)\n";
     const ssize_t w = ::write(STDERR_FILENO, msg, sizeof msg - 1);
     (void)w;
     errno = saved;

@@ -287,10 +287,16 @@ int main(int argc, char** argv) {
             if (e.linear_probe)
                 settings += str("probe_epochs ", e.probe_epochs, ", probe_lr ", e.probe_lr, ", probe_weight_decay ",
                                 e.probe_weight_decay, ", ");
-            if (e.knn) settings += str("knn_k ", e.knn_k, ", knn_t ", e.knn_t, ", ");
-            std::printf("settings (%s): %smax_train %lld\n",
+            if (e.knn)
+                settings += str("knn_k ", e.knn_k,
+                                r.knn_k_used < e.knn_k ? str(" (", r.knn_k_used, " used: every training image votes)") : "",
+                                ", knn_t ", e.knn_t, ", ");
+            const std::string size = ce.image_size == 0 ? std::string("their own size (--image-size sets one)")
+                                     : str(ce.image_size, "x", ce.image_size, er.image_size ? " (--image-size)"
+                                                                                  : " (the checkpoint's training size; --image-size sets it)");
+            std::printf("settings (%s): %smax_train %lld; images at %s\n",
                         ce.settings_from_run ? "the checkpoint's run's [eval] and your options" : "defaults and your options",
-                        settings.c_str(), static_cast<long long>(e.max_train));
+                        settings.c_str(), static_cast<long long>(e.max_train), size.c_str());
             return 0;
         }
         if (*emb) {

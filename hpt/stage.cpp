@@ -311,7 +311,8 @@ StageOutcome run_stage(const StageRun& r) {
         out.seconds = c.manifest.seconds;  // 0 in checkpoints written before it was recorded
         if (lead && c.manifest.step != st.iterations)
             std::cerr << "warning: stage '" << st.name << "' finished with " << c.manifest.step
-                      << " iterations; the config now says " << st.iterations << " (" << final_path << " is kept)\n";
+                      << " iterations; the config now says " << st.iterations << " (" << final_path
+                      << " is kept; remove " << dir << " and the folders of the stages after it to train them again)\n";
         if (c.manifest.results.is_array()) {
             for (const io::Json& e : c.manifest.results.as_array()) {
                 out.evals.push_back(StageEval{e.at("data").as_string(), get_accuracies(e)});
@@ -421,6 +422,11 @@ StageOutcome run_stage(const StageRun& r) {
         }
     } else if (r.resume && lead) {
         rewrite_metrics_up_to(r.out_dir, st.name, 0);  // killed before its first checkpoint: start over
+        std::cerr << "[" << st.name << "] no checkpoint to resume from (" << last << "): starting at step 0"
+                  << (cfg.run.checkpoint_every == 0 || cfg.run.checkpoint_every >= st.iterations
+                          ? str(" (run.checkpoint_every = ", cfg.run.checkpoint_every, " saves none before the stage's end)")
+                          : std::string())
+                  << "\n";
     }
     if (r.checked) r.checked();
     // Every rank starts from rank 0's state: the same weights, BN statistics and queue.

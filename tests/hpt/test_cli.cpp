@@ -52,8 +52,12 @@ TEST_CASE("hpt_run: --threads after a subcommand; the example's options before o
     CHECK(run_hpt(eval_digits + " --knn-k 2.5") == 105);
     // Both parts off: features were extracted for nothing, then "not run, not run".
     CHECK(run_hpt(eval_digits + " --set eval.knn=false") == 1);
-    // Only the settings of the parts that ran are listed.
-    CHECK(run_hpt_output(eval_digits).second.find("probe_lr") == std::string::npos);  // CLI11's validation error, naming --knn-k
+    // Only the settings of the parts that ran are listed, with the image size used and the k that
+    // voted (k was cut to the training images silently).
+    const std::string listed = run_hpt_output(eval_digits + " --knn-k 100000").second;
+    CHECK(listed.find("probe_lr") == std::string::npos);
+    CHECK(listed.find("images at 8x8 (the checkpoint's training size") != std::string::npos);
+    CHECK(listed.find("used: every training image votes") != std::string::npos);  // CLI11's validation error, naming --knn-k
     // train: the named options win over --set (--set silently beat --out and --seed); an empty
     // --out is refused, not ignored; seeds up to 2^63 - 1 are taken.
     const auto [prc, printed] =

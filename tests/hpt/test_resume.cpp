@@ -523,7 +523,9 @@ TEST_CASE("a finished stage resumed under a changed iteration count reports what
     RunConfig cfg = tiny_run(dir, 4, 1);
     run_pipeline(cfg, false);
     cfg.stages[0].iterations = 9;
+    test::StderrCapture err;
     const RunResult r = run_pipeline(cfg, true);
+    CHECK_THAT(err.text(), Catch::Contains("finished with 4 iterations") && Catch::Contains("to train them again"));
     REQUIRE(r.stages.size() == 1);
     CHECK(r.stages[0].skipped);
     CHECK(r.stages[0].iterations == 4);
