@@ -105,7 +105,7 @@ void usage() {
                  "  --set key=value                 any other config value (repeatable)\n"
                  "  --seeds 0,1,2                   repeat every run per seed (default: the base's run.seed);\n"
                  "                                  the speedup is taken on the mean over seeds\n"
-                 "  --resume                        keep finished runs in DIR\n";
+                 "  --resume                        keep finished runs in DIR and continue interrupted ones\n";
 }
 
 }  // namespace
@@ -186,10 +186,12 @@ int main(int argc, char** argv) {
                 c.run.out = out + "/runs/" + c.run.name;
                 for (const std::string& kv : sets) apply_override(c, kv);
                 HPT_CHECK(c.run.seed == seed || !multi_seed, "--set run.seed conflicts with --seeds; give the seeds to --seeds");
-                const bool done = resume && fs::exists(c.run.out + "/target/final.safetensors");
-                if (!done && fs::exists(c.run.out)) fs::remove_all(c.run.out);
+                // --resume keeps finished runs and continues interrupted ones from their checkpoints
+                // (an interrupted 1600-step run started over).
+                const bool started = resume && fs::exists(c.run.out + "/metrics.jsonl");
+                if (!started && fs::exists(c.run.out)) fs::remove_all(c.run.out);
                 std::cerr << "bench_convergence: " << c.run.name << "\n";
-                const RunResult r = run_pipeline(c, done);
+                const RunResult r = run_pipeline(c, started);
                 const StageOutcome& o = r.stages[0];
                 const EvalResult& e = o.evals.at(0).result;
                 points.push_back({mode, budget, e.probe_test_acc, e.knn_test_acc, o.seconds, c.run.seed});
