@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "bench/common.h"
+#include "bench/convergence_stats.h"
 #include "engine/io/atomic_file.h"
 #include "hpt/checkpoint.h"
 #include "hpt/pipeline.h"
@@ -40,61 +41,6 @@ std::vector<int64_t> parse_list(const std::string& s) {
     return v;
 }
 
-struct Point {
-    std::string mode;
-    int64_t steps;
-    double probe, knn, seconds;
-    uint64_t seed;
-};
-
-// Steps scratch needs for its best probe accuracy, and the steps `mode` needs to reach it (-1:
-// never within its budgets), over points of one seed or of means over seeds.
-struct Speedup {
-    double scratch_best = -1, mode_best = -1;
-    int64_t scratch_steps = 0, need = -1;
-};
-
-Speedup speedup_of(const std::vector<Point>& points, const std::string& mode) {
-    Speedup s;
-    for (const Point& p : points)
-        if (p.mode == "scratch" && p.probe > s.scratch_best) s.scratch_best = p.probe, s.scratch_steps = p.steps;
-    for (const Point& p : points) {
-        if (p.mode != mode) continue;
-        s.mode_best = std::max(s.mode_best, p.probe);
-        if (s.scratch_best >= 0 && p.probe >= s.scratch_best && s.need < 0) s.need = p.steps;
-    }
-    return s;
-}
-
-// One point per (mode, steps): the mean over seeds, and in `sd` the sample standard deviations.
-// One run without a measurement (-1) leaves that mean unmeasured.
-std::vector<Point> mean_over_seeds(const std::vector<Point>& points, std::vector<Point>* sd) {
-    std::vector<Point> mean;
-    for (const Point& p : points) {
-        if (std::any_of(mean.begin(), mean.end(), [&](const Point& m) { return m.mode == p.mode && m.steps == p.steps; }))
-            continue;
-        std::vector<Point> same;
-        std::copy_if(points.begin(), points.end(), std::back_inserter(same),
-                     [&](const Point& q) { return q.mode == p.mode && q.steps == p.steps; });
-        const double n = double(same.size());
-        const auto stats = [&](double Point::*f, double& avg, double& dev) {
-            double sum = 0, sq = 0;
-            bool missing = false;
-            for (const Point& q : same) sum += q.*f, missing |= q.*f < 0;
-            avg = sum / n;
-            for (const Point& q : same) sq += (q.*f - avg) * (q.*f - avg);
-            dev = same.size() > 1 ? std::sqrt(sq / (n - 1)) : 0;
-            if (missing) avg = -1;
-        };
-        Point m{p.mode, p.steps, 0, 0, 0, 0}, d = m;
-        stats(&Point::probe, m.probe, d.probe);
-        stats(&Point::knn, m.knn, d.knn);
-        stats(&Point::seconds, m.seconds, d.seconds);
-        mean.push_back(m);
-        if (sd) sd->push_back(d);
-    }
-    return mean;
-}
 
 void usage() {
     std::cout << "usage: bench_convergence --target DATA --base CHECKPOINT --out DIR [options]\n"
@@ -232,19 +178,9 @@ int main(int argc, char** argv) {
             const std::string of = multi_seed ? "mean " : "";
             if (sp.need > 0) {
                 const double x = double(sp.scratch_steps) / double(sp.need);
-                // What the number can and cannot say: reached at the mode's smallest budget, it is
-                // the grid's limit (fewer steps were not tried, and scratch's best is its best within
-                // its budgets only); a margin of zero is a tie on the test set, not a win; and the
-                // base's own pretraining is not counted.
-                double at_need = -1;
-                int64_t smallest = -1;
-                for (const Point& p : mean)
-                    if (p.mode == mode) {
-                        if (p.steps == sp.need) at_need = p.probe;
-                        if (smallest < 0 || p.steps < smallest) smallest = p.steps;
-                    }
-                const bool capped = sp.need == smallest;
-                const double margin = 100 * (at_need - sp.scratch_best);
+                // The base's own pretraining is not counted: say so next to the number.
+                const bool capped = sp.capped;
+                const double margin = 100 * sp.margin;
                 j.integer(mode + "_steps_to_scratch_best", sp.need).num("speedup", x).raw("capped", capped ? "true" : "false");
                 j.num("margin_points", margin).integer("base_steps", bc.manifest.step);
                 summary << mode << ": reaches scratch's best " << of << "linear-probe accuracy (" << 100 * sp.scratch_best << "% at "
