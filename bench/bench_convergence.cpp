@@ -178,14 +178,12 @@ int main(int argc, char** argv) {
             const std::string of = multi_seed ? "mean " : "";
             if (sp.need > 0) {
                 const double x = double(sp.scratch_steps) / double(sp.need);
-                // The base's own pretraining is not counted: say so next to the number.
-                const bool capped = sp.capped;
-                const double margin = 100 * sp.margin;
-                j.integer(mode + "_steps_to_scratch_best", sp.need).num("speedup", x).raw("capped", capped ? "true" : "false");
+                const double margin = 100 * sp.margin;  // points
+                j.integer(mode + "_steps_to_scratch_best", sp.need).num("speedup", x).raw("capped", sp.capped ? "true" : "false");
                 j.num("margin_points", margin).integer("base_steps", bc.manifest.step);
                 summary << mode << ": reaches scratch's best " << of << "linear-probe accuracy (" << 100 * sp.scratch_best << "% at "
                         << sp.scratch_steps << " steps) after " << sp.need << " steps: " << x << "x fewer steps"
-                        << (capped ? " (the grid's limit: reached at its smallest budget)" : "") << ", "
+                        << (sp.capped ? " (the grid's limit: reached at its smallest budget)" : "") << ", "
                         << (margin == 0 ? std::string("a tie") : str("+", margin, " points")) << "; not counting the base's "
                         << bc.manifest.step << " pretraining steps\n";
             } else {

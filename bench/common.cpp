@@ -185,9 +185,9 @@ namespace {
 //
 // Also, as our allocator does for blocks of 4 MiB and more, malloc asks for transparent huge pages
 // (glibc 2.35+; older ones ignore the name). And on AVX-512 CPUs, PyTorch's own kernels and its
-// BLAS use AVX-512 as ours do: torch 1.13 defaults ATen to AVX2, and Debian's OpenBLAS chose its
-// Haswell kernels on this AMD EPYC, which made the peer's GEMMs 1.5-4x slower. A value the user set
-// stands.
+// BLAS use AVX-512 as ours do: torch 1.13 defaults ATen to AVX2, and OpenBLAS takes the kernels
+// OPENBLAS_CORETYPE names (Haswell in this machine's environment, which made the peer's GEMMs
+// 1.5-4x slower). A value the user set stands, and the peer's JSON field names it.
 void prepare_peer_environment() {
     ::setenv("GLIBC_TUNABLES",
              "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1099511627776:glibc.malloc.hugetlb=1", 0);

@@ -11,19 +11,15 @@ Speedup speedup_of(const std::vector<Point>& points, const std::string& mode) {
     for (const Point& p : points)
         if (p.mode == "scratch" && (p.probe > s.scratch_best || (p.probe == s.scratch_best && p.steps < s.scratch_steps)))
             s.scratch_best = p.probe, s.scratch_steps = p.steps;  // a tie: the fewest steps
+    int64_t smallest = -1;
     for (const Point& p : points) {
         if (p.mode != mode) continue;
         s.mode_best = std::max(s.mode_best, p.probe);
-        if (s.scratch_best >= 0 && p.probe >= s.scratch_best && (s.need < 0 || p.steps < s.need)) s.need = p.steps;
+        if (smallest < 0 || p.steps < smallest) smallest = p.steps;
+        if (s.scratch_best >= 0 && p.probe >= s.scratch_best && (s.need < 0 || p.steps < s.need))
+            s.need = p.steps, s.margin = p.probe - s.scratch_best;
     }
-    if (s.need < 0) return s;
-    int64_t smallest = s.need;
-    for (const Point& p : points)
-        if (p.mode == mode) {
-            if (p.steps == s.need) s.margin = p.probe - s.scratch_best;
-            smallest = std::min(smallest, p.steps);
-        }
-    s.capped = s.need == smallest;
+    s.capped = s.need >= 0 && s.need == smallest;
     return s;
 }
 

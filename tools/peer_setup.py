@@ -75,10 +75,8 @@ def setup(device, threads, tf32):
     if "hugetlb=1" in tunables:
         malloc += ", huge pages"
     # On AVX-512 CPUs bench/common.cpp asks ATen and OpenBLAS for their AVX-512 kernels (1.13
-    # defaults to AVX2, and Debian's OpenBLAS took its Haswell kernels on this AMD EPYC).
-    isa = ", ".join(x for x in ("ATen " + os.environ["ATEN_CPU_CAPABILITY"] if "ATEN_CPU_CAPABILITY" in os.environ else "",
-                                "OpenBLAS " + os.environ["OPENBLAS_CORETYPE"] if "OPENBLAS_CORETYPE" in os.environ else "")
-                    if x)
+    # defaults to AVX2; OpenBLAS follows OPENBLAS_CORETYPE): the description names what they ran.
+    isa = "".join(", %s %s" % (name, os.environ[var])
+                  for name, var in (("ATen", "ATEN_CPU_CAPABILITY"), ("OpenBLAS", "OPENBLAS_CORETYPE")) if var in os.environ)
     return dev, "pytorch %s (%d threads%s, %s%s)" % (
-        torch.__version__, torch.get_num_threads(), ", oneDNN" if torch.backends.mkldnn.is_available() else "", malloc,
-        ", " + isa if isa else "")
+        torch.__version__, torch.get_num_threads(), ", oneDNN" if torch.backends.mkldnn.is_available() else "", malloc, isa)
